@@ -1,0 +1,49 @@
+# Build tags: go-ceph needs the Ceph release codename of the installed
+# librbd/librados headers (Debian 12 ships Ceph 16.2 "pacific").
+TAGS      ?= pacific
+GO        ?= go
+GOFLAGS_T := -tags $(TAGS)
+BIN       := bin
+STATICCHECK_VERSION := 2025.1.1
+
+.PHONY: all deps build demo test unit lint conformance bench fuzz clean
+
+all: build
+
+deps:
+	@deploy/install-deps.sh
+
+build: deps
+	$(GO) build $(GOFLAGS_T) -o $(BIN)/rbdgw ./gateway/cmd/rbdgw
+
+# demo: starts the gateway in the foreground and prints its URL; Ctrl-C stops
+# everything it started.
+demo: build
+	deploy/demo.sh
+
+# test: everything CI runs: format, vet, staticcheck, unit tests with the race
+# detector, and the libiscsi conformance suite against a running daemon.
+test: build lint unit conformance
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(GOFLAGS_T) ./...
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(GOFLAGS_T) ./...
+
+unit:
+	deploy/with-services.sh $(GO) test $(GOFLAGS_T) -race -timeout 20m ./...
+
+conformance: build
+	tests/conformance/run.sh
+
+bench: build
+	deploy/bench/run-all.sh
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=60s ./gateway/internal/pdu/
+	$(GO) test -run='^$$' -fuzz=FuzzParseText -fuzztime=60s ./gateway/internal/login/
+
+clean:
+	rm -rf $(BIN)

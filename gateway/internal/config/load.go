@@ -1,0 +1,262 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults the target offers when Tuning leaves a value at zero.
+const (
+	DefaultQueueDepth               = 128
+	DefaultMaxRecvDataSegmentLength = 262144
+	DefaultMaxBurstLength           = 1048576
+	DefaultFirstBurstLength         = 262144
+	DefaultMaxOutstandingR2T        = 4
+	DefaultMaxConnections           = 1
+	DefaultNopInInterval            = 10
+	DefaultNopInTimeout             = 30
+	DefaultBlockSize                = 512
+	DefaultTPGT                     = 1
+)
+
+// Load reads a configuration file. Files ending in .json are JSON, others
+// YAML (a JSON document is valid YAML too). Unknown fields are errors so a
+// typo never silently drops a setting.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(raw, strings.EqualFold(filepath.Ext(path), ".json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates a configuration document.
+func Parse(raw []byte, isJSON bool) (*Config, error) {
+	var cfg Config
+	if isJSON {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return nil, fmt.Errorf("parse: %w", err)
+		}
+	} else {
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return nil, fmt.Errorf("parse: %w", err)
+		}
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// ApplyDefaults fills zero values with the defaults.
+func (c *Config) ApplyDefaults() {
+	t := &c.Tuning
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&t.QueueDepth, DefaultQueueDepth)
+	def(&t.MaxRecvDataSegmentLength, DefaultMaxRecvDataSegmentLength)
+	def(&t.MaxBurstLength, DefaultMaxBurstLength)
+	def(&t.FirstBurstLength, DefaultFirstBurstLength)
+	def(&t.MaxOutstandingR2T, DefaultMaxOutstandingR2T)
+	def(&t.MaxConnections, DefaultMaxConnections)
+	def(&t.NopInIntervalSeconds, DefaultNopInInterval)
+	def(&t.NopInTimeoutSeconds, DefaultNopInTimeout)
+	for i := range c.Disks {
+		if c.Disks[i].BlockSize == 0 {
+			c.Disks[i].BlockSize = DefaultBlockSize
+		}
+	}
+	for i := range c.Targets {
+		if c.Targets[i].TPGT == 0 {
+			c.Targets[i].TPGT = DefaultTPGT
+		}
+	}
+}
+
+// Validate checks the whole model and reports the first problem found,
+// naming the entity so an operator can find it.
+func (c *Config) Validate() error {
+	if len(c.Portals) == 0 {
+		return fmt.Errorf("portals: at least one listen address is required")
+	}
+	for _, p := range c.Portals {
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return fmt.Errorf("portal %q: %v", p, err)
+		}
+	}
+	if err := validateTuning(&c.Tuning); err != nil {
+		return fmt.Errorf("tuning: %w", err)
+	}
+	if c.DiscoveryAuth != nil {
+		if err := c.DiscoveryAuth.Validate(); err != nil {
+			return fmt.Errorf("discovery_auth: %w", err)
+		}
+	}
+	disks := map[string]bool{}
+	for _, d := range c.Disks {
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("disk %q: %w", d.Name, err)
+		}
+		if disks[d.Name] {
+			return fmt.Errorf("disk %q: defined twice", d.Name)
+		}
+		disks[d.Name] = true
+	}
+	iqns := map[string]bool{}
+	for _, t := range c.Targets {
+		if err := ValidateName(t.IQN); err != nil {
+			return fmt.Errorf("target %q: %w", t.IQN, err)
+		}
+		if iqns[t.IQN] {
+			return fmt.Errorf("target %q: defined twice", t.IQN)
+		}
+		iqns[t.IQN] = true
+		if t.CHAP != nil {
+			if err := t.CHAP.Validate(); err != nil {
+				return fmt.Errorf("target %q: chap: %w", t.IQN, err)
+			}
+		}
+		luns := map[uint64]bool{}
+		for _, l := range t.LUNs {
+			if l.ID > 16383 {
+				return fmt.Errorf("target %q: lun %d: LUN ids go up to 16383", t.IQN, l.ID)
+			}
+			if luns[l.ID] {
+				return fmt.Errorf("target %q: lun %d: mapped twice", t.IQN, l.ID)
+			}
+			luns[l.ID] = true
+			if !disks[l.Disk] {
+				return fmt.Errorf("target %q: lun %d: unknown disk %q", t.IQN, l.ID, l.Disk)
+			}
+		}
+		hosts := map[string]bool{}
+		for _, a := range t.ACLs {
+			if err := ValidateName(a.InitiatorIQN); err != nil {
+				return fmt.Errorf("target %q: acl %q: %w", t.IQN, a.InitiatorIQN, err)
+			}
+			if hosts[a.InitiatorIQN] {
+				return fmt.Errorf("target %q: acl %q: listed twice", t.IQN, a.InitiatorIQN)
+			}
+			hosts[a.InitiatorIQN] = true
+			if a.CHAP != nil {
+				if err := a.CHAP.Validate(); err != nil {
+					return fmt.Errorf("target %q: acl %q: chap: %w", t.IQN, a.InitiatorIQN, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks one disk definition.
+func (d *Disk) Validate() error {
+	if d.Name == "" {
+		return fmt.Errorf("name is required")
+	}
+	if d.BlockSize != 512 && d.BlockSize != 4096 {
+		return fmt.Errorf("block_size %d: must be 512 or 4096", d.BlockSize)
+	}
+	if d.Size < 0 || d.Size%int64(d.BlockSize) != 0 {
+		return fmt.Errorf("size %d: must be a non-negative multiple of the block size", d.Size)
+	}
+	switch d.Backend {
+	case "memory":
+		if d.Size == 0 {
+			return fmt.Errorf("memory disk needs a size")
+		}
+	case "file":
+		if d.Path == "" {
+			return fmt.Errorf("file disk needs a path")
+		}
+	case "rbd":
+		if d.Pool == "" || d.Image == "" {
+			return fmt.Errorf("rbd disk needs pool and image")
+		}
+	default:
+		return fmt.Errorf("backend %q: must be memory, file or rbd", d.Backend)
+	}
+	if d.WWN != "" {
+		if len(d.WWN) != 16 || strings.Trim(strings.ToLower(d.WWN), "0123456789abcdef") != "" {
+			return fmt.Errorf("wwn %q: must be 16 hex digits", d.WWN)
+		}
+	}
+	if len(d.Serial) > 64 {
+		return fmt.Errorf("serial: at most 64 characters")
+	}
+	return nil
+}
+
+// Validate checks CHAP credentials. RFC 7143 does not bound the secret,
+// but Windows' initiator requires 12 to 16 characters, so anything else
+// would be a configuration that some hosts cannot use.
+func (c *CHAP) Validate() error {
+	if err := validateCredential("user", c.User, "secret", c.Secret); err != nil {
+		return err
+	}
+	if c.MutualUser != "" || c.MutualSecret != "" {
+		if err := validateCredential("mutual_user", c.MutualUser, "mutual_secret", c.MutualSecret); err != nil {
+			return err
+		}
+		if c.MutualSecret == c.Secret {
+			return fmt.Errorf("mutual_secret must differ from secret")
+		}
+	}
+	return nil
+}
+
+func validateCredential(userField, user, secretField, secret string) error {
+	if user == "" || len(user) > 255 {
+		return fmt.Errorf("%s must be 1 to 255 characters", userField)
+	}
+	if strings.ContainsAny(user, "\x00=") {
+		return fmt.Errorf("%s must not contain NUL or '='", userField)
+	}
+	if len(secret) < 12 || len(secret) > 16 {
+		return fmt.Errorf("%s must be 12 to 16 characters", secretField)
+	}
+	for _, r := range secret {
+		if r < 0x21 || r > 0x7e {
+			return fmt.Errorf("%s must be printable ASCII without spaces", secretField)
+		}
+	}
+	return nil
+}
+
+func validateTuning(t *Tuning) error {
+	switch {
+	case t.QueueDepth < 1 || t.QueueDepth > 4096:
+		return fmt.Errorf("queue_depth %d: must be 1..4096", t.QueueDepth)
+	case t.MaxRecvDataSegmentLength < 512 || t.MaxRecvDataSegmentLength > 16777215:
+		return fmt.Errorf("max_recv_data_segment_length %d: must be 512..16777215", t.MaxRecvDataSegmentLength)
+	case t.MaxBurstLength < 512 || t.MaxBurstLength > 16777215:
+		return fmt.Errorf("max_burst_length %d: must be 512..16777215", t.MaxBurstLength)
+	case t.FirstBurstLength < 512 || t.FirstBurstLength > t.MaxBurstLength:
+		return fmt.Errorf("first_burst_length %d: must be 512..max_burst_length", t.FirstBurstLength)
+	case t.MaxOutstandingR2T < 1 || t.MaxOutstandingR2T > 65535:
+		return fmt.Errorf("max_outstanding_r2t %d: must be 1..65535", t.MaxOutstandingR2T)
+	case t.MaxConnections < 1 || t.MaxConnections > 65535:
+		return fmt.Errorf("max_connections %d: must be 1..65535", t.MaxConnections)
+	case t.NopInIntervalSeconds < 0 || t.NopInTimeoutSeconds < 1:
+		return fmt.Errorf("nopin_interval/nopin_timeout must be >= 0 / >= 1")
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateName(t *testing.T) {
+	good := []string{
+		"iqn.2003-01.org.linux-iscsi.host:sn.1234",
+		"iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test",
+		"iqn.1991-05.com.microsoft:win-host",
+		"iqn.1998-01.com.vmware:esx1-4f3a",
+		"iqn.2024-01.io.rbdgw",
+		"eui.02004567a425678d",
+		"naa.52004567ba64678d",
+		"naa.62004567ba64678d0123456789abcdef",
+	}
+	for _, n := range good {
+		if err := ValidateName(n); err != nil {
+			t.Errorf("ValidateName(%q) = %v, want nil", n, err)
+		}
+	}
+	bad := []string{
+		"", "iqn", "iqn.", "iqn.2003-1.org.x", "iqn.2003-13.org.x", "iqn.20a3-01.org.x",
+		"iqn.2003-01.", "iqn.2003-01..x", "iqn.2003-01.org.x:UPPER", "iqn.2003-01.org x",
+		"eui.123", "eui.02004567a425678z", "naa.123", "foo.bar", strings.Repeat("a", 300),
+	}
+	for _, n := range bad {
+		if err := ValidateName(n); err == nil {
+			t.Errorf("ValidateName(%q) = nil, want error", n)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	const base = `
+portals: ["127.0.0.1:3260"]
+disks:
+  - {name: d1, backend: memory, size: 1048576}
+targets:
+  - iqn: iqn.2024-01.io.rbdgw:t1
+    luns: [{id: 0, disk: d1}]
+    acls: [{initiator: "iqn.2024-01.io.example:h1", chap: {user: u, secret: "0123456789ab"}}]
+`
+	cfg, err := Parse([]byte(base), false)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.Tuning.QueueDepth != DefaultQueueDepth || cfg.Disks[0].BlockSize != 512 || cfg.Targets[0].TPGT != 1 {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"unknown field", base + "bogus: 1\n", "bogus"},
+		{"unknown disk", strings.Replace(base, "disk: d1}", "disk: d2}", 1), `unknown disk "d2"`},
+		{"bad iqn", strings.Replace(base, "iqn.2024-01.io.rbdgw:t1", "iqn.bad", 1), "iqn.bad"},
+		{"short secret", strings.Replace(base, `"0123456789ab"`, `"short"`, 1), "12 to 16"},
+		{"bad backend", strings.Replace(base, "backend: memory", "backend: tape", 1), "tape"},
+		{"bad size", strings.Replace(base, "size: 1048576", "size: 1000", 1), "multiple"},
+		{"no portals", strings.Replace(base, `portals: ["127.0.0.1:3260"]`, "portals: []", 1), "portals"},
+		{"bad portal", strings.Replace(base, `127.0.0.1:3260`, `127.0.0.1`, 1), "portal"},
+		{"lun too big", strings.Replace(base, "id: 0", "id: 20000", 1), "16383"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), false)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse error = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseJSON(t *testing.T) {
+	doc := `{"portals":["127.0.0.1:3260"],"disks":[{"name":"d","backend":"memory","size":4096}],
+	"targets":[{"iqn":"iqn.2024-01.io.rbdgw:t","luns":[{"id":1,"disk":"d"}],"allow_any_initiator":true}]}`
+	cfg, err := Parse([]byte(doc), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Targets[0].AllowAnyInitiator || cfg.Targets[0].LUNs[0].ID != 1 {
+		t.Fatalf("unexpected %+v", cfg.Targets[0])
+	}
+	if _, err := Parse([]byte(`{"portals":["127.0.0.1:3260"],"extra":1}`), true); err == nil {
+		t.Fatal("unknown JSON field accepted")
+	}
+}

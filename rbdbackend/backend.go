@@ -1,0 +1,86 @@
+// Package rbdbackend is the storage interface the SCSI device server depends
+// on, and its implementations: librbd images, memory images and file images.
+//
+// An Image is ReadAt/WriteAt-shaped. Everything beyond plain reads and writes
+// is an optional capability that an implementation advertises by satisfying
+// one of the small interfaces below; the SCSI layer probes for them with a
+// type assertion and falls back (or reports the command as unsupported)
+// when a capability is missing.
+package rbdbackend
+
+import (
+	"errors"
+)
+
+// Image is a fixed-size, byte-addressed block store. Offsets and lengths
+// passed by the SCSI layer are always multiples of the LUN's block size and
+// lie within Size(); implementations still check and return ErrOutOfRange.
+// All methods must be safe for concurrent use.
+type Image interface {
+	// ReadAt fills p from off. A short read is an error.
+	ReadAt(p []byte, off int64) (int, error)
+	// WriteAt writes p at off. A short write is an error.
+	WriteAt(p []byte, off int64) (int, error)
+	// Size is the current size in bytes; it may grow (see Resizer).
+	Size() int64
+	// Close releases the image. No call may follow.
+	Close() error
+}
+
+// Flusher makes completed writes durable (SYNCHRONIZE CACHE, FUA).
+type Flusher interface {
+	Flush() error
+}
+
+// Discarder deallocates a byte range (UNMAP, WRITE SAME with UNMAP). After
+// Discard, reads of the range return zeroes.
+type Discarder interface {
+	Discard(off, length int64) error
+}
+
+// WriteSamer writes pattern (one block) repeatedly over [off, off+length).
+type WriteSamer interface {
+	WriteSame(off, length int64, pattern []byte) error
+}
+
+// CompareAndWriter atomically compares cmp with the bytes at off and, only if
+// they are equal, writes data (len(data) == len(cmp)) there. When they differ
+// it returns the offset of the first differing byte relative to off and
+// ErrMiscompare; nothing is written.
+type CompareAndWriter interface {
+	CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, err error)
+}
+
+// AllocationReporter tells which parts of the image hold data
+// (GET LBA STATUS). Extent returns whether the byte at off is allocated and
+// the length of the run of the same state starting at off (at most
+// maxLength, at least 1 byte unless off is at the end).
+type AllocationReporter interface {
+	Extent(off, maxLength int64) (allocated bool, length int64, err error)
+}
+
+// Resizer grows an image (shrink is refused).
+type Resizer interface {
+	Resize(size int64) error
+}
+
+// Errors an Image returns; the SCSI layer maps each to sense data in one
+// place (see gateway/internal/scsi/errors.go). Implementations wrap them
+// with %w to add detail.
+var (
+	// ErrOutOfRange: the range lies (partly) beyond the end of the image.
+	ErrOutOfRange = errors.New("rbdbackend: range beyond end of image")
+	// ErrMiscompare: CompareAndWrite found different data.
+	ErrMiscompare = errors.New("rbdbackend: compare miscompare")
+	// ErrTimeout: the store did not answer in time; the initiator should retry.
+	ErrTimeout = errors.New("rbdbackend: operation timed out")
+	// ErrLockLost: this gateway no longer holds the image's exclusive lock
+	// (or its client was fenced); the path is in transition.
+	ErrLockLost = errors.New("rbdbackend: exclusive lock lost")
+	// ErrReadOnly: the image refuses writes.
+	ErrReadOnly = errors.New("rbdbackend: image is read-only")
+	// ErrClosed: the image was closed.
+	ErrClosed = errors.New("rbdbackend: image closed")
+	// ErrUnsupported: the operation is not available on this image.
+	ErrUnsupported = errors.New("rbdbackend: operation not supported")
+)
