@@ -66,16 +66,17 @@ func leavesFor(size int64) int64 { return (size + memLeafBytes - 1) / memLeafByt
 // Size returns the current size in bytes.
 func (m *MemoryImage) Size() int64 { return m.size.Load() }
 
-// ReadAt copies the image's bytes at off into p.
+// ReadAt copies the image's bytes at off into p. It holds the stripes of
+// all the chunks it reads at once, so it never sees half of a write.
 func (m *MemoryImage) ReadAt(p []byte, off int64) (int, error) {
-	if err := m.begin("read", off, int64(len(p))); err != nil {
+	if err := m.begin("read", off, int64(len(p))); err != nil || len(p) == 0 {
 		return 0, err
 	}
+	set := chunkStripes(off, int64(len(p)))
+	m.locks.rlock(set)
+	defer m.locks.runlock(set)
 	done := 0
 	err := forEachChunk(off, int64(len(p)), func(idx, within, rel, n int64) error {
-		l := m.stripe(idx)
-		l.RLock()
-		defer l.RUnlock()
 		slot, err := m.slot(idx, false)
 		if err != nil {
 			return err
@@ -92,9 +93,11 @@ func (m *MemoryImage) ReadAt(p []byte, off int64) (int, error) {
 	return done, err
 }
 
-// WriteAt copies p into the image at off, allocating chunks as needed.
+// WriteAt copies p into the image at off, allocating chunks as needed. It
+// holds the stripes of all the chunks it writes at once, so a
+// CompareAndWrite or a read never sees half of it.
 func (m *MemoryImage) WriteAt(p []byte, off int64) (int, error) {
-	if err := m.begin("write", off, int64(len(p))); err != nil {
+	if err := m.begin("write", off, int64(len(p))); err != nil || len(p) == 0 {
 		return 0, err
 	}
 	done := 0
@@ -150,7 +153,7 @@ func (m *MemoryImage) Discard(off, length int64) error {
 // WriteSame writes pattern repeatedly over [off, off+length); length must be
 // a multiple of len(pattern).
 func (m *MemoryImage) WriteSame(off, length int64, pattern []byte) error {
-	if err := m.begin("write same", off, length); err != nil {
+	if err := m.begin("write same", off, length); err != nil || length == 0 {
 		return err
 	}
 	if err := checkPattern(length, pattern); err != nil {
@@ -181,7 +184,7 @@ func (m *MemoryImage) CompareAndWrite(off int64, cmp, data []byte) (int64, error
 	if err := m.begin("compare and write", off, n); err != nil || n == 0 {
 		return 0, err
 	}
-	set := stripeSet(off>>memChunkShift, (off+n-1)>>memChunkShift)
+	set := chunkStripes(off, n)
 	m.locks.lock(set)
 	defer m.locks.unlock(set)
 
@@ -298,6 +301,12 @@ func (m *MemoryImage) begin(op string, off, n int64) error {
 		return fmt.Errorf("rbdbackend: %s: %w", op, ErrClosed)
 	}
 	return checkIORange(op, off, n, m.size.Load())
+}
+
+// chunkStripes returns the stripes guarding the chunks [off, off+n)
+// overlaps (n > 0).
+func chunkStripes(off, n int64) uint64 {
+	return stripeSet(off>>memChunkShift, (off+n-1)>>memChunkShift)
 }
 
 func (m *MemoryImage) stripe(idx int64) *paddedRWMutex {

@@ -1,6 +1,9 @@
 package pdu
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // BHSLen is the size of the Basic Header Segment.
 const BHSLen = 48
@@ -88,4 +91,10 @@ func flag(on bool, bit uint8) uint8 {
 		return bit
 	}
 	return 0
+}
+
+// String is a one-line summary for PDU traces; it never includes data.
+func (p *PDU) String() string {
+	return fmt.Sprintf("%v itt=%#x ahs=%d dsl=%d", p.BHS.Opcode(), p.BHS.ITT(),
+		p.BHS.TotalAHSLength(), p.BHS.DataSegmentLength())
 }

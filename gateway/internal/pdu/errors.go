@@ -24,5 +24,8 @@ type DataDigestError struct {
 }
 
 func (e *DataDigestError) Error() string {
+	if e.PDU == nil {
+		return "iscsi: data digest error"
+	}
 	return "iscsi: data digest error (" + e.PDU.BHS.Opcode().String() + ")"
 }

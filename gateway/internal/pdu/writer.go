@@ -34,8 +34,8 @@ var (
 // WriteBatch writes the PDUs with one vectored write (writev on a net.Conn).
 // Headers, digests and padding are laid out back to back in one scratch
 // buffer, so a batch costs about two iovecs per PDU with data; data slices
-// are never copied. TotalAHSLength and DataSegmentLength are set from the
-// AHS and Data slices. On error nothing is written unless the write itself
+// are never copied. The TotalAHSLength and DataSegmentLength sent are taken
+// from the AHS and Data slices; the PDUs themselves are not modified. On error nothing is written unless the write itself
 // failed part way.
 func (w *Writer) WriteBatch(pdus []*PDU) error {
 	size := 0
@@ -56,10 +56,11 @@ func (w *Writer) WriteBatch(pdus []*PDU) error {
 	vecs := w.vecs[:0]
 	start := 0
 	for _, p := range pdus {
-		p.BHS.setTotalAHSLength(len(p.AHS))
-		p.BHS.SetDataSegmentLength(len(p.Data))
 		h := len(s)
 		s = append(s, p.BHS[:]...)
+		hdr := (*BHS)(s[h : h+BHSLen])
+		hdr.setTotalAHSLength(len(p.AHS))
+		hdr.SetDataSegmentLength(len(p.Data))
 		s = append(s, p.AHS...)
 		if w.headerDigest {
 			s = binary.LittleEndian.AppendUint32(s, CRC32C(s[h:]))

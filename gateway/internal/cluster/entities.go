@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"slices"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/config"
+)
+
+// The entity types below are the JSON values stored under their keys. The
+// identity fields (IQN, Name, Pool/Image, Target, ID, Initiator) are also
+// encoded for readability, but the key is authoritative: decoding fills them
+// from the key.
+
+// Gateway is one gateway node. Each gateway is one target port group of
+// every target it serves.
+type Gateway struct {
+	Name string `json:"name"`
+	// Portals are the "ip:port" addresses the gateway listens on. Every
+	// gateway reports all portals of a target in SendTargets.
+	Portals []string `json:"portals"`
+	// TPGID is the gateway's target port group id, also used as its portal
+	// group tag and relative target port id. Unique in the cluster, 1-65535;
+	// 0 in a put means "keep the current id, or allocate the lowest free one".
+	TPGID uint16 `json:"tpg_id"`
+}
+
+// Disk is an RBD image exported as a LUN.
+type Disk struct {
+	Pool  string `json:"pool"`
+	Image string `json:"image"`
+	// Size in bytes; a multiple of BlockSize. Disks only grow.
+	Size int64 `json:"size"`
+	// BlockSize is 512 (the default when 0 is put) or 4096; fixed at creation.
+	BlockSize uint32 `json:"block_size"`
+	// Serial (VPD page 0x80) and WWN (16 hex digits, the NAA-6 vendor
+	// specific identifier extension) are generated when the disk is created
+	// and never change, so every gateway presents the same identity. A put
+	// with them empty keeps the stored values.
+	Serial string `json:"serial"`
+	WWN    string `json:"wwn"`
+	// ReadOnly LUNs refuse writes.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// ID is the disk id "<pool>/<image>".
+func (d Disk) ID() string { return DiskID(d.Pool, d.Image) }
+
+// Target is one iSCSI target, presented with the same IQN by each gateway
+// it lists.
+type Target struct {
+	IQN string `json:"iqn"`
+	// Gateways serving the target; each must exist.
+	Gateways []string `json:"gateways"`
+	// AllowAnyInitiator admits initiators without a host entry.
+	AllowAnyInitiator bool `json:"allow_any_initiator,omitempty"`
+	// CHAP applies to initiators without their own host credentials.
+	CHAP *config.CHAP `json:"chap,omitempty"`
+}
+
+// LUN maps a LUN number of a target to a disk. A disk is mapped at most once
+// in the whole cluster.
+type LUN struct {
+	Target string `json:"target"`
+	ID     uint64 `json:"id"`
+	Disk   string `json:"disk"`
+}
+
+// Host is an initiator admitted to a target (an ACL entry).
+type Host struct {
+	Target    string       `json:"target"`
+	Initiator string       `json:"initiator"`
+	CHAP      *config.CHAP `json:"chap,omitempty"`
+	// LUNs, when not empty, is the subset of the target's LUN ids this host
+	// sees; empty means all. A host in a host group takes the group's set
+	// and must not have its own.
+	LUNs []uint64 `json:"luns,omitempty"`
+}
+
+// HostGroup gives several hosts of a target the same LUN set.
+type HostGroup struct {
+	Target string `json:"target"`
+	Name   string `json:"name"`
+	// Members are initiator names with a host entry in the same target; a
+	// host belongs to at most one group.
+	Members []string `json:"members"`
+	// LUNs the members see; empty means all LUNs of the target.
+	LUNs []uint64 `json:"luns,omitempty"`
+}
+
+// Settings are cluster-wide tunables rendered into every gateway's config.
+type Settings struct {
+	Tuning config.Tuning `json:"tuning"`
+}
+
+// Owner is the ALUA owner of a disk: the gateway reporting it
+// Active/Optimized. Epoch grows by one on every change of owner and serves
+// as a fencing token.
+type Owner struct {
+	Disk    string `json:"disk"`
+	Gateway string `json:"gateway"`
+	Epoch   uint64 `json:"epoch"`
+}
+
+// Live announces that a gateway's daemon is running; the key is bound to
+// the daemon's lease and disappears when the lease ends.
+type Live struct {
+	Gateway string    `json:"gateway"`
+	Lease   int64     `json:"lease"`
+	Since   time.Time `json:"since"`
+}
+
+type schemaRecord struct {
+	Version int `json:"version"`
+}
+
+func cloneCHAP(c *config.CHAP) *config.CHAP {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	return &cp
+}
+
+// Clones detach an entity from slices its caller may keep modifying.
+
+func (g Gateway) clone() Gateway     { g.Portals = slices.Clone(g.Portals); return g }
+func (t Target) clone() Target       { t.Gateways = slices.Clone(t.Gateways); t.CHAP = cloneCHAP(t.CHAP); return t }
+func (h Host) clone() Host           { h.LUNs = slices.Clone(h.LUNs); h.CHAP = cloneCHAP(h.CHAP); return h }
+func (g HostGroup) clone() HostGroup { g.Members = slices.Clone(g.Members); g.LUNs = slices.Clone(g.LUNs); return g }

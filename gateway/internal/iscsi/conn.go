@@ -1,0 +1,254 @@
+package iscsi
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/login"
+	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
+)
+
+// exitMode says how the full feature loop ends.
+type exitMode uint8
+
+const (
+	exitNone     exitMode = iota
+	exitGraceful          // flush what is queued (a Logout Response, a Reject), then close
+	exitNow               // close at once (transport failure, kill)
+)
+
+// conn is one TCP connection: the login phase, then the full feature phase.
+// Goroutines: serve (owns all state), a reader, a writer, and one per SCSI
+// command or task management call while it runs.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	remote string
+	log    *slog.Logger
+	rd     *pdu.Reader
+	wr     *pdu.Writer
+
+	stateMu sync.Mutex
+	state   ConnState
+
+	killOnce sync.Once
+	killed   chan struct{} // closed by kill: stop now
+
+	// Requests from other goroutines, picked up by the serve loop.
+	ctlMu      sync.Mutex
+	inFFP      bool
+	wantLogout string
+	wantDrop   string
+	ctlWake    chan struct{}
+
+	done chan struct{} // closed when the connection is cleaned up
+
+	// Set by login, read-only afterwards. sess is set once this connection
+	// holds the session (registered it, or took it over by reinstatement).
+	cid        uint16
+	sess       *session
+	params     login.Params
+	maxSendSeg int // the initiator's MaxRecvDataSegmentLength
+
+	ffp ffpState
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
+	return &conn{
+		srv:     s,
+		nc:      nc,
+		remote:  remote,
+		log:     s.log.With("remote", remote),
+		rd:      pdu.NewReader(nc),
+		wr:      pdu.NewWriter(nc),
+		state:   ConnFree,
+		killed:  make(chan struct{}),
+		ctlWake: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// setState applies a connection state transition; an illegal one is a
+// programming error and is logged, not applied.
+func (c *conn) setState(to ConnState) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	next, err := nextConnState(c.state, to)
+	if err != nil {
+		c.log.Error("connection state", "err", err)
+		return
+	}
+	c.state = next
+}
+
+func (c *conn) getState() ConnState {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.state
+}
+
+// kill closes the connection at once; the serve goroutine cleans up.
+func (c *conn) kill(reason string) {
+	c.killOnce.Do(func() {
+		c.log.Info("closing connection", "reason", reason)
+		close(c.killed)
+		c.nc.Close()
+	})
+}
+
+// requestLogout asks the initiator to log out; before the full feature
+// phase there is nobody to ask, so the connection is closed.
+func (c *conn) requestLogout(reason string) {
+	c.ctlMu.Lock()
+	if !c.inFFP {
+		c.ctlMu.Unlock()
+		c.kill(reason)
+		return
+	}
+	if c.wantLogout == "" {
+		c.wantLogout = reason
+	}
+	c.ctlMu.Unlock()
+	c.wakeCtl()
+}
+
+// dropSession tells the initiator the session is dropped and closes it.
+func (c *conn) dropSession(reason string) {
+	c.ctlMu.Lock()
+	if !c.inFFP {
+		c.ctlMu.Unlock()
+		c.kill(reason)
+		return
+	}
+	if c.wantDrop == "" {
+		c.wantDrop = reason
+	}
+	c.ctlMu.Unlock()
+	c.wakeCtl()
+}
+
+func (c *conn) wakeCtl() {
+	select {
+	case c.ctlWake <- struct{}{}:
+	default:
+	}
+}
+
+// takeCtl returns and clears the pending requests.
+func (c *conn) takeCtl() (logout, drop string) {
+	c.ctlMu.Lock()
+	defer c.ctlMu.Unlock()
+	logout, drop = c.wantLogout, c.wantDrop
+	c.wantLogout, c.wantDrop = "", ""
+	return logout, drop
+}
+
+// serve runs the connection. A panic anywhere in it is contained here: it
+// is logged with its stack and only this connection is closed.
+func (c *conn) serve() {
+	defer c.srv.connDone(c)
+	defer close(c.done)
+	defer c.cleanup()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic serving connection", "panic", r, "stack", string(debug.Stack()))
+			c.ffp.exit = exitNow
+		}
+	}()
+	c.setState(ConnXptUp)
+	if !c.runLogin() {
+		return
+	}
+	c.fullFeature()
+}
+
+// cleanup ends the connection: flushes when asked to, stops the reader and
+// writer, aborts what is still running, and ends or hands over the session.
+func (c *conn) cleanup() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic cleaning up connection", "panic", r, "stack", string(debug.Stack()))
+			c.nc.Close()
+		}
+	}()
+	f := &c.ffp
+	if f.started {
+		if f.exit == exitGraceful {
+			c.flush(5 * time.Second)
+		}
+		close(f.loopDone)
+		close(f.stopIO)
+	}
+	c.nc.Close()
+	if f.started {
+		f.ioWG.Wait()
+		c.drainRx()
+		for _, it := range f.q.close() {
+			it.release.Release()
+			if it.done != nil {
+				close(it.done)
+			}
+		}
+	}
+
+	switch c.getState() {
+	case ConnLoggedIn, ConnInLogout, ConnLogoutRequested:
+		if f.exit == exitGraceful && c.getState() == ConnInLogout {
+			c.setState(ConnFree)
+		} else {
+			c.setState(ConnCleanupWait)
+		}
+	}
+
+	ss := c.sess
+	handover := false
+	if ss != nil {
+		ss.mu.Lock()
+		handover = ss.takeover != nil && ss.conn == c
+		if ss.conn == c {
+			ss.conn = nil
+		}
+		ss.mu.Unlock()
+	}
+	if f.started {
+		c.abortAll(ss != nil && !handover)
+	}
+	if ss != nil && !handover {
+		ss.end(f.logoutClean)
+	}
+	if c.getState() != ConnFree {
+		c.setState(ConnFree)
+	}
+}
+
+// flush waits until everything queued so far has been written.
+func (c *conn) flush(timeout time.Duration) {
+	marker := make(chan struct{})
+	if !c.ffp.q.push(outItem{p: nil, done: marker}) {
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-marker:
+	case <-c.ffp.writerDead:
+	case <-c.killed:
+	case <-t.C:
+	}
+}
+
+func (c *conn) drainRx() {
+	for {
+		select {
+		case in := <-c.ffp.rx:
+			in.release()
+		default:
+			return
+		}
+	}
+}

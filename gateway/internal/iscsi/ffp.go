@@ -1,0 +1,354 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
+)
+
+// reservedTag is the "no tag" value of ITT and TTT fields.
+const reservedTag = 0xffffffff
+
+// ffpState is the full feature phase state of a connection. Everything but
+// the channels and wait groups is owned by the serve loop.
+type ffpState struct {
+	started     bool
+	exit        exitMode
+	logoutClean bool // the session ends by logout, not by failure
+
+	rx          chan rxItem
+	completions chan completion
+	tmfResults  chan tmfResult
+	loopDone    chan struct{} // closed when the loop stops reading the channels
+	stopIO      chan struct{} // closed to stop the reader and writer
+	writerDead  chan struct{} // closed when the writer goroutine returns
+	q           *sendQueue
+	ioWG        sync.WaitGroup
+	taskWG      sync.WaitGroup
+	ctx         context.Context
+	cancel      context.CancelFunc
+
+	statSN   uint32
+	lastTTT  uint32
+	tasks    map[uint32]*task
+	immCount int // immediate SCSI commands not yet completed
+	running  int // tasks inside the SCSI layer
+	aborted  abortedTags
+	text     textExchange
+	ping     pingState
+	logout   logoutState
+	pingTick *time.Ticker
+}
+
+// rxItem is what the reader hands to the serve loop.
+type rxItem struct {
+	p   *pdu.PDU
+	err error
+}
+
+func (in rxItem) release() {
+	in.p.Release()
+	var dd *pdu.DataDigestError
+	if errors.As(in.err, &dd) {
+		dd.PDU.Release()
+	}
+}
+
+// startFFP switches digests and segment limits on, exactly before the first
+// full feature phase PDU, and starts the reader and writer goroutines.
+func (c *conn) startFFP() {
+	p := &c.params
+	c.rd.SetHeaderDigest(p.HeaderDigest)
+	c.rd.SetDataDigest(p.DataDigest)
+	c.wr.SetHeaderDigest(p.HeaderDigest)
+	c.wr.SetDataDigest(p.DataDigest)
+	c.rd.SetMaxDataSegmentLength(clamp(p.TargetMaxRecvDataSegmentLength, minDataSegment, maxDataSegment))
+
+	f := &c.ffp
+	f.rx = make(chan rxItem, 32)
+	f.completions = make(chan completion, 32)
+	f.tmfResults = make(chan tmfResult, 4)
+	f.loopDone = make(chan struct{})
+	f.stopIO = make(chan struct{})
+	f.writerDead = make(chan struct{})
+	f.q = newSendQueue()
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.tasks = make(map[uint32]*task)
+	f.started = true
+
+	f.ioWG.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+
+	c.ctlMu.Lock()
+	c.inFFP = true
+	c.ctlMu.Unlock()
+	c.wakeCtl() // pick up requests that raced with the login
+}
+
+func (c *conn) readLoop() {
+	defer c.ffp.ioWG.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic reading connection", "panic", r, "stack", string(debug.Stack()))
+			c.kill("reader panic")
+		}
+	}()
+	for {
+		p, err := c.rd.Read()
+		in := rxItem{p: p, err: err}
+		select {
+		case c.ffp.rx <- in:
+		case <-c.ffp.stopIO:
+			in.release()
+			return
+		}
+		var dd *pdu.DataDigestError
+		if err != nil && !errors.As(err, &dd) {
+			return
+		}
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer c.ffp.ioWG.Done()
+	defer close(c.ffp.writerDead)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic writing connection", "panic", r, "stack", string(debug.Stack()))
+			c.kill("writer panic")
+		}
+	}()
+	if err := runWriter(c.ffp.q, c.wr, c.ffp.stopIO); err != nil {
+		c.log.Info("write failed", "err", err)
+	}
+}
+
+// fullFeature is the serve loop: the only goroutine touching session and
+// connection state after login.
+func (c *conn) fullFeature() {
+	c.startFFP()
+	f := &c.ffp
+	var nopC <-chan time.Time
+	if iv := c.srv.cfg.nopInterval; iv > 0 {
+		f.pingTick = time.NewTicker(iv)
+		defer f.pingTick.Stop()
+		nopC = f.pingTick.C
+	}
+	defer f.ping.stop()
+	defer f.logout.stop()
+	for f.exit == exitNone {
+		select {
+		case in := <-f.rx:
+			c.handleRx(in)
+		case m := <-f.completions:
+			c.handleCompletion(m)
+		case r := <-f.tmfResults:
+			c.handleTMFResult(r)
+		case <-nopC:
+			c.sendPing()
+		case <-f.ping.timeout():
+			c.log.Warn("initiator did not answer NOP-In", "timeout", c.srv.cfg.nopTimeout)
+			f.exit = exitNow
+		case <-f.logout.timeout():
+			c.log.Warn("initiator did not log out when asked")
+			f.exit = exitNow
+		case <-c.ctlWake:
+			c.handleCtl()
+		case <-c.killed:
+			f.exit = exitNow
+		case <-f.writerDead:
+			f.exit = exitNow
+		}
+	}
+}
+
+// handleRx dispatches one received PDU (or read error).
+func (c *conn) handleRx(in rxItem) {
+	f := &c.ffp
+	if in.err != nil {
+		var dd *pdu.DataDigestError
+		var pe *pdu.ProtocolError
+		switch {
+		case errors.As(in.err, &dd):
+			// The header is sound: reject the PDU and carry on. A command
+			// lost this way leaves a CmdSN gap, as RFC 7143 section 7.8
+			// prescribes.
+			c.log.Warn("data digest error", "opcode", dd.PDU.BHS.Opcode().String())
+			c.reject(pdu.RejectDataDigest, &dd.PDU.BHS)
+			dd.PDU.Release()
+		case errors.As(in.err, &pe):
+			c.log.Warn("protocol error, dropping connection", "err", in.err)
+			f.exit = exitNow
+		case errors.Is(in.err, pdu.ErrHeaderDigest):
+			c.log.Warn("header digest error, dropping connection")
+			f.exit = exitNow
+		case errors.Is(in.err, io.EOF), errors.Is(in.err, net.ErrClosed):
+			c.log.Info("connection closed by initiator")
+			f.exit = exitNow
+		default:
+			c.log.Info("read failed", "err", in.err)
+			f.exit = exitNow
+		}
+		return
+	}
+	c.ffp.ping.seen()
+	p := in.p
+	op := p.BHS.Opcode()
+	switch op {
+	case pdu.OpDataOut:
+		c.handleDataOut(p)
+		return
+	case pdu.OpSNACKReq:
+		// SNACK needs ErrorRecoveryLevel >= 1; 0 is what is negotiated.
+		c.log.Warn("SNACK at ErrorRecoveryLevel 0")
+		c.reject(pdu.RejectProtocolError, &p.BHS)
+		p.Release()
+		return
+	case pdu.OpLoginReq:
+		c.log.Warn("Login Request in full feature phase")
+		c.reject(pdu.RejectProtocolError, &p.BHS)
+		p.Release()
+		return
+	case pdu.OpSCSICommand, pdu.OpNOPOut, pdu.OpTaskMgmtReq, pdu.OpTextReq, pdu.OpLogoutReq:
+	default:
+		c.log.Warn("unsupported opcode", "opcode", op.String())
+		c.reject(pdu.RejectCmdNotSupported, &p.BHS)
+		p.Release()
+		return
+	}
+	req, err := pdu.ParseRequest(p)
+	if err != nil {
+		c.log.Warn("malformed PDU", "opcode", op.String(), "err", err)
+		c.reject(pdu.RejectProtocolError, &p.BHS)
+		p.Release()
+		return
+	}
+	if f.logout.inProgress() {
+		// Nothing new starts once a Logout was accepted.
+		p.Release()
+		return
+	}
+	if c.sess.discovery && op != pdu.OpTextReq && op != pdu.OpLogoutReq {
+		c.log.Warn("only Text and Logout are allowed in a discovery session", "opcode", op.String())
+		c.reject(pdu.RejectProtocolError, &p.BHS)
+		p.Release()
+		return
+	}
+	r := &rxPDU{p: p, req: req}
+	if op == pdu.OpSCSICommand {
+		c.arriveCommand(r)
+		return
+	}
+	cmdSN := p.BHS.CmdSN()
+	if p.BHS.Immediate() {
+		c.dispatch(r)
+		return
+	}
+	c.order(cmdSN, &orderedReq{req: r})
+}
+
+// rxPDU is a decoded request and the PDU holding its data.
+type rxPDU struct {
+	p   *pdu.PDU
+	req pdu.Request
+}
+
+// order delivers a non-immediate request in CmdSN order: in turn it runs
+// now (followed by whatever waited behind it), ahead of its turn it waits,
+// outside the window it is dropped silently (RFC 7143 section 4.2.2.1).
+func (c *conn) order(cmdSN uint32, o *orderedReq) {
+	w := &c.sess.window
+	if !w.inWindow(cmdSN) {
+		c.log.Debug("CmdSN outside the window, ignored", "cmdsn", cmdSN,
+			"exp_cmdsn", w.expCmdSN, "max_cmdsn", w.maxCmdSN)
+		c.discard(o)
+		return
+	}
+	if cmdSN != w.expCmdSN {
+		if !w.park(cmdSN, o) {
+			c.log.Debug("duplicate CmdSN, ignored", "cmdsn", cmdSN)
+			c.discard(o)
+		}
+		return
+	}
+	c.runInOrder(o)
+	for {
+		next, ok := w.next()
+		if !ok {
+			return
+		}
+		c.runInOrder(next)
+	}
+}
+
+// runInOrder consumes ExpCmdSN for a request whose turn came.
+func (c *conn) runInOrder(o *orderedReq) {
+	w := &c.sess.window
+	switch {
+	case o.task != nil:
+		w.admit()
+		c.admit(o.task)
+	case o.req != nil:
+		w.advance()
+		c.dispatch(o.req)
+	default:
+		w.advance() // consumed by an ABORT TASK before it arrived
+	}
+}
+
+// discard drops a request that will never run.
+func (c *conn) discard(o *orderedReq) {
+	if o.task != nil {
+		c.forgetTask(o.task)
+	}
+	if o.req != nil {
+		o.req.p.Release()
+	}
+}
+
+// dispatch runs a non-SCSI request.
+func (c *conn) dispatch(r *rxPDU) {
+	switch req := r.req.(type) {
+	case *pdu.NOPOut:
+		c.handleNOPOut(r.p, req)
+	case *pdu.TaskMgmtReq:
+		r.p.Release()
+		c.handleTMF(req)
+	case *pdu.TextReq:
+		c.handleText(r.p, req)
+	case *pdu.LogoutReq:
+		r.p.Release()
+		c.handleLogout(req)
+	default:
+		r.p.Release()
+	}
+}
+
+// handleCtl acts on requests from other goroutines.
+func (c *conn) handleCtl() {
+	logout, drop := c.takeCtl()
+	switch {
+	case drop != "":
+		c.log.Info("dropping session", "reason", drop)
+		c.sendAsyncDrop()
+		c.ffp.exit = exitGraceful
+	case logout != "":
+		c.requestLogoutNow(logout)
+	}
+}
+
+// nextTTT allocates a Target Transfer Tag (never the reserved value).
+func (c *conn) nextTTT() uint32 {
+	c.ffp.lastTTT++
+	if c.ffp.lastTTT == reservedTag {
+		c.ffp.lastTTT = 1
+	}
+	return c.ffp.lastTTT
+}

@@ -1,0 +1,404 @@
+package iscsi
+
+import (
+	"runtime/debug"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+)
+
+// completion is a task's outcome reported by its goroutine.
+type completion struct {
+	task     *task
+	res      scsi.Result
+	panicked bool
+}
+
+// arriveCommand registers a SCSI Command as it arrives, so its Data-Out can
+// be collected even before its CmdSN turn comes.
+func (c *conn) arriveCommand(r *rxPDU) {
+	f := &c.ffp
+	cmd := r.req.(*pdu.SCSICommand)
+	defer r.p.Release()
+	if _, busy := f.tasks[cmd.ITT]; busy || cmd.ITT == reservedTag {
+		c.log.Warn("SCSI command with a task tag in use", "itt", cmd.ITT)
+		c.reject(pdu.RejectTaskInProgress, &r.p.BHS)
+		c.consumeCmdSN(cmd.Immediate, cmd.CmdSN)
+		return
+	}
+	if cmd.Immediate && f.immCount >= c.srv.cfg.queueDepth {
+		c.reject(pdu.RejectImmCmd, &r.p.BHS)
+		return
+	}
+	t, why := c.newTask(cmd)
+	if t == nil {
+		c.log.Warn("SCSI command rejected", "itt", cmd.ITT, "reason", why)
+		c.reject(pdu.RejectProtocolError, &r.p.BHS)
+		c.consumeCmdSN(cmd.Immediate, cmd.CmdSN)
+		return
+	}
+	f.tasks[t.itt] = t
+	if t.immediate {
+		f.immCount++
+		c.admit(t)
+		return
+	}
+	c.order(t.cmdSN, &orderedReq{task: t})
+}
+
+// consumeCmdSN keeps the window moving past a rejected non-immediate
+// command.
+func (c *conn) consumeCmdSN(immediate bool, cmdSN uint32) {
+	if !immediate {
+		c.order(cmdSN, &orderedReq{})
+	}
+}
+
+// newTask builds a task and takes its immediate data. A nil task means the
+// PDU breaks the negotiated rules (the reason is returned).
+func (c *conn) newTask(cmd *pdu.SCSICommand) (*task, string) {
+	p := &c.params
+	imm := uint32(len(cmd.Data))
+	switch {
+	case imm > 0 && !cmd.Write:
+		return nil, "immediate data without the W bit"
+	case imm > 0 && !p.ImmediateData:
+		return nil, "immediate data while ImmediateData=No"
+	case imm > cmd.EDTL:
+		return nil, "immediate data beyond EDTL"
+	case imm > uint32(p.FirstBurstLength):
+		return nil, "immediate data beyond FirstBurstLength"
+	case !cmd.Final && !cmd.Write:
+		return nil, "unsolicited data announced without the W bit"
+	case !cmd.Final && p.InitialR2T:
+		return nil, "unsolicited data while InitialR2T=Yes"
+	}
+	t := &task{
+		itt:       cmd.ITT,
+		cmdSN:     cmd.CmdSN,
+		immediate: cmd.Immediate,
+		rawLUN:    cmd.LUN,
+		edtl:      cmd.EDTL,
+		read:      cmd.Read,
+		write:     cmd.Write,
+	}
+	lun, lunOK := pdu.DecodeLUN(cmd.LUN)
+	t.cmd = scsi.Command{
+		Nexus:          c.sess.nexus,
+		LUN:            lun,
+		CDB:            cmd.CDB,
+		Attr:           scsi.TaskAttr(cmd.Attr),
+		Tag:            cmd.ITT,
+		ExpectedLength: cmd.EDTL,
+		Read:           cmd.Read,
+		Write:          cmd.Write,
+	}
+
+	want, known := c.sess.device.DataOutLength(cmd.CDB)
+	if cmd.Write {
+		t.xfer = cmd.EDTL
+		if known {
+			t.xfer = uint32(min(uint64(cmd.EDTL), uint64(max(want, 0))))
+			t.outResidual = compareLengths(uint64(max(want, 0)), uint64(cmd.EDTL))
+		}
+	} else if known && want > 0 {
+		// The CDB wants data the initiator does not send.
+		t.outResidual = compareLengths(uint64(want), 0)
+	}
+	switch {
+	case cmd.Read && cmd.Write:
+		t.failSense = senseInvalidFieldInCIU()
+	case !lunOK:
+		t.failSense = senseLUNNotSupported()
+	case t.xfer > maxWriteBuffer:
+		t.failSense = senseInvalidFieldInCDB()
+	}
+	if t.failSense != nil {
+		t.xfer = 0 // still read what the initiator sends, then answer
+	}
+	if t.xfer > 0 {
+		t.buf = getWriteBuf(int(t.xfer))
+	}
+	t.store(0, cmd.Data)
+	t.unsolNext = imm
+	t.r2tNext = imm
+	if !cmd.Final {
+		t.unsolOpen = true
+		t.unsolEnd = min(cmd.EDTL, uint32(p.FirstBurstLength))
+		if t.unsolEnd <= imm {
+			putWriteBuf(t.buf)
+			return nil, "unsolicited data announced but no room left for it"
+		}
+	}
+	return t, ""
+}
+
+// admit marks a task's CmdSN turn as come and moves it on.
+func (c *conn) admit(t *task) {
+	t.admitted = true
+	c.advanceWrite(t)
+}
+
+// advanceWrite solicits missing Data-Out and executes the task once all of
+// it is there. R2Ts start after the unsolicited burst so their offsets only
+// grow (DataSequenceInOrder=Yes).
+func (c *conn) advanceWrite(t *task) {
+	if !t.admitted || t.running || t.unsolOpen {
+		return
+	}
+	maxR2T := max(c.params.MaxOutstandingR2T, 1)
+	burst := uint32(max(c.params.MaxBurstLength, minDataSegment))
+	var items []outItem
+	for len(t.r2ts) < maxR2T && t.r2tNext < t.xfer {
+		r := r2tState{ttt: c.nextTTT(), offset: t.r2tNext, length: min(burst, t.xfer-t.r2tNext)}
+		t.r2tNext += r.length
+		t.r2ts = append(t.r2ts, r)
+		w := &c.sess.window
+		items = append(items, outItem{p: (&pdu.R2T{
+			LUN: t.rawLUN, ITT: t.itt, TTT: r.ttt,
+			StatSN: c.ffp.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
+			R2TSN: t.r2tSN, BufferOffset: r.offset, DesiredLength: r.length,
+		}).Encode()})
+		t.r2tSN++
+	}
+	if len(items) > 0 {
+		c.send(items...)
+	}
+	if len(t.r2ts) == 0 && t.r2tNext >= t.xfer {
+		c.execute(t)
+	}
+}
+
+// execute hands the task to the SCSI layer on its own goroutine.
+func (c *conn) execute(t *task) {
+	f := &c.ffp
+	t.running = true
+	f.running++
+	if t.failSense != nil {
+		putWriteBuf(t.buf)
+		t.buf = nil
+		c.handleCompletion(completion{task: t, res: scsi.Result{Status: scsi.StatusCheckCondition, Sense: t.failSense}})
+		return
+	}
+	buf := t.buf
+	t.buf = nil
+	if buf != nil {
+		t.cmd.DataOut = (*buf)[:t.xfer]
+	}
+	f.taskWG.Add(1)
+	go c.runTask(t, buf)
+}
+
+func (c *conn) runTask(t *task, buf *[]byte) {
+	f := &c.ffp
+	defer f.taskWG.Done()
+	m := completion{task: t}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.Error("panic executing SCSI command", "panic", r, "itt", t.itt, "stack", string(debug.Stack()))
+				m.panicked = true
+			}
+		}()
+		m.res = c.sess.device.Execute(f.ctx, &t.cmd)
+	}()
+	// The SCSI layer is done with DataOut once Execute returned.
+	putWriteBuf(buf)
+	select {
+	case f.completions <- m:
+	case <-f.loopDone:
+	}
+}
+
+// handleCompletion turns a finished task into its response, unless task
+// management aborted it.
+func (c *conn) handleCompletion(m completion) {
+	f := &c.ffp
+	t := m.task
+	f.running--
+	if m.panicked {
+		f.exit = exitNow
+		return
+	}
+	c.removeTask(t)
+	res := m.res
+	switch {
+	case res.Aborted && !res.TaskAbortedStatus:
+		f.aborted.add(t.itt) // no response (TAS=0)
+	case res.Aborted:
+		c.sendResponse(t, scsi.Result{Status: scsi.StatusTaskAborted}, residual{}, 0)
+	default:
+		c.sendResult(t, res)
+	}
+	for _, op := range t.tmfs {
+		c.settleTMF(op, t, res.Aborted)
+	}
+	c.maybeFinishLogout()
+}
+
+// removeTask frees a task's tag and window slot.
+func (c *conn) removeTask(t *task) {
+	f := &c.ffp
+	if f.tasks[t.itt] == t {
+		delete(f.tasks, t.itt)
+	}
+	if t.immediate {
+		f.immCount--
+	} else if t.admitted {
+		c.sess.window.completed()
+	}
+}
+
+// forgetTask drops a task that never ran.
+func (c *conn) forgetTask(t *task) {
+	putWriteBuf(t.buf)
+	t.buf = nil
+	t.r2ts = nil
+	c.removeTask(t)
+}
+
+// abortLocal aborts a task the SCSI layer has not seen yet: it is waiting
+// for its CmdSN turn or for Data-Out. A task still waiting for its turn
+// leaves its CmdSN behind as consumed.
+func (c *conn) abortLocal(t *task) {
+	if !t.admitted && !t.immediate {
+		w := &c.sess.window
+		if o := w.pending[t.cmdSN]; o != nil && o.task == t {
+			w.pending[t.cmdSN] = &orderedReq{}
+		}
+	}
+	c.forgetTask(t)
+	c.ffp.aborted.add(t.itt)
+	for _, op := range t.tmfs {
+		c.settleTMF(op, t, true)
+	}
+}
+
+// sendResult sends Data-In and status for a completed command: status rides
+// on the last Data-In (S bit) when it is GOOD, otherwise a SCSI Response
+// carries it with the sense data.
+func (c *conn) sendResult(t *task, res scsi.Result) {
+	data := res.Data
+	n := 0
+	if t.read {
+		n = min(len(data), int(t.edtl))
+	}
+	resid := t.dataInResidual(len(data))
+	collapse := n > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
+	pdus := 0
+	if n > 0 {
+		pdus = c.sendDataIn(t, data[:n], collapse, res.Status, resid)
+	}
+	if !collapse {
+		c.sendResponse(t, res, resid, uint32(pdus)+t.r2tSN)
+	}
+}
+
+// sendDataIn cuts data into Data-In PDUs of at most the initiator's
+// MaxRecvDataSegmentLength, in sequences of at most MaxBurstLength (F bit
+// at the end of each), and returns how many it queued.
+func (c *conn) sendDataIn(t *task, data []byte, withStatus bool, status scsi.Status, resid residual) int {
+	f := &c.ffp
+	w := &c.sess.window
+	seg := c.maxSendSeg
+	burst := max(c.params.MaxBurstLength, seg)
+	count := 0
+	for b := 0; b < len(data); b += burst {
+		count += (min(b+burst, len(data)) - b + seg - 1) / seg
+	}
+	items := make([]outItem, 0, count)
+	dataSN := uint32(0)
+	for b := 0; b < len(data); b += burst {
+		bEnd := min(b+burst, len(data))
+		for off := b; off < bEnd; off += seg {
+			end := min(off+seg, bEnd)
+			d := pdu.DataIn{
+				Final: end == bEnd, LUN: t.rawLUN, ITT: t.itt, TTT: reservedTag,
+				ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
+				DataSN: dataSN, BufferOffset: uint32(off), Data: data[off:end],
+			}
+			if withStatus && end == len(data) {
+				d.HasStatus, d.Status = true, uint8(status)
+				d.Overflow, d.Underflow, d.Residual = resid.over, resid.under, resid.count
+				d.StatSN = f.statSN
+				f.statSN++
+			}
+			dataSN++
+			items = append(items, outItem{p: d.Encode()})
+		}
+	}
+	c.send(items...)
+	return count
+}
+
+// sendResponse queues a SCSI Response.
+func (c *conn) sendResponse(t *task, res scsi.Result, resid residual, expDataSN uint32) {
+	f := &c.ffp
+	w := &c.sess.window
+	r := pdu.SCSIResponse{
+		Overflow: resid.over, Underflow: resid.under, Residual: resid.count,
+		Response: pdu.ResponseCompleted, Status: uint8(res.Status),
+		ITT: t.itt, StatSN: f.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
+		ExpDataSN: expDataSN, Sense: res.Sense,
+	}
+	f.statSN++
+	c.send(outItem{p: r.Encode()})
+}
+
+// handleDataOut routes a Data-Out PDU to its task.
+func (c *conn) handleDataOut(p *pdu.PDU) {
+	f := &c.ffp
+	defer p.Release()
+	d, err := pdu.ParseDataOut(p)
+	if err != nil {
+		c.log.Warn("malformed Data-Out", "err", err)
+		c.reject(pdu.RejectProtocolError, &p.BHS)
+		return
+	}
+	t := f.tasks[d.ITT]
+	if t == nil || t.running || !t.expectsData() {
+		if f.aborted.has(d.ITT) {
+			return // data already in flight when the task was aborted
+		}
+		c.log.Warn("Data-Out for no task expecting data", "itt", d.ITT, "ttt", d.TTT)
+		c.reject(pdu.RejectInvalidPDUField, &p.BHS)
+		return
+	}
+	switch verdict, why := t.acceptDataOut(d); verdict {
+	case dataOutOK:
+		c.advanceWrite(t)
+	case dataOutBadTag:
+		c.log.Warn("Data-Out rejected", "itt", d.ITT, "ttt", d.TTT, "reason", why)
+		c.reject(pdu.RejectInvalidPDUField, &p.BHS)
+	default:
+		// ErrorRecoveryLevel 0 has no recovery within a command: the
+		// connection goes and the initiator recovers the session.
+		c.log.Warn("Data-Out sequence error, dropping connection", "itt", d.ITT,
+			"datasn", d.DataSN, "offset", d.BufferOffset, "reason", why)
+		c.reject(pdu.RejectProtocolError, &p.BHS)
+		f.exit = exitGraceful
+	}
+}
+
+// abortAll ends every task when the connection goes. Tasks inside the SCSI
+// layer are aborted there (when the session survives, one by one; when it
+// ends, NexusLogout does it) and waited for.
+func (c *conn) abortAll(sessionEnds bool) {
+	f := &c.ffp
+	for _, t := range f.tasks {
+		if !t.running {
+			putWriteBuf(t.buf)
+			t.buf = nil
+			continue
+		}
+		if !sessionEnds {
+			lun, tag := t.cmd.LUN, t.itt
+			c.sess.nexusCall("TaskManagement", func() {
+				c.sess.device.TaskManagement(c.sess.nexus, scsi.TMFAbortTask, lun, tag)
+			})
+		}
+	}
+	clear(f.tasks)
+	f.cancel()
+	f.taskWG.Wait()
+}

@@ -1,0 +1,348 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/internal/login"
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("iscsi: server closed")
+
+// Options configure a Server. Zero values take defaults.
+type Options struct {
+	Logger *slog.Logger
+	// Tuning holds the session parameters the target offers (queue depth,
+	// MaxRecvDataSegmentLength, MaxBurstLength, FirstBurstLength,
+	// MaxOutstandingR2T) and the NOP-In timers in seconds. MaxConnections
+	// is accepted but every session has exactly one connection
+	// (MaxConnections=1 is negotiated).
+	Tuning config.Tuning
+	// LoginTimeout bounds a whole login phase (default 15 s).
+	LoginTimeout time.Duration
+	// NopInInterval and NopInTimeout override the Tuning seconds when
+	// non-zero (sub-second values are for tests). A negative interval turns
+	// target-initiated NOP-In pings off.
+	NopInInterval, NopInTimeout time.Duration
+	// LogoutGrace is how long an initiator asked to log out (Async Message)
+	// has before the connection is dropped (default 5 s).
+	LogoutGrace time.Duration
+}
+
+// TargetSpec describes one target as this gateway presents it.
+type TargetSpec struct {
+	IQN    string
+	Alias  string
+	Device *scsi.Target
+	// TPGT is this gateway's portal group tag for the target;
+	// RelativePortID and PortGroupID identify the SCSI target port (VPD 0x83,
+	// ALUA).
+	TPGT           uint16
+	RelativePortID uint16
+	PortGroupID    uint16
+	// Portals ("ip:port") are advertised as TargetAddress "ip:port,tpgt" in
+	// SendTargets answers.
+	Portals []string
+	// Access decides whether an initiator may log in, and with which CHAP
+	// credentials (nil: AuthMethod None). A nil Access admits nobody.
+	Access func(initiatorIQN string) (allowed bool, chap *login.Credentials)
+}
+
+// targetEntry is an immutable snapshot of a TargetSpec; SetTarget swaps the
+// pointer, so sessions compare entries by identity.
+type targetEntry struct {
+	spec TargetSpec
+}
+
+func (e *targetEntry) allowed(initiator string) (bool, *login.Credentials) {
+	if e.spec.Access == nil {
+		return false, nil
+	}
+	return e.spec.Access(initiator)
+}
+
+// sessionKey identifies a session for reinstatement: the initiator port
+// (name + ISID) and the target port (name + portal group tag).
+type sessionKey struct {
+	initiator string
+	isid      [6]byte
+	target    string
+	tpgt      uint16
+}
+
+// Server is an iSCSI target portal: it accepts connections on listeners,
+// runs logins and sessions, and routes SCSI commands to the targets set
+// with SetTarget. Its methods are safe for concurrent use. No lock is taken
+// on the I/O path: the server mutex guards only the target and session
+// tables, touched at login, logout and reconfiguration.
+type Server struct {
+	log *slog.Logger
+	cfg settings
+
+	mu            sync.Mutex
+	targets       map[string]*targetEntry
+	discoveryAuth *login.Credentials
+	listeners     map[net.Listener]struct{}
+	conns         map[*conn]struct{}
+	sessions      map[uint16]*session
+	byKey         map[sessionKey]*session
+	lastTSIH      uint16
+	closing       bool
+
+	connWG sync.WaitGroup
+}
+
+// NewServer returns a Server with no targets.
+func NewServer(opts Options) *Server {
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	return &Server{
+		log:       lg,
+		cfg:       resolveSettings(opts),
+		targets:   make(map[string]*targetEntry),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		sessions:  make(map[uint16]*session),
+		byKey:     make(map[sessionKey]*session),
+	}
+}
+
+// Serve accepts connections on l until Shutdown or a permanent accept error.
+// It always closes l.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.startConn(nc) {
+			nc.Close()
+			return ErrServerClosed
+		}
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) startConn(nc net.Conn) bool {
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+	return true
+}
+
+func (s *Server) connDone(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// SetDiscoveryAuth sets the CHAP credentials discovery sessions must use;
+// nil allows discovery without authentication.
+func (s *Server) SetDiscoveryAuth(c *login.Credentials) {
+	if c != nil {
+		cp := *c
+		c = &cp
+	}
+	s.mu.Lock()
+	s.discoveryAuth = c
+	s.mu.Unlock()
+}
+
+// SetTarget adds a target or replaces it in place. Sessions of initiators
+// the new Access still allows stay up; the others are asked to log out and
+// dropped after the logout grace. When the Device, TPGT, RelativePortID or
+// PortGroupID change, the I_T nexuses change too: every session of the
+// target is dropped, and SetTarget returns once their commands finished.
+func (s *Server) SetTarget(spec TargetSpec) error {
+	if spec.IQN == "" {
+		return errors.New("iscsi: target without IQN")
+	}
+	if spec.Device == nil {
+		return errors.New("iscsi: target " + spec.IQN + " without device")
+	}
+	spec.Portals = append([]string(nil), spec.Portals...)
+	e := &targetEntry{spec: spec}
+
+	s.mu.Lock()
+	old := s.targets[spec.IQN]
+	s.targets[spec.IQN] = e
+	sessions := s.targetSessionsLocked(spec.IQN)
+	s.mu.Unlock()
+
+	if old == nil {
+		return nil
+	}
+	portChanged := old.spec.Device != spec.Device || old.spec.TPGT != spec.TPGT ||
+		old.spec.RelativePortID != spec.RelativePortID || old.spec.PortGroupID != spec.PortGroupID
+	var dropped []*session
+	for _, ss := range sessions {
+		switch {
+		case portChanged:
+			ss.drop("target port changed")
+			dropped = append(dropped, ss)
+		default:
+			if ok, _ := e.allowed(ss.initiator); !ok {
+				ss.requestLogout("initiator no longer allowed")
+			}
+		}
+	}
+	for _, ss := range dropped {
+		<-ss.done
+	}
+	return nil
+}
+
+// RemoveTarget removes a target. Its sessions are told they are being
+// dropped (Async Message) and closed; RemoveTarget returns once their
+// commands finished, so the caller may release the device.
+func (s *Server) RemoveTarget(iqn string) {
+	s.mu.Lock()
+	delete(s.targets, iqn)
+	sessions := s.targetSessionsLocked(iqn)
+	s.mu.Unlock()
+	for _, ss := range sessions {
+		ss.drop("target removed")
+	}
+	for _, ss := range sessions {
+		<-ss.done
+	}
+}
+
+func (s *Server) targetSessionsLocked(iqn string) []*session {
+	var out []*session
+	for _, ss := range s.sessions {
+		if !ss.discovery && ss.key.target == iqn {
+			out = append(out, ss)
+		}
+	}
+	return out
+}
+
+func (s *Server) lookupTarget(iqn string) *targetEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.targets[iqn]
+}
+
+// targetList returns the current targets (for SendTargets).
+func (s *Server) targetList() []*targetEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*targetEntry, 0, len(s.targets))
+	for _, e := range s.targets {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *Server) discoveryCredentials() *login.Credentials {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.discoveryAuth
+}
+
+// Shutdown stops accepting, asks every logged-in initiator to log out and
+// waits for the connections to end. When ctx expires first, the remaining
+// connections are closed and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.requestLogout("server shutdown")
+	}
+	all := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.kill("server shutdown deadline")
+	}
+	s.mu.Unlock()
+	// Closed connections end promptly unless a backend call hangs; do not
+	// wait for that forever.
+	select {
+	case <-all:
+	case <-time.After(time.Second):
+	}
+	return ctx.Err()
+}
+
+// closeTargetSessions drops every session of a target (TARGET COLD RESET).
+func (s *Server) closeTargetSessions(iqn, reason string) {
+	s.mu.Lock()
+	sessions := s.targetSessionsLocked(iqn)
+	s.mu.Unlock()
+	for _, ss := range sessions {
+		ss.drop(reason)
+	}
+}

@@ -1,0 +1,174 @@
+package iscsi
+
+import (
+	"encoding/hex"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/login"
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+)
+
+// session is one iSCSI session. It has exactly one connection at a time;
+// connection reinstatement hands it to a new connection once the old one
+// has finished its cleanup.
+type session struct {
+	srv       *Server
+	key       sessionKey
+	initiator string
+	isid      [6]byte
+	discovery bool
+	target    *targetEntry // nil for discovery sessions
+	device    *scsi.Target
+	nexus     *scsi.Nexus
+	params    login.Params
+	log       *slog.Logger
+
+	// done is closed when the session reaches FREE (its nexus logged out).
+	done    chan struct{}
+	endOnce sync.Once
+
+	mu       sync.Mutex
+	tsih     uint16
+	state    SessionState
+	conn     *conn // current connection
+	takeover *conn // connection reinstating conn, if any
+
+	// window is the command window. It belongs to the serve loop of the
+	// connection holding the session; a reinstating connection takes it
+	// over only after the old connection finished.
+	window cmdWindow
+}
+
+func newSession(srv *Server, key sessionKey, isid [6]byte, discovery bool) *session {
+	return &session{
+		srv:       srv,
+		key:       key,
+		initiator: key.initiator,
+		isid:      isid,
+		discovery: discovery,
+		done:      make(chan struct{}),
+		state:     SessionFree,
+	}
+}
+
+func isidString(isid [6]byte) string { return hex.EncodeToString(isid[:]) }
+
+// setState applies a session state transition, logging illegal ones (a
+// programming error, never a peer's doing).
+func (ss *session) setState(to SessionState) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.setStateLocked(to)
+}
+
+func (ss *session) setStateLocked(to SessionState) {
+	next, err := nextSessionState(ss.state, to)
+	if err != nil {
+		ss.srv.log.Error("session state", "err", err, "tsih", ss.tsih)
+		return
+	}
+	ss.state = next
+}
+
+func (ss *session) currentConn() *conn {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.conn
+}
+
+// requestLogout asks the initiator to log out (Async Message); the
+// connection is dropped when it does not within the logout grace.
+func (ss *session) requestLogout(reason string) {
+	if c := ss.currentConn(); c != nil {
+		c.requestLogout(reason)
+	}
+}
+
+// drop tells the initiator the session is being dropped and closes it.
+func (ss *session) drop(reason string) {
+	if c := ss.currentConn(); c != nil {
+		c.dropSession(reason)
+	}
+}
+
+// register allocates a TSIH and enters the session in the server tables.
+// It fails when a session with the same key still exists (the caller
+// closes it and retries) or when the target entry changed since it was
+// resolved.
+func (s *Server) register(ss *session) (existing *session, stale bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ss.discovery {
+		if old := s.byKey[ss.key]; old != nil {
+			return old, false
+		}
+		if s.targets[ss.key.target] != ss.target {
+			return nil, true
+		}
+	}
+	for {
+		s.lastTSIH++
+		if s.lastTSIH == 0 {
+			continue // TSIH 0 means "new session" on the wire
+		}
+		if _, used := s.sessions[s.lastTSIH]; !used {
+			break
+		}
+	}
+	ss.mu.Lock()
+	ss.tsih = s.lastTSIH
+	ss.mu.Unlock()
+	s.sessions[ss.tsih] = ss
+	if !ss.discovery {
+		s.byKey[ss.key] = ss
+	}
+	return nil, false
+}
+
+func (s *Server) unregister(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[ss.tsih] == ss {
+		delete(s.sessions, ss.tsih)
+	}
+	if s.byKey[ss.key] == ss {
+		delete(s.byKey, ss.key)
+	}
+}
+
+func (s *Server) sessionByTSIH(tsih uint16) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[tsih]
+}
+
+// end takes a registered session to FREE: the I_T nexus is logged out (the
+// SCSI layer drops its reservations and aborts its tasks), the TSIH is
+// freed and waiters on done are released. clean is false when the session
+// failed rather than logged out.
+func (ss *session) end(clean bool) {
+	ss.endOnce.Do(func() {
+		if !clean {
+			ss.setState(SessionFailed)
+		}
+		if ss.device != nil && ss.nexus != nil {
+			ss.nexusCall("NexusLogout", func() { ss.device.NexusLogout(ss.nexus) })
+		}
+		ss.srv.unregister(ss)
+		ss.setState(SessionFree)
+		ss.log.Info("session closed", "clean", clean)
+		close(ss.done)
+	})
+}
+
+// nexusCall runs a SCSI layer call that must not take the daemon down.
+func (ss *session) nexusCall(name string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			ss.log.Error("panic in SCSI layer", "call", name, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}

@@ -1,0 +1,128 @@
+package iscsi
+
+import (
+	"sync"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
+)
+
+// maxQueuedControl bounds responses the initiator can provoke without
+// spending CmdSN window (NOP-In echoes, Rejects): an initiator that floods
+// them without reading loses its connection instead of our memory.
+const maxQueuedControl = 4096
+
+// outItem is one queued PDU. release, when set, is a received PDU whose
+// pooled data the outgoing PDU aliases (a NOP-In echoing ping data); it is
+// released once written. done, when set, is closed after the write.
+type outItem struct {
+	p       *pdu.PDU
+	release *pdu.PDU
+	control bool
+	done    chan struct{}
+}
+
+// sendQueue feeds the connection's writer goroutine. Producers never block:
+// the serve loop appends under a short mutex and the writer drains
+// everything queued into one writev.
+type sendQueue struct {
+	mu      sync.Mutex
+	items   []outItem
+	control int
+	wake    chan struct{}
+	closed  bool
+}
+
+func newSendQueue() *sendQueue {
+	return &sendQueue{wake: make(chan struct{}, 1)}
+}
+
+// push queues items; it reports false when the queue is closed or the
+// control bound is exceeded.
+func (q *sendQueue) push(items ...outItem) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	for _, it := range items {
+		if it.control {
+			q.control++
+		}
+	}
+	q.items = append(q.items, items...)
+	overloaded := q.control > maxQueuedControl
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return !overloaded
+}
+
+// take swaps the queued items out, handing back spare for reuse.
+func (q *sendQueue) take(spare []outItem) []outItem {
+	q.mu.Lock()
+	items := q.items
+	q.items = spare[:0]
+	for _, it := range items {
+		if it.control {
+			q.control--
+		}
+	}
+	q.mu.Unlock()
+	return items
+}
+
+// close stops the queue; it returns what was never written so the caller
+// can release it.
+func (q *sendQueue) close() []outItem {
+	q.mu.Lock()
+	q.closed = true
+	items := q.items
+	q.items = nil
+	q.mu.Unlock()
+	return items
+}
+
+// runWriter drains q onto w until stop is closed or a write fails. Each wake
+// writes everything queued so far with one WriteBatch.
+func runWriter(q *sendQueue, w *pdu.Writer, stop <-chan struct{}) error {
+	var (
+		spare []outItem
+		pdus  []*pdu.PDU
+	)
+	for {
+		select {
+		case <-q.wake:
+		case <-stop:
+			return nil
+		}
+		items := q.take(spare)
+		if len(items) == 0 {
+			spare = items
+			continue
+		}
+		pdus = pdus[:0]
+		for i := range items {
+			if items[i].p != nil { // nil: a flush marker
+				pdus = append(pdus, items[i].p)
+			}
+		}
+		var err error
+		if len(pdus) > 0 {
+			err = w.WriteBatch(pdus)
+		}
+		clear(pdus)
+		for i := range items {
+			items[i].release.Release()
+			if items[i].done != nil {
+				close(items[i].done)
+			}
+		}
+		clear(items)
+		spare = items
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package scsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
+)
+
+// task is one command on its way through the device server.
+type task struct {
+	ctx   context.Context
+	tgt   *Target
+	lu    *LU // nil on a LUN without a logical unit
+	lun   uint64
+	cmd   *Command
+	cdb   []byte // cut to the command's CDB length
+	nexus *Nexus
+	op    *opEntry
+	// status is the status of a successful command (CONDITION MET for
+	// PRE-FETCH).
+	status Status
+}
+
+// statusError ends a command with a status that carries no sense data.
+type statusError struct{ status Status }
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %#02x", byte(e.status)) }
+
+var errReservationConflict = &statusError{StatusReservationConflict}
+
+// Execute runs one SCSI command and returns its outcome. It blocks until the
+// command completed or was aborted by task management (Result.Aborted).
+func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
+	if cmd == nil || cmd.Nexus == nil {
+		return checkCondition(newSense(senseIllegalRequest, ascLUNotSupported), false)
+	}
+	lu := t.LU(cmd.LUN)
+	if lu != nil && lu.closed.Load() {
+		lu = nil
+	}
+	cdb := cmd.CDB
+	if len(cdb) == 0 {
+		return checkCondition(newSense(senseIllegalRequest, ascInvalidOpcode), lu.descriptorSense())
+	}
+	e, unknownSA := lookupOp(cdb)
+	if lu == nil && (e == nil || e.flags&flagNoLU == 0) {
+		return checkCondition(newSense(senseIllegalRequest, ascLUNotSupported), false)
+	}
+	dsense := lu.descriptorSense()
+	if e == nil || !e.supportedBy(lu) {
+		if unknownSA {
+			return checkCondition(invalidCDB(saFieldByte(cdb[0]), 4), dsense)
+		}
+		return checkCondition(newSense(senseIllegalRequest, ascInvalidOpcode), dsense)
+	}
+	if len(cdb) < e.cdbLen {
+		return checkCondition(invalidCDB(len(cdb), -1), dsense)
+	}
+	cdb = cdb[:e.cdbLen]
+	if err := e.checkReserved(cdb); err != nil {
+		return checkCondition(err, dsense)
+	}
+	tk := &task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
+	if lu == nil {
+		return tk.result(e.run(tk))
+	}
+	return tk.runOnLU()
+}
+
+// runOnLU runs a command in the task set of its logical unit.
+func (tk *task) runOnLU() Result {
+	lu := tk.lu
+	entry, waits, err := lu.tasks.enter(tk.ctx, tk.nexus, tk.cmd.Tag, tk.cmd.Attr)
+	if errors.Is(err, errOverlapped) {
+		return tk.result(newSense(senseAbortedCommand, ascOverlappedCommands))
+	}
+	tk.ctx = entry.ctx
+	var data []byte
+	if err = waitFor(entry.ctx, waits); err == nil {
+		data, err = tk.admitAndRun()
+	}
+	aborted, report := lu.tasks.leave(entry)
+	if aborted || tk.ctx.Err() != nil {
+		return Result{Aborted: true, TaskAbortedStatus: aborted && report}
+	}
+	if err != nil {
+		return tk.result(nil, err)
+	}
+	return tk.result(data, nil)
+}
+
+// admitAndRun applies the checks of SAM-5/SPC-4 in order (unit attention,
+// asymmetric access state, reservation conflict) and runs the handler.
+func (tk *task) admitAndRun() ([]byte, error) {
+	lu, e := tk.lu, tk.op
+	if e.flags&flagKeepsUA == 0 {
+		if code, ok := lu.popUA(tk.nexus); ok {
+			return nil, newSense(senseUnitAttention, code)
+		}
+	}
+	if refusal := aluaRefusal(tk.tgt.alua.AccessState(lu, tk.nexus), e); refusal != nil {
+		return nil, refusal
+	}
+	if e.access != pr.AccessAllowed {
+		conflict, err := lu.pr.Conflict(tk.ctx, portOf(tk.nexus), e.access)
+		if err != nil {
+			return nil, senseFromReservationStore(err)
+		}
+		if conflict {
+			return nil, errReservationConflict
+		}
+	}
+	return e.run(tk)
+}
+
+// result turns a handler's return values into a Result.
+func (tk *task) result(data []byte, err error) Result {
+	if err == nil {
+		return Result{Status: tk.status, Data: data}
+	}
+	var se *senseError
+	if errors.As(err, &se) {
+		return checkCondition(se, tk.lu.descriptorSense())
+	}
+	var st *statusError
+	if errors.As(err, &st) {
+		return Result{Status: st.status}
+	}
+	// A handler bug, not a peer error: report it and keep serving.
+	tk.tgt.log.Error("command failed", "op", tk.op.name, "lun", tk.lun, "err", err)
+	return checkCondition(newSense(senseHardwareError, asc(0x4400)), tk.lu.descriptorSense())
+}
+
+func checkCondition(e *senseError, descriptor bool) Result {
+	return Result{Status: StatusCheckCondition, Sense: e.encode(descriptor)}
+}
+
+// dataOut returns the first n bytes of Data-Out, or INVALID FIELD IN
+// INFORMATION UNIT when the initiator sent fewer.
+func (tk *task) dataOut(n uint64) ([]byte, error) {
+	if uint64(len(tk.cmd.DataOut)) < n {
+		return nil, errDataOutLength()
+	}
+	return tk.cmd.DataOut[:n], nil
+}

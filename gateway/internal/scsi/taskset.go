@@ -1,0 +1,145 @@
+package scsi
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// taskKey identifies a task: the I_T nexus and the initiator task tag.
+type taskKey struct {
+	nexus string
+	tag   uint32
+}
+
+// taskEntry is a task in the task set of a logical unit.
+type taskEntry struct {
+	key           taskKey
+	initiatorPort string
+	attr          TaskAttr
+	ctx           context.Context
+	cancel        context.CancelFunc
+	// done is closed when the task has left the task set.
+	done chan struct{}
+
+	// Guarded by taskSet.mu.
+	aborted bool
+	// reportAborted: answer TASK ABORTED status (the task was aborted by
+	// another I_T nexus while TAS=1); otherwise no response is sent.
+	reportAborted bool
+}
+
+// taskSet tracks the running tasks of one logical unit so that task
+// management can abort them and ORDERED tasks can wait for their
+// predecessors. Its lock is held only to add or remove an entry; SIMPLE
+// tasks never wait for one another.
+type taskSet struct {
+	mu    sync.Mutex
+	tasks map[taskKey]*taskEntry
+	// lastOrdered is the most recent ORDERED task still in the set: later
+	// SIMPLE tasks start only after it completed.
+	lastOrdered *taskEntry
+}
+
+var errOverlapped = errors.New("overlapped task tag")
+
+func (s *taskSet) init() { s.tasks = make(map[taskKey]*taskEntry) }
+
+// enter adds a task and returns what it must wait for before it runs
+// (SAM-5 8.5): an ORDERED task waits for every task that entered before it,
+// a SIMPLE task for the last ORDERED task, a HEAD OF QUEUE task for nothing.
+func (s *taskSet) enter(parent context.Context, n *Nexus, tag uint32, attr TaskAttr) (*taskEntry, []<-chan struct{}, error) {
+	ctx, cancel := context.WithCancel(parent)
+	e := &taskEntry{
+		key:           taskKey{nexus: n.Key(), tag: tag},
+		initiatorPort: n.InitiatorPort(),
+		attr:          attr,
+		ctx:           ctx,
+		cancel:        cancel,
+		done:          make(chan struct{}),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.tasks[e.key]; dup {
+		cancel()
+		return nil, nil, errOverlapped
+	}
+	var waits []<-chan struct{}
+	switch attr {
+	case TaskHeadOfQueue:
+	case TaskOrdered:
+		for _, other := range s.tasks {
+			waits = append(waits, other.done)
+		}
+		s.lastOrdered = e
+	default: // SIMPLE, untagged and ACA are scheduled as SIMPLE
+		if s.lastOrdered != nil {
+			waits = append(waits, s.lastOrdered.done)
+		}
+	}
+	s.tasks[e.key] = e
+	return e, waits, nil
+}
+
+// leave removes a finished task and reports whether it was aborted and
+// whether TASK ABORTED status must be returned.
+func (s *taskSet) leave(e *taskEntry) (aborted, report bool) {
+	s.mu.Lock()
+	delete(s.tasks, e.key)
+	if s.lastOrdered == e {
+		s.lastOrdered = nil
+	}
+	aborted, report = e.aborted, e.reportAborted
+	s.mu.Unlock()
+	e.cancel()
+	close(e.done)
+	return aborted, report
+}
+
+// abort aborts every task match selects; report decides, per task, whether
+// its initiator gets TASK ABORTED status. It returns the aborted tasks.
+func (s *taskSet) abort(match func(*taskEntry) bool, report func(*taskEntry) bool) []*taskEntry {
+	s.mu.Lock()
+	var out []*taskEntry
+	for _, e := range s.tasks {
+		if e.aborted || !match(e) {
+			continue
+		}
+		e.aborted = true
+		e.reportAborted = report(e)
+		out = append(out, e)
+	}
+	s.mu.Unlock()
+	for _, e := range out {
+		e.cancel()
+	}
+	return out
+}
+
+// find returns the task with key k, if it is in the set.
+func (s *taskSet) find(k taskKey) *taskEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tasks[k]
+}
+
+// waitFor blocks until every channel is closed or ctx ends.
+func waitFor(ctx context.Context, chans []<-chan struct{}) error {
+	for _, c := range chans {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// waitDone blocks until every aborted task has left the task set: task
+// management answers only once the aborted tasks can no longer touch the
+// medium.
+func waitDone(tasks []*taskEntry) {
+	for _, e := range tasks {
+		<-e.done
+	}
+}
