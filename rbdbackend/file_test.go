@@ -171,3 +171,40 @@ func TestFileImageDirectAlignment(t *testing.T) {
 		}
 	}
 }
+
+func TestFileImageExactExtents(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		img, err := OpenFileImage(filepath.Join(t.TempDir(), "image"), FileOptions{Size: 4*mib + 4096, Direct: direct})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkExactExtents(t, img)
+		img.Close()
+	}
+}
+
+func TestFileImageCloseAndShrink(t *testing.T) {
+	img, err := OpenFileImage(filepath.Join(t.TempDir(), "image"), FileOptions{Size: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Resize(4096); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("shrink: %v, want ErrUnsupported", err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close: %v, want ErrClosed", err)
+	}
+	for name, call := range map[string]func() error{
+		"Discard":   func() error { return img.Discard(0, 512) },
+		"WriteSame": func() error { return img.WriteSame(0, 512, make([]byte, 512)) },
+		"Extent":    func() error { _, _, err := img.Extent(0, 1); return err },
+		"Resize":    func() error { return img.Resize(1 << 20) },
+	} {
+		if err := call(); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}

@@ -100,11 +100,11 @@ func (m *MemoryImage) WriteAt(p []byte, off int64) (int, error) {
 	if err := m.begin("write", off, int64(len(p))); err != nil || len(p) == 0 {
 		return 0, err
 	}
+	set := chunkStripes(off, int64(len(p)))
+	m.locks.lock(set)
+	defer m.locks.unlock(set)
 	done := 0
 	err := forEachChunk(off, int64(len(p)), func(idx, within, rel, n int64) error {
-		l := m.stripe(idx)
-		l.Lock()
-		defer l.Unlock()
 		c, err := m.chunkForWrite(idx)
 		if err != nil {
 			return err

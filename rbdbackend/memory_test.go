@@ -1,6 +1,7 @@
 package rbdbackend
 
 import (
+	"errors"
 	"runtime"
 	"testing"
 )
@@ -130,5 +131,35 @@ func TestStripeSet(t *testing.T) {
 		if got := stripeSet(tc.first, tc.last); got != tc.want {
 			t.Errorf("stripeSet(%d, %d) = %#x, want %#x", tc.first, tc.last, got, tc.want)
 		}
+	}
+}
+
+func TestMemoryImageExactExtents(t *testing.T) {
+	img := NewMemoryImage(4*mib + 4096)
+	defer img.Close()
+	checkExactExtents(t, img)
+}
+
+func TestMemoryImageDoubleClose(t *testing.T) {
+	img := NewMemoryImage(4096)
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close: %v, want ErrClosed", err)
+	}
+	if err := img.Resize(8192); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Resize after Close: %v, want ErrClosed", err)
+	}
+	if _, _, err := img.Extent(0, 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Extent after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestMemoryImageShrinkRefused(t *testing.T) {
+	img := NewMemoryImage(8192)
+	defer img.Close()
+	if err := img.Resize(4096); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("shrink: %v, want ErrUnsupported", err)
 	}
 }

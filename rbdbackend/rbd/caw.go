@@ -93,7 +93,7 @@ func (i *Image) compareAndWriteLocked(h *handle, off int64, cmp, data []byte) (i
 	if d := firstDifference(cur, cmp); d >= 0 {
 		return d, fmt.Errorf("rbd: compare and write %s: byte %d differs: %w", i.spec, off+d, rbdbackend.ErrMiscompare)
 	}
-	if _, err := i.run("compare and write (write)", h, request{op: opWrite, off: uint64(off), n: uint64(n), buf: data}, n); err != nil {
+	if _, err := i.run("compare and write (write)", h, request{op: opWrite, off: uint64(off), n: uint64(n), buf: data}, -1); err != nil {
 		return 0, err
 	}
 	return 0, nil

@@ -3,6 +3,7 @@
 package rbd
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -229,7 +230,7 @@ func (c *Cluster) SnapshotList(pool, image string) ([]SnapshotInfo, error) {
 		for _, s := range snaps {
 			out = append(out, SnapshotInfo{ID: s.Id, Name: s.Name, Size: int64(s.Size)})
 		}
-		slices.SortFunc(out, func(a, b SnapshotInfo) int { return int(a.ID) - int(b.ID) })
+		slices.SortFunc(out, func(a, b SnapshotInfo) int { return cmp.Compare(a.ID, b.ID) })
 		return nil
 	})
 	return out, err
@@ -251,19 +252,27 @@ func (c *Cluster) Info(pool, name string) (ImageInfo, error) {
 			return cephError("get features", spec, err, ctxAdmin)
 		}
 		info.Features = FeatureNames(mask)
-		owners, err := img.LockGetOwners()
-		if err != nil {
-			return cephError("lock owners", spec, err, ctxAdmin)
-		}
-		for _, o := range owners {
-			info.LockOwners = append(info.LockOwners, o.Owner)
-		}
 		watchers, err := img.ListWatchers()
 		if err != nil {
 			return cephError("list watchers", spec, err, ctxAdmin)
 		}
 		for _, w := range watchers {
 			info.Watchers = append(info.Watchers, Watcher{Addr: w.Addr, ID: w.Id, Cookie: w.Cookie})
+		}
+		return nil
+	})
+	if err != nil {
+		return info, err
+	}
+	// librbd answers lock queries only on a writable handle (EINVAL on a
+	// read-only one); opening one does not take the lock.
+	err = c.withImage(pool, name, false, func(img *gorbd.Image) error {
+		owners, err := img.LockGetOwners()
+		if err != nil {
+			return cephError("lock owners", spec, err, ctxAdmin)
+		}
+		for _, o := range owners {
+			info.LockOwners = append(info.LockOwners, o.Owner)
 		}
 		return nil
 	})

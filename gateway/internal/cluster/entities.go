@@ -124,7 +124,15 @@ func cloneCHAP(c *config.CHAP) *config.CHAP {
 
 // Clones detach an entity from slices its caller may keep modifying.
 
-func (g Gateway) clone() Gateway     { g.Portals = slices.Clone(g.Portals); return g }
-func (t Target) clone() Target       { t.Gateways = slices.Clone(t.Gateways); t.CHAP = cloneCHAP(t.CHAP); return t }
-func (h Host) clone() Host           { h.LUNs = slices.Clone(h.LUNs); h.CHAP = cloneCHAP(h.CHAP); return h }
-func (g HostGroup) clone() HostGroup { g.Members = slices.Clone(g.Members); g.LUNs = slices.Clone(g.LUNs); return g }
+func (g Gateway) clone() Gateway { g.Portals = slices.Clone(g.Portals); return g }
+func (t Target) clone() Target {
+	t.Gateways = slices.Clone(t.Gateways)
+	t.CHAP = cloneCHAP(t.CHAP)
+	return t
+}
+func (h Host) clone() Host { h.LUNs = slices.Clone(h.LUNs); h.CHAP = cloneCHAP(h.CHAP); return h }
+func (g HostGroup) clone() HostGroup {
+	g.Members = slices.Clone(g.Members)
+	g.LUNs = slices.Clone(g.LUNs)
+	return g
+}

@@ -72,7 +72,7 @@ func PRKey(disk string) Key { return Key(prPrefix + disk) }
 func LiveKey(gateway string) Key { return Key(livePrefix + gateway) }
 
 func targetChildrenPrefix(iqn string) Key { return Key(targetsPrefix + iqn + "/") }
-func targetHostsPrefix(iqn string) Key   { return Key(targetsPrefix + iqn + "/" + hostsSegment + "/") }
+func targetHostsPrefix(iqn string) Key    { return Key(targetsPrefix + iqn + "/" + hostsSegment + "/") }
 func targetGroupsPrefix(iqn string) Key {
 	return Key(targetsPrefix + iqn + "/" + hostGroupsSegment + "/")
 }

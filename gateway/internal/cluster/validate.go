@@ -124,7 +124,9 @@ func validateSimpleName(s, what string, maxLen int) error {
 	return nil
 }
 
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // ValidateGatewayName checks a gateway name (usually the host's FQDN).
 func ValidateGatewayName(name string) error {

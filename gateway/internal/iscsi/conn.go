@@ -1,7 +1,6 @@
 package iscsi
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -216,7 +215,7 @@ func (c *conn) cleanup() {
 		ss.mu.Unlock()
 	}
 	if f.started {
-		c.abortAll(ss != nil && !handover)
+		c.abortAll()
 	}
 	if ss != nil && !handover {
 		ss.end(f.logoutClean)

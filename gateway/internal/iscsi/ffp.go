@@ -171,6 +171,7 @@ func (c *conn) fullFeature() {
 
 // handleRx dispatches one received PDU (or read error).
 func (c *conn) handleRx(in rxItem) {
+	c.log.Info("DEBUG rx", "err", in.err, "p", in.p != nil)
 	f := &c.ffp
 	if in.err != nil {
 		var dd *pdu.DataDigestError
@@ -198,7 +199,6 @@ func (c *conn) handleRx(in rxItem) {
 		}
 		return
 	}
-	c.ffp.ping.seen()
 	p := in.p
 	op := p.BHS.Opcode()
 	switch op {
@@ -246,12 +246,29 @@ func (c *conn) handleRx(in rxItem) {
 		c.arriveCommand(r)
 		return
 	}
-	cmdSN := p.BHS.CmdSN()
-	if p.BHS.Immediate() {
+	if p.BHS.Immediate() || p.BHS.ITT() == reservedTag && op == pdu.OpNOPOut {
+		// Immediate delivery; a NOP-Out without a reply never takes a CmdSN.
 		c.dispatch(r)
 		return
 	}
-	c.order(cmdSN, &orderedReq{req: r})
+	c.order(cmdSNOf(req), &orderedReq{req: r})
+}
+
+// cmdSNOf returns the CmdSN of a request that carries one.
+func cmdSNOf(req pdu.Request) uint32 {
+	switch r := req.(type) {
+	case *pdu.SCSICommand:
+		return r.CmdSN
+	case *pdu.NOPOut:
+		return r.CmdSN
+	case *pdu.TaskMgmtReq:
+		return r.CmdSN
+	case *pdu.TextReq:
+		return r.CmdSN
+	case *pdu.LogoutReq:
+		return r.CmdSN
+	}
+	return 0
 }
 
 // rxPDU is a decoded request and the PDU holding its data.
@@ -325,7 +342,7 @@ func (c *conn) dispatch(r *rxPDU) {
 		c.handleText(r.p, req)
 	case *pdu.LogoutReq:
 		r.p.Release()
-		c.handleLogout(req)
+		c.handleLogout(req, &r.p.BHS)
 	default:
 		r.p.Release()
 	}

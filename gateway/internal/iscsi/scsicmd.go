@@ -17,6 +17,7 @@ type completion struct {
 // arriveCommand registers a SCSI Command as it arrives, so its Data-Out can
 // be collected even before its CmdSN turn comes.
 func (c *conn) arriveCommand(r *rxPDU) {
+	c.log.Info("DEBUG arrive")
 	f := &c.ffp
 	cmd := r.req.(*pdu.SCSICommand)
 	defer r.p.Release()
@@ -171,6 +172,7 @@ func (c *conn) advanceWrite(t *task) {
 
 // execute hands the task to the SCSI layer on its own goroutine.
 func (c *conn) execute(t *task) {
+	c.log.Info("DEBUG execute")
 	f := &c.ffp
 	t.running = true
 	f.running++
@@ -213,6 +215,7 @@ func (c *conn) runTask(t *task, buf *[]byte) {
 // handleCompletion turns a finished task into its response, unless task
 // management aborted it.
 func (c *conn) handleCompletion(m completion) {
+	c.log.Info("DEBUG completion", "status", m.res.Status)
 	f := &c.ffp
 	t := m.task
 	f.running--
@@ -381,9 +384,9 @@ func (c *conn) handleDataOut(p *pdu.PDU) {
 }
 
 // abortAll ends every task when the connection goes. Tasks inside the SCSI
-// layer are aborted there (when the session survives, one by one; when it
-// ends, NexusLogout does it) and waited for.
-func (c *conn) abortAll(sessionEnds bool) {
+// layer are aborted there and waited for, so that no command runs once the
+// nexus is logged out or the session moved to another connection.
+func (c *conn) abortAll() {
 	f := &c.ffp
 	for _, t := range f.tasks {
 		if !t.running {
@@ -391,12 +394,10 @@ func (c *conn) abortAll(sessionEnds bool) {
 			t.buf = nil
 			continue
 		}
-		if !sessionEnds {
-			lun, tag := t.cmd.LUN, t.itt
-			c.sess.nexusCall("TaskManagement", func() {
-				c.sess.device.TaskManagement(c.sess.nexus, scsi.TMFAbortTask, lun, tag)
-			})
-		}
+		lun, tag := t.cmd.LUN, t.itt
+		c.sess.nexusCall("TaskManagement", func() {
+			c.sess.device.TaskManagement(c.sess.nexus, scsi.TMFAbortTask, lun, tag)
+		})
 	}
 	clear(f.tasks)
 	f.cancel()

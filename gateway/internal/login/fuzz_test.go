@@ -31,8 +31,32 @@ func fuzzPolicy(sel byte) Policy {
 	return p
 }
 
-// fuzzRequests decodes requests: a flags byte (T, C, CSG, NSG), a length
-// byte, then that many bytes of text.
+// Building blocks of structured fuzz requests: keys and values that mean
+// something to the conversation, so that mutations reach deep states.
+var (
+	fuzzKeys = []string{
+		keyInitiatorName, keyTargetName, keySessionType, keyInitiatorAlias, keyAuthMethod,
+		keyCHAPA, keyCHAPI, keyCHAPC, keyCHAPN, keyCHAPR,
+		keyHeaderDigest, keyDataDigest, keyMaxRecvDSL, keyTaskReporting, keySendTargets,
+		keyOFMarker, keyIFMarker, keyOFMarkInt, keyTargetAlias, "X-com.example.k",
+		keyMaxConnections, keyInitialR2T, keyImmediateData, keyMaxBurstLength, keyFirstBurstLength,
+		keyDefaultTime2Wait, keyDefaultTime2Retain, keyMaxOutstandingR2T, keyDataPDUInOrder,
+		keyDataSequenceInOrder, keyErrorRecoveryLevel,
+	}
+	fuzzValues = []string{
+		"Yes", "No", "None", "CRC32C", "None,CRC32C", "CHAP", "CHAP,None", "Normal", "Discovery",
+		testInitiator, testTarget, testUser, testMutUser, "5", "5,6,7", "56", "", "0", "1", "2", "7", "255", "256",
+		"512", "4096", "8192", "65536", "262144", "16777215", "16777216", "0x2000", "0b", "0xZZ",
+		"Reject", "Irrelevant", "NotUnderstood", "RFC3720",
+		initiatorResponse(testSecret), initiatorResponse("wrong"), targetChallengeHex,
+		"0x" + hex.EncodeToString(peerChallenge),
+	}
+)
+
+// fuzzRequests decodes requests: a flags byte (T, C, structured, CSG, NSG),
+// a length byte, then that many bytes. The bytes are the text itself, or in
+// a structured request (flag 0x20) pairs of indexes into fuzzKeys and
+// fuzzValues.
 func fuzzRequests(data []byte) []Request {
 	var reqs []Request
 	for len(data) >= 2 {
@@ -41,16 +65,37 @@ func fuzzRequests(data []byte) []Request {
 		if n > len(data) {
 			n = len(data)
 		}
+		text := data[:n]
+		if flags&0x20 != 0 {
+			var kvs []KV
+			for i := 0; i+1 < len(text); i += 2 {
+				kvs = append(kvs, KV{fuzzKeys[int(text[i])%len(fuzzKeys)], fuzzValues[int(text[i+1])%len(fuzzValues)]})
+			}
+			text = EncodeText(kvs)
+		}
 		reqs = append(reqs, Request{
 			Transit:  flags&0x80 != 0,
 			Continue: flags&0x40 != 0,
 			CSG:      (flags >> 2) & 3,
 			NSG:      flags & 3,
-			Text:     data[:n],
+			Text:     text,
 		})
 		data = data[n:]
 	}
 	return reqs
+}
+
+// structured encodes a structured fuzz request from key and value indexes.
+func structured(transit bool, csg, nsg uint8, pairs ...int) []byte {
+	flags := 0x20 | csg<<2 | nsg
+	if transit {
+		flags |= 0x80
+	}
+	out := []byte{flags, byte(len(pairs))}
+	for _, p := range pairs {
+		out = append(out, byte(p))
+	}
+	return out
 }
 
 func encodeFuzzRequest(transit, cont bool, csg, nsg uint8, kvs ...KV) []byte {
@@ -87,7 +132,25 @@ func fuzzSeeds() [][]byte {
 	disc := append([]byte{0}, encodeFuzzRequest(true, false, 1, 3, join(names(SessionDiscovery), libiscsiOperational())...)...)
 	offers := append([]byte{0x10}, encodeFuzzRequest(true, false, 1, 3, names(SessionNormal)...)...)
 	offers = append(offers, encodeFuzzRequest(true, false, 1, 3, KV{keyFirstBurstLength, "4096"}, KV{keyImmediateData, "No"})...)
-	return [][]byte{none, disc, offers, chap(0x01, good), chap(0x02, mut), chap(0x05, good)}
+	// The CHAP login again, from structured requests.
+	idx := func(list []string, v string) int {
+		for i, x := range list {
+			if x == v {
+				return i
+			}
+		}
+		panic("no fuzz table entry " + v)
+	}
+	k := func(v string) int { return idx(fuzzKeys, v) }
+	v := func(x string) int { return idx(fuzzValues, x) }
+	chapStructured := []byte{0x01}
+	chapStructured = append(chapStructured, structured(true, 0, 1,
+		k(keyInitiatorName), v(testInitiator), k(keyTargetName), v(testTarget), k(keyAuthMethod), v("CHAP,None"))...)
+	chapStructured = append(chapStructured, structured(false, 0, 1, k(keyCHAPA), v("5"))...)
+	chapStructured = append(chapStructured, structured(true, 0, 1,
+		k(keyCHAPN), v(testUser), k(keyCHAPR), v(initiatorResponse(testSecret)))...)
+	chapStructured = append(chapStructured, structured(true, 1, 3, k(keyMaxBurstLength), v("65536"))...)
+	return [][]byte{none, disc, offers, chap(0x01, good), chap(0x02, mut), chap(0x05, good), chapStructured}
 }
 
 func TestFuzzSeedsLogIn(t *testing.T) {

@@ -70,41 +70,42 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
 }
 
 // runOnLU runs a command in the task set of its logical unit.
-func (tk *task) runOnLU() Result {
-	lu := tk.lu
-	entry, waits, err := lu.tasks.enter(tk.ctx, tk.nexus, tk.cmd.Tag, tk.cmd.Attr)
+func (t *task) runOnLU() Result {
+	lu := t.lu
+	parent := t.ctx
+	entry, waits, err := lu.tasks.enter(parent, t.nexus, t.cmd.Tag, t.cmd.Attr)
 	if errors.Is(err, errOverlapped) {
-		return tk.result(newSense(senseAbortedCommand, ascOverlappedCommands))
+		return t.result(nil, newSense(senseAbortedCommand, ascOverlappedCommands))
 	}
-	tk.ctx = entry.ctx
+	t.ctx = entry.ctx
 	var data []byte
 	if err = waitFor(entry.ctx, waits); err == nil {
-		data, err = tk.admitAndRun()
+		data, err = t.admitAndRun()
 	}
 	aborted, report := lu.tasks.leave(entry)
-	if aborted || tk.ctx.Err() != nil {
+	if aborted || parent.Err() != nil {
 		return Result{Aborted: true, TaskAbortedStatus: aborted && report}
 	}
 	if err != nil {
-		return tk.result(nil, err)
+		return t.result(nil, err)
 	}
-	return tk.result(data, nil)
+	return t.result(data, nil)
 }
 
 // admitAndRun applies the checks of SAM-5/SPC-4 in order (unit attention,
 // asymmetric access state, reservation conflict) and runs the handler.
-func (tk *task) admitAndRun() ([]byte, error) {
-	lu, e := tk.lu, tk.op
+func (t *task) admitAndRun() ([]byte, error) {
+	lu, e := t.lu, t.op
 	if e.flags&flagKeepsUA == 0 {
-		if code, ok := lu.popUA(tk.nexus); ok {
+		if code, ok := lu.popUA(t.nexus); ok {
 			return nil, newSense(senseUnitAttention, code)
 		}
 	}
-	if refusal := aluaRefusal(tk.tgt.alua.AccessState(lu, tk.nexus), e); refusal != nil {
+	if refusal := aluaRefusal(t.tgt.alua.AccessState(lu, t.nexus), e); refusal != nil {
 		return nil, refusal
 	}
 	if e.access != pr.AccessAllowed {
-		conflict, err := lu.pr.Conflict(tk.ctx, portOf(tk.nexus), e.access)
+		conflict, err := lu.pr.Conflict(t.ctx, portOf(t.nexus), e.access)
 		if err != nil {
 			return nil, senseFromReservationStore(err)
 		}
@@ -112,25 +113,25 @@ func (tk *task) admitAndRun() ([]byte, error) {
 			return nil, errReservationConflict
 		}
 	}
-	return e.run(tk)
+	return e.run(t)
 }
 
 // result turns a handler's return values into a Result.
-func (tk *task) result(data []byte, err error) Result {
+func (t *task) result(data []byte, err error) Result {
 	if err == nil {
-		return Result{Status: tk.status, Data: data}
+		return Result{Status: t.status, Data: data}
 	}
 	var se *senseError
 	if errors.As(err, &se) {
-		return checkCondition(se, tk.lu.descriptorSense())
+		return checkCondition(se, t.lu.descriptorSense())
 	}
 	var st *statusError
 	if errors.As(err, &st) {
 		return Result{Status: st.status}
 	}
 	// A handler bug, not a peer error: report it and keep serving.
-	tk.tgt.log.Error("command failed", "op", tk.op.name, "lun", tk.lun, "err", err)
-	return checkCondition(newSense(senseHardwareError, asc(0x4400)), tk.lu.descriptorSense())
+	t.tgt.log.Error("command failed", "op", t.op.name, "lun", t.lun, "err", err)
+	return checkCondition(newSense(senseHardwareError, asc(0x4400)), t.lu.descriptorSense())
 }
 
 func checkCondition(e *senseError, descriptor bool) Result {
@@ -139,9 +140,9 @@ func checkCondition(e *senseError, descriptor bool) Result {
 
 // dataOut returns the first n bytes of Data-Out, or INVALID FIELD IN
 // INFORMATION UNIT when the initiator sent fewer.
-func (tk *task) dataOut(n uint64) ([]byte, error) {
-	if uint64(len(tk.cmd.DataOut)) < n {
+func (t *task) dataOut(n uint64) ([]byte, error) {
+	if uint64(len(t.cmd.DataOut)) < n {
 		return nil, errDataOutLength()
 	}
-	return tk.cmd.DataOut[:n], nil
+	return t.cmd.DataOut[:n], nil
 }

@@ -2,6 +2,7 @@ package scsi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 
 	"github.com/rbdgw/rbdgw/rbdbackend"
@@ -14,12 +15,16 @@ import (
 // goroutine so that an aborted task returns at once: a read changes nothing,
 // and buf belongs to this command only, so a late completion is harmless.
 func (t *task) readAt(buf []byte, off int64) error {
-	if err := t.ctx.Err(); err != nil {
+	return readImage(t.ctx, t.lu.img, buf, off)
+}
+
+func readImage(ctx context.Context, img rbdbackend.Image, buf []byte, off int64) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := t.lu.img.ReadAt(buf, off)
+		_, err := img.ReadAt(buf, off)
 		done <- err
 	}()
 	select {
@@ -28,8 +33,8 @@ func (t *task) readAt(buf []byte, off int64) error {
 			return senseFromBackend(err, ioRead)
 		}
 		return nil
-	case <-t.ctx.Done():
-		return t.ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -47,10 +52,14 @@ func (t *task) readBlocks(lba, n uint64) ([]byte, error) {
 // started: task management waits for them, so that no aborted task changes
 // the medium after the abort was answered.
 func (t *task) writeAt(p []byte, off int64) error {
-	if err := t.ctx.Err(); err != nil {
+	return writeImage(t.ctx, t.lu.img, p, off)
+}
+
+func writeImage(ctx context.Context, img rbdbackend.Image, p []byte, off int64) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := t.lu.img.WriteAt(p, off); err != nil {
+	if _, err := img.WriteAt(p, off); err != nil {
 		return senseFromBackend(err, ioWrite)
 	}
 	return nil

@@ -54,10 +54,10 @@ var modePageDefs = []modePageDef{
 	{page: pageControl,
 		defaults: func(*LU) []byte {
 			p := pageBytes(pageControl, 0x0a)
-			p[2] = 0x02                // GLTSD: no log parameters to save
-			p[3] = 0x10                // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
-			p[5] = 0x40                // TAS
-			p[8], p[9] = 0xff, 0xff    // BUSY TIMEOUT PERIOD: unlimited
+			p[2] = 0x02             // GLTSD: no log parameters to save
+			p[3] = 0x10             // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
+			p[5] = 0x40             // TAS
+			p[8], p[9] = 0xff, 0xff // BUSY TIMEOUT PERIOD: unlimited
 			return p
 		},
 		changeable: func(*LU) []byte {

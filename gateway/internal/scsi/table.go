@@ -187,7 +187,7 @@ func opEntries() []*opEntry {
 			usage: rw16(opRead16, rwFlags), run: cmdRead},
 		{name: "COMPARE AND WRITE", opcode: opCompareAndWrite, cdbLen: 16, dir: dirOut, access: pr.AccessWrite,
 			usage: cat([]byte{opCompareAndWrite, rwFlags}, lba4, lba4, []byte{0, 0, 0, 0xff, groupMask, ctl}),
-			run: cmdCompareAndWrite},
+			run:   cmdCompareAndWrite},
 		{name: "WRITE(16)", opcode: opWrite16, cdbLen: 16, dir: dirOut, access: pr.AccessWrite,
 			usage: rw16(opWrite16, rwFlags), run: cmdWrite},
 		{name: "ORWRITE(16)", opcode: opOrWrite16, cdbLen: 16, dir: dirOut, access: pr.AccessWrite,
@@ -242,7 +242,7 @@ func prOut(sa uint16, name string) *opEntry {
 func copyIn(sa uint16, name string, listID byte, run handlerFunc) *opEntry {
 	return &opEntry{name: name, opcode: opThirdPartyCopyIn, sa: sa, hasSA: true, cdbLen: 16, dir: dirIn,
 		access: pr.AccessAllowed,
-		usage: usage(opThirdPartyCopyIn, 0x1f, listID, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, ctl), run: run}
+		usage:  usage(opThirdPartyCopyIn, 0x1f, listID, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, ctl), run: run}
 }
 
 // maintIn builds a MAINTENANCE IN entry; head is the usage of CDB bytes 1

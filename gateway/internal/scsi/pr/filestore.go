@@ -33,6 +33,9 @@ type fileStore struct {
 // file, fsync, rename, fsync of the directory).
 func NewFileStore(path string) (Store, error) {
 	fs := &fileStore{path: path}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("APTPL state directory: %w", err)
+	}
 	initial, raw, err := loadAPTPL(path)
 	if err != nil {
 		return nil, err
@@ -60,6 +63,7 @@ func loadAPTPL(path string) (*State, []byte, error) {
 	if f.State == nil {
 		return nil, nil, fmt.Errorf("APTPL state %s: no state", path)
 	}
+	f.State.Legacy = nil
 	if err := f.State.validate(); err != nil {
 		return nil, nil, fmt.Errorf("APTPL state %s: %w", path, err)
 	}
@@ -81,7 +85,9 @@ func (fs *fileStore) persist(st *State) error {
 		fs.written = nil
 		return nil
 	}
-	raw, err := json.MarshalIndent(aptplFile{Version: aptplFileVersion, State: st}, "", "  ")
+	durable := *st
+	durable.Legacy = nil
+	raw, err := json.MarshalIndent(aptplFile{Version: aptplFileVersion, State: &durable}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode APTPL state: %w", err)
 	}

@@ -167,6 +167,8 @@ func FuzzTransportID(f *testing.F) {
 	f.Add(encodeTransportID(port(1)))
 	f.Add(encodeRaw("iqn.x:y,i,0x00023d000001"))
 	f.Add([]byte{0x45, 0, 0, 20})
+	// Lowering this string changes its length; offsets must not move.
+	f.Add([]byte("E0\x00\x1c0\xa4000000,i,0X\x0000000000000000"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, name, err := decodeTransportID(b)
 		if err != nil {

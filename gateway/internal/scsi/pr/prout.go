@@ -7,29 +7,36 @@ import (
 
 // PERSISTENT RESERVE OUT service actions.
 const (
-	saRegister            = 0x00
-	saReserve             = 0x01
-	saRelease             = 0x02
-	saClear               = 0x03
-	saPreempt             = 0x04
-	saPreemptAndAbort     = 0x05
-	saRegisterAndIgnore   = 0x06
-	saRegisterAndMove     = 0x07
-	basicParamListLength  = 24
+	saRegister          = 0x00
+	saReserve           = 0x01
+	saRelease           = 0x02
+	saClear             = 0x03
+	saPreempt           = 0x04
+	saPreemptAndAbort   = 0x05
+	saRegisterAndIgnore = 0x06
+	saRegisterAndMove   = 0x07
+)
+
+// Layout of the CDB and of the parameter lists (SPC-4 6.17.2-6.17.4);
+// offsets double as sense-data field pointers.
+const (
+	cdbFieldServiceAction = 1
+	cdbFieldScopeType     = 2
+
+	basicParamListLength = 24
+	paramFieldKey        = 0  // RESERVATION KEY
+	paramFieldSARK       = 8  // SERVICE ACTION RESERVATION KEY
+	paramFieldFlags      = 20 // SPEC_I_PT, ALL_TG_PT, APTPL
+	flagSpecIPT          = 0x08
+	flagAllTgPt          = 0x04
+	flagAPTPL            = 0x01
+
 	moveHeaderLength      = 24
-	paramFieldKey         = 0  // RESERVATION KEY
-	paramFieldSARK        = 8  // SERVICE ACTION RESERVATION KEY
-	paramFieldFlags       = 20 // SPEC_I_PT, ALL_TG_PT, APTPL
 	moveFieldFlags        = 17 // UNREG, APTPL
+	flagUnreg             = 0x02
 	moveFieldRelativePort = 18
 	moveFieldTIDLength    = 20
 	moveFieldTransportID  = 24
-	cdbFieldServiceAction = 1
-	cdbFieldScopeType     = 2
-	flagSpecIPT           = 0x08
-	flagAllTgPt           = 0x04
-	flagAPTPL             = 0x01
-	flagUnreg             = 0x02
 )
 
 // proutRequest is a decoded PERSISTENT RESERVE OUT command.

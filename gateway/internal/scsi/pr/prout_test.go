@@ -636,3 +636,80 @@ func TestGeneration(t *testing.T) {
 		t.Fatalf("final generation %d, want 5 after wrapping", gen)
 	}
 }
+
+// ProutRegister.Simple and PrinReadKeys.Truncate as libiscsi runs them.
+func TestRegisterSimpleFlow(t *testing.T) {
+	h := newHarness(t)
+	const key = 0x0123456789abcdef
+	h.register(port(1), key)
+	if _, keys := h.keys(); len(keys) != 1 || keys[0] != key {
+		t.Fatalf("keys %x", keys)
+	}
+	// Truncated READ KEYS still reports the full ADDITIONAL LENGTH.
+	o := h.m.In(h.ctx, port(1), prinCDB(saReadKeys, 8))
+	if len(o.Data) < 8 || o.Data[7] != 8 {
+		t.Fatalf("READ KEYS header %x", o.Data)
+	}
+	wantConflict(t, h.out(port(1), saRegister, 0, basicParam(0, key+1, 0)), "re-REGISTER with a zero key")
+	h.unregister(port(1), key)
+	if _, keys := h.keys(); len(keys) != 0 {
+		t.Fatalf("keys %x after unregister", keys)
+	}
+}
+
+// Without a target port resolver REGISTER AND MOVE can name the port the
+// command came on and ports known from registrations.
+func TestRegisterAndMoveDefaultResolver(t *testing.T) {
+	ctx := t.Context()
+	m := NewManager(checkedStore{NewMemoryStore(), t}, WithLogger(quietLogger()))
+	a, b, c := portOn(1, 1), portOn(2, 2), portOn(3, 3)
+	run := func(p Port, sa, typ uint8, param []byte) Outcome {
+		return m.Out(ctx, p, proutCDB(sa, typ, uint32(len(param))), param)
+	}
+	for i, p := range []Port{a, b} {
+		if o := run(p, saRegister, 0, basicParam(0, uint64(i+1), 0)); !o.Good() {
+			t.Fatal("REGISTER")
+		}
+	}
+	if o := run(a, saReserve, TypeWriteExclusive, basicParam(1, 0, 0)); !o.Good() {
+		t.Fatal("RESERVE")
+	}
+	move := func(dest Port) Outcome {
+		return run(a, saRegisterAndMove, 0, moveParam(1, 9, 0, dest.RelativePortID, encodeTransportID(dest)))
+	}
+	wantCheck(t, move(c), SenseIllegalRequest, ascInvalidFieldInParam, 0, moveFieldRelativePort, false)
+	if o := move(portOn(3, 2)); !o.Good() { // port 2 is known from b's registration
+		t.Fatalf("move to a known port: %#x %#x", o.Status, o.ASC)
+	}
+	if c, _ := m.Conflict(ctx, portOn(3, 2), AccessWrite); c {
+		t.Fatal("moved reservation not held by the destination")
+	}
+}
+
+// PREEMPT AND ABORT of one initiator registered through two target ports
+// aborts both nexuses and names the initiator port once.
+func TestPreemptAndAbortNamesEachInitiatorOnce(t *testing.T) {
+	h := newHarness(t)
+	a1, a2, b := portOn(1, 1), portOn(1, 2), portOn(2, 1)
+	h.register(a1, 0xa)
+	h.register(a2, 0xa)
+	h.register(b, 0xb)
+	h.reserve(a1, 0xa, TypeExclusiveAccess)
+	o := h.mustGood(h.out(b, saPreemptAndAbort, TypeExclusiveAccess, basicParam(0xb, 0xa, 0)), "PREEMPT AND ABORT")
+	if len(o.AbortTasksOf) != 1 || o.AbortTasksOf[0] != a1.InitiatorPort || len(o.AbortNexuses) != 2 {
+		t.Fatalf("abort %v / %+v", o.AbortTasksOf, o.AbortNexuses)
+	}
+	wantUAs(t, o.UAs, map[Port]uint8{a1: ASCQRegistrationsPreempted, a2: ASCQRegistrationsPreempted})
+}
+
+func TestFailureMessages(t *testing.T) {
+	for err, want := range map[error]string{
+		conflict():        "reservation conflict",
+		invalidCDB(1):     "check condition",
+		paramListLength(): "check condition",
+	} {
+		if err.Error() != want {
+			t.Errorf("%q, want %q", err.Error(), want)
+		}
+	}
+}

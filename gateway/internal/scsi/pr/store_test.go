@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -228,6 +229,34 @@ func TestFileStoreSkipsLegacyReservation(t *testing.T) {
 	st, _ := s2.Get(t.Context())
 	if !st.APTPL || st.Legacy != nil {
 		t.Fatalf("restored %+v", st)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil || strings.Contains(string(raw), "legacy") {
+		t.Fatalf("APTPL file %q, %v", raw, err)
+	}
+	// A file that carries one anyway does not bring it back.
+	if err := os.WriteFile(path, []byte(`{"version":1,"state":{"aptpl":true,"legacy":{"initiator_port":"x"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s3.Get(t.Context()); st.Legacy != nil {
+		t.Fatal("SPC-2 reservation restored from disk")
+	}
+}
+
+func TestFileStoreCreatesDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "pr.json")
+	s, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOn(t, s)
+	h.mustGood(h.out(port(1), saRegister, 0, basicParam(0, 1, flagAPTPL)), "REGISTER APTPL=1")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
 	}
 }
 

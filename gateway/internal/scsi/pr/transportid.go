@@ -8,18 +8,23 @@ import (
 
 // iSCSI TransportID (SPC-4 7.6.4.6).
 const (
-	protocolISCSI       = 0x5
-	tidFormatName       = 0x0 // iSCSI name only: the initiator device
-	tidFormatPort       = 0x1 // iSCSI name + ",i,0x" + ISID: one initiator port
-	tidMinAddLength     = 20
-	iscsiPortSeparator  = ",i,0x"
-	isidHexDigits       = 12
-	tidHeaderLength     = 4
-	maxISCSINameLength  = 223 // RFC 7143 section 4.2.7.1
-	tidFieldFormat      = 0   // offsets of fields inside a TransportID, for sense data
-	tidFieldAddLength   = 2
-	tidFieldName        = 4
-	tidFieldMinimumSize = tidHeaderLength + tidMinAddLength
+	protocolISCSI      = 0x5
+	tidFormatName      = 0x0 // iSCSI name only: the initiator device
+	tidFormatPort      = 0x1 // iSCSI name + ",i,0x" + ISID: one initiator port
+	tidHeaderLength    = 4
+	tidMinAddLength    = 20
+	tidMinLength       = tidHeaderLength + tidMinAddLength
+	iscsiPortSeparator = ",i,0x"
+	isidHexDigits      = 12
+	maxISCSINameLength = 223 // RFC 7143 section 4.2.7.1
+	maxPortNameLength  = maxISCSINameLength + len(iscsiPortSeparator) + isidHexDigits
+)
+
+// Offsets of the fields of a TransportID, for sense data.
+const (
+	tidFieldFormat    = 0
+	tidFieldAddLength = 2
+	tidFieldName      = 4
 )
 
 // tidError is a malformed TransportID; field is the offset of the bad
@@ -33,8 +38,11 @@ func (e *tidError) Error() string { return "invalid iSCSI TransportID" }
 func encodeTransportID(p Port) []byte {
 	format := byte(tidFormatPort)
 	s := p.InitiatorPort
-	if !strings.Contains(strings.ToLower(s), iscsiPortSeparator) {
+	if indexFoldASCII(s, iscsiPortSeparator) < 0 {
 		format, s = tidFormatName, p.InitiatorName
+	}
+	if len(s) > maxPortNameLength {
+		s = s[:maxPortNameLength] // only corrupt state holds longer names
 	}
 	n := len(s) + 1 // null terminator
 	if n < tidMinAddLength {
@@ -53,7 +61,7 @@ func encodeTransportID(p Port) []byte {
 // A name-only TransportID (format 00b) is refused: registrations here
 // belong to one I_T nexus, which needs the ISID.
 func decodeTransportID(b []byte) (port, name string, err error) {
-	if len(b) < tidFieldMinimumSize {
+	if len(b) < tidMinLength {
 		return "", "", &tidError{tidFieldFormat}
 	}
 	if b[0]&0x0f != protocolISCSI || b[0]>>6 != tidFormatPort || b[0]&0x30 != 0 {
@@ -69,7 +77,7 @@ func decodeTransportID(b []byte) (port, name string, err error) {
 		return "", "", &tidError{tidFieldName}
 	}
 	s := string(field[:end])
-	sep := strings.Index(strings.ToLower(s), iscsiPortSeparator)
+	sep := indexFoldASCII(s, iscsiPortSeparator)
 	if sep <= 0 || sep > maxISCSINameLength {
 		return "", "", &tidError{tidFieldName}
 	}
@@ -81,6 +89,27 @@ func decodeTransportID(b []byte) (port, name string, err error) {
 		return "", "", &tidError{tidFieldName}
 	}
 	return name + iscsiPortSeparator + strings.ToLower(isid), name, nil
+}
+
+// indexFoldASCII is strings.Index ignoring ASCII case. Unlike lowering the
+// string first, it keeps byte offsets valid for any input.
+func indexFoldASCII(s, sep string) int {
+	lower := func(c byte) byte {
+		if c >= 'A' && c <= 'Z' {
+			return c + 'a' - 'A'
+		}
+		return c
+	}
+outer:
+	for i := 0; i+len(sep) <= len(s); i++ {
+		for j := 0; j < len(sep); j++ {
+			if lower(s[i+j]) != lower(sep[j]) {
+				continue outer
+			}
+		}
+		return i
+	}
+	return -1
 }
 
 // checkISCSIName accepts the characters an iSCSI name may hold after

@@ -48,15 +48,18 @@ func TestTransportIDInvalid(t *testing.T) {
 		b     []byte
 		field int
 	}{
-		"empty":             {nil, tidFieldFormat},
-		"short":             {valid[:20], tidFieldFormat},
-		"fibre channel":     {mutate(func(b []byte) []byte { b[0] = 0x40; return b }), tidFieldFormat},
-		"reserved format":   {mutate(func(b []byte) []byte { b[0] = 0xc5; return b }), tidFieldFormat},
-		"reserved bits":     {mutate(func(b []byte) []byte { b[0] |= 0x10; return b }), tidFieldFormat},
-		"length too big":    {mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], uint16(len(b))); return b }), tidFieldAddLength},
-		"length unaligned":  {mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], uint16(len(b)-5)); return b }), tidFieldAddLength},
-		"length too small":  {mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], 16); return b }), tidFieldAddLength},
-		"no terminator":     {mutate(func(b []byte) []byte { b[len(b)-1], b[len(b)-2], b[len(b)-3], b[len(b)-4] = 'a', 'a', 'a', 'a'; return padNoNUL(b) }), tidFieldName},
+		"empty":            {nil, tidFieldFormat},
+		"short":            {valid[:20], tidFieldFormat},
+		"fibre channel":    {mutate(func(b []byte) []byte { b[0] = 0x40; return b }), tidFieldFormat},
+		"reserved format":  {mutate(func(b []byte) []byte { b[0] = 0xc5; return b }), tidFieldFormat},
+		"reserved bits":    {mutate(func(b []byte) []byte { b[0] |= 0x10; return b }), tidFieldFormat},
+		"length too big":   {mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], uint16(len(b))); return b }), tidFieldAddLength},
+		"length unaligned": {mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], uint16(len(b)-5)); return b }), tidFieldAddLength},
+		"length too small": {mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], 16); return b }), tidFieldAddLength},
+		"no terminator": {mutate(func(b []byte) []byte {
+			b[len(b)-1], b[len(b)-2], b[len(b)-3], b[len(b)-4] = 'a', 'a', 'a', 'a'
+			return padNoNUL(b)
+		}), tidFieldName},
 		"no separator":      {encodeRaw("iqn.2024-01.org.example:x"), tidFieldName},
 		"empty name":        {encodeRaw(",i,0x00023d000001"), tidFieldName},
 		"short isid":        {encodeRaw("iqn.x:y,i,0x1234"), tidFieldName},
@@ -102,4 +105,17 @@ func padNoNUL(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// Names longer than any valid iSCSI port name (only corrupt state holds
+// them) still encode to a self-consistent TransportID.
+func TestTransportIDOverlongName(t *testing.T) {
+	long := make([]byte, 70000)
+	for i := range long {
+		long[i] = 'a'
+	}
+	b := encodeTransportID(Port{InitiatorPort: string(long) + ",i,0x00023d000001"})
+	if int(binary.BigEndian.Uint16(b[2:])) != len(b)-4 || len(b)%4 != 0 {
+		t.Fatalf("TransportID length field %d for %d bytes", binary.BigEndian.Uint16(b[2:]), len(b))
+	}
 }

@@ -58,9 +58,10 @@ type State struct {
 	Registrations []Registration `json:"registrations"`
 	Reservation   *Reservation   `json:"reservation,omitempty"`
 	APTPL         bool           `json:"aptpl"`
-	// Legacy is the holder of an SPC-2 RESERVE(6/10), nil when none. It is
-	// never persisted: SPC-2 reservations do not survive a power loss.
-	Legacy *Port `json:"-"`
+	// Legacy is the holder of an SPC-2 RESERVE(6/10), nil when none. A
+	// cluster store shares it like the rest; the APTPL file never holds it
+	// (SPC-2 reservations do not survive a power loss).
+	Legacy *Port `json:"legacy,omitempty"`
 }
 
 // Clone returns a deep copy of st.

@@ -1,0 +1,54 @@
+package iscsi
+
+import "github.com/rbdgw/rbdgw/gateway/internal/pdu"
+
+// send queues PDUs for the writer. An initiator that provokes more control
+// responses than it reads loses the connection.
+func (c *conn) send(items ...outItem) {
+	if !c.ffp.q.push(items...) {
+		c.log.Warn("send queue overloaded or closed, dropping connection")
+		c.ffp.exit = exitNow
+	}
+}
+
+// sendControl queues a response the initiator can provoke outside the
+// CmdSN window.
+func (c *conn) sendControl(p *pdu.PDU, release *pdu.PDU) {
+	c.send(outItem{p: p, release: release, control: true})
+}
+
+// reject answers a PDU with a Reject carrying its header. StatSN advances
+// after a Reject.
+func (c *conn) reject(reason uint8, bhs *pdu.BHS) {
+	f := &c.ffp
+	w := &c.sess.window
+	r := pdu.Reject{
+		Reason: reason, StatSN: f.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
+		Header: bhs[:],
+	}
+	f.statSN++
+	c.sendControl(r.Encode(), nil)
+}
+
+// Async Message events (RFC 7143 section 11.9.1).
+const (
+	asyncRequestLogout      = 1
+	asyncDropAllConnections = 3
+)
+
+// sendAsync queues an Async Message. StatSN advances after it.
+func (c *conn) sendAsync(event uint8, p2, p3 uint16) {
+	f := &c.ffp
+	w := &c.sess.window
+	a := pdu.AsyncMsg{
+		StatSN: f.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
+		AsyncEvent: event, Parameter2: p2, Parameter3: p3,
+	}
+	f.statSN++
+	c.send(outItem{p: a.Encode()})
+}
+
+// sendAsyncDrop announces that the target drops the session now.
+func (c *conn) sendAsyncDrop() {
+	c.sendAsync(asyncDropAllConnections, uint16(max(c.params.DefaultTime2Wait, 0)), 0)
+}
