@@ -43,6 +43,7 @@ type Store struct {
 	log         *slog.Logger
 	maxAttempts int
 	maxTxnOps   int
+	pageSize    int64
 }
 
 // New returns a Store using cli. The caller owns cli and closes it after
@@ -72,6 +73,7 @@ func New(cli *clientv3.Client, opts Options) (*Store, error) {
 		log:         opts.Logger.With("component", "cluster"),
 		maxAttempts: opts.MaxAttempts,
 		maxTxnOps:   opts.MaxTxnOps,
+		pageSize:    loadPageSize,
 	}, nil
 }
 
@@ -98,7 +100,7 @@ func (s *Store) loadAt(ctx context.Context, rev int64) (*Snapshot, error) {
 	snap := newSnapshot()
 	from, end := s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(loadPageSize)}
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize)}
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}

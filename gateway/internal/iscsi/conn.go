@@ -27,9 +27,12 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	remote string
-	log    *slog.Logger
-	rd     *pdu.Reader
-	wr     *pdu.Writer
+	// log gains session attributes at login and belongs to the serve
+	// goroutine (and the goroutines it starts); baseLog is for the others.
+	log     *slog.Logger
+	baseLog *slog.Logger
+	rd      *pdu.Reader
+	wr      *pdu.Writer
 
 	stateMu sync.Mutex
 	state   ConnState
@@ -63,6 +66,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:      nc,
 		remote:  remote,
 		log:     s.log.With("remote", remote),
+		baseLog: s.log.With("remote", remote),
 		rd:      pdu.NewReader(nc),
 		wr:      pdu.NewWriter(nc),
 		state:   ConnFree,
@@ -94,7 +98,7 @@ func (c *conn) getState() ConnState {
 // kill closes the connection at once; the serve goroutine cleans up.
 func (c *conn) kill(reason string) {
 	c.killOnce.Do(func() {
-		c.log.Info("closing connection", "reason", reason)
+		c.baseLog.Info("closing connection", "reason", reason)
 		close(c.killed)
 		c.nc.Close()
 	})

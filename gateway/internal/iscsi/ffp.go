@@ -171,7 +171,6 @@ func (c *conn) fullFeature() {
 
 // handleRx dispatches one received PDU (or read error).
 func (c *conn) handleRx(in rxItem) {
-	c.log.Info("DEBUG rx", "err", in.err, "p", in.p != nil)
 	f := &c.ffp
 	if in.err != nil {
 		var dd *pdu.DataDigestError

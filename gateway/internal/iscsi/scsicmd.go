@@ -17,7 +17,6 @@ type completion struct {
 // arriveCommand registers a SCSI Command as it arrives, so its Data-Out can
 // be collected even before its CmdSN turn comes.
 func (c *conn) arriveCommand(r *rxPDU) {
-	c.log.Info("DEBUG arrive")
 	f := &c.ffp
 	cmd := r.req.(*pdu.SCSICommand)
 	defer r.p.Release()
@@ -172,7 +171,6 @@ func (c *conn) advanceWrite(t *task) {
 
 // execute hands the task to the SCSI layer on its own goroutine.
 func (c *conn) execute(t *task) {
-	c.log.Info("DEBUG execute")
 	f := &c.ffp
 	t.running = true
 	f.running++
@@ -215,7 +213,6 @@ func (c *conn) runTask(t *task, buf *[]byte) {
 // handleCompletion turns a finished task into its response, unless task
 // management aborted it.
 func (c *conn) handleCompletion(m completion) {
-	c.log.Info("DEBUG completion", "status", m.res.Status)
 	f := &c.ffp
 	t := m.task
 	f.running--

@@ -50,6 +50,7 @@ func newSession(srv *Server, key sessionKey, isid [6]byte, discovery bool) *sess
 		discovery: discovery,
 		done:      make(chan struct{}),
 		state:     SessionFree,
+		log:       srv.log,
 	}
 }
 

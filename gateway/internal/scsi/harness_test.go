@@ -274,3 +274,15 @@ func cdbUnmap(plen uint16) []byte {
 	put16(c[7:9], plen)
 	return c
 }
+
+func memImage(blocks int) *rbdbackend.MemoryImage {
+	return rbdbackend.NewMemoryImage(int64(blocks) * testBlockSize)
+}
+
+func cawCDB(lba uint64, n byte) []byte {
+	c := make([]byte, 16)
+	c[0] = opCompareAndWrite
+	put64(c[2:10], lba)
+	c[13] = n
+	return c
+}

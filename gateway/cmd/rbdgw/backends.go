@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/rbdbackend"
+)
+
+// backends opens disk images by backend name. The rados connection is made
+// on the first rbd disk and shared by all of them (one client per gateway
+// process, so one address to fence).
+type backends struct {
+	log      *slog.Logger
+	cephConf string
+	cephID   string
+
+	mu  sync.Mutex
+	rbd rbdConnection
+}
+
+// rbdConnection is the process's librbd client (see backends_rbd.go).
+type rbdConnection interface {
+	open(pool, image string, size int64) (rbdbackend.Image, error)
+	close()
+}
+
+func newBackends(log *slog.Logger, cephConf, cephID string) *backends {
+	return &backends{log: log, cephConf: cephConf, cephID: cephID}
+}
+
+func (b *backends) open(d config.Disk) (rbdbackend.Image, error) {
+	switch d.Backend {
+	case "memory":
+		return rbdbackend.NewMemoryImage(d.Size), nil
+	case "file":
+		return rbdbackend.OpenFileImage(d.Path, rbdbackend.FileOptions{Size: d.Size, ReadOnly: d.ReadOnly})
+	case "rbd":
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.rbd == nil {
+			conn, err := connectRBD(b.log, b.cephConf, b.cephID)
+			if err != nil {
+				return nil, err
+			}
+			b.rbd = conn
+		}
+		return b.rbd.open(d.Pool, d.Image, d.Size)
+	}
+	return nil, fmt.Errorf("unknown backend %q", d.Backend)
+}
+
+func (b *backends) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rbd != nil {
+		b.rbd.close()
+		b.rbd = nil
+	}
+}

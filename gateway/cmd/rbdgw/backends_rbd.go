@@ -1,0 +1,40 @@
+//go:build pacific
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/rbdgw/rbdgw/rbdbackend"
+	"github.com/rbdgw/rbdgw/rbdbackend/rbd"
+)
+
+type rbdClient struct{ c *rbd.Cluster }
+
+func connectRBD(log *slog.Logger, conf, id string) (rbdConnection, error) {
+	c, err := rbd.Connect(rbd.Config{ConfPath: conf, User: id, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("connect to ceph: %w", err)
+	}
+	return &rbdClient{c: c}, nil
+}
+
+// open opens pool/image, creating it when it does not exist and a size is
+// configured.
+func (r *rbdClient) open(pool, image string, size int64) (rbdbackend.Image, error) {
+	img, err := r.c.Open(pool, image)
+	if err == nil {
+		return img, nil
+	}
+	if size <= 0 || !errors.Is(err, rbd.ErrNotFound) {
+		return nil, err
+	}
+	if err := r.c.Create(pool, image, size, rbd.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("create %s/%s: %w", pool, image, err)
+	}
+	return r.c.Open(pool, image)
+}
+
+func (r *rbdClient) close() { r.c.Close() }

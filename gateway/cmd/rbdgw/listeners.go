@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
+)
+
+// listeners keeps one listening socket per configured portal, opening new
+// portals and closing removed ones on reload.
+type listeners struct {
+	log    *slog.Logger
+	server *iscsi.Server
+
+	mu     sync.Mutex
+	byAddr map[string]net.Listener
+}
+
+func newListeners(log *slog.Logger, s *iscsi.Server) *listeners {
+	return &listeners{log: log, server: s, byAddr: make(map[string]net.Listener)}
+}
+
+func (ls *listeners) apply(portals []string) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	want := make(map[string]bool, len(portals))
+	var errs []error
+	for _, p := range portals {
+		want[p] = true
+		if ls.byAddr[p] != nil {
+			continue
+		}
+		l, err := net.Listen("tcp", p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("portal %s: %w", p, err))
+			continue
+		}
+		ls.byAddr[p] = l
+		ls.log.Info("listening", "portal", p)
+		go func() {
+			if err := ls.server.Serve(l); err != nil && !errors.Is(err, iscsi.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				ls.log.Error("portal stopped", "portal", p, "err", err)
+			}
+		}()
+	}
+	for p, l := range ls.byAddr {
+		if !want[p] {
+			l.Close()
+			delete(ls.byAddr, p)
+			ls.log.Info("portal closed", "portal", p)
+		}
+	}
+	return errors.Join(errs...)
+}

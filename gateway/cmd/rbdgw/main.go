@@ -1,0 +1,191 @@
+// Command rbdgw is the gateway daemon: a userspace iSCSI target whose LUNs
+// are RBD images (or memory and file images), configured from a file in
+// standalone mode.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
+	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1"
+
+func main() {
+	var (
+		configPath = flag.String("config", "/etc/rbdgw/gateway.yaml", "configuration file (YAML or JSON)")
+		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn, error")
+		logFormat  = flag.String("log-format", "text", "log format: text or json")
+		stateDir   = flag.String("state-dir", "", "directory for persistent reservations with APTPL (empty: memory only)")
+		cephConf   = flag.String("ceph-conf", "", "ceph.conf for rbd disks (default: $CEPH_CONF or /etc/ceph/ceph.conf)")
+		cephID     = flag.String("ceph-id", "admin", "Ceph client id for rbd disks")
+		watchEvery = flag.Duration("watch-interval", 2*time.Second, "how often the configuration file is checked for changes (0: only on SIGHUP)")
+		showVer    = flag.Bool("version", false, "print the version and exit")
+	)
+	flag.Parse()
+	if *showVer {
+		fmt.Println("rbdgw", version)
+		return
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rbdgw:", err)
+		os.Exit(2)
+	}
+	d := &daemon{
+		log:        log,
+		configPath: *configPath,
+		stateDir:   *stateDir,
+		watchEvery: *watchEvery,
+		backends:   newBackends(log, *cephConf, *cephID),
+	}
+	if err := d.run(); err != nil {
+		log.Error("rbdgw stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: must be text or json", format)
+}
+
+type daemon struct {
+	log        *slog.Logger
+	configPath string
+	stateDir   string
+	watchEvery time.Duration
+	backends   *backends
+
+	server    *iscsi.Server
+	recon     *reconcile.Reconciler
+	listeners *listeners
+	applied   fileStamp
+}
+
+func (d *daemon) run() error {
+	cfg, err := config.Load(d.configPath)
+	if err != nil {
+		return err
+	}
+	d.applied = stamp(d.configPath)
+	d.server = iscsi.NewServer(iscsi.Options{Logger: d.log, Tuning: cfg.Tuning})
+	d.recon = reconcile.New(reconcile.Options{
+		Server:   d.server,
+		Open:     d.backends.open,
+		Logger:   d.log,
+		StateDir: d.stateDir,
+		Revision: revision(version),
+	})
+	d.listeners = newListeners(d.log, d.server)
+	if err := d.listeners.apply(cfg.Portals); err != nil {
+		return err
+	}
+	if err := d.recon.Apply(cfg); err != nil {
+		d.log.Error("configuration applied with errors", "err", err)
+	}
+	d.log.Info("rbdgw running", "version", version, "portals", cfg.Portals, "targets", len(cfg.Targets), "disks", len(cfg.Disks))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	var tick <-chan time.Time
+	if d.watchEvery > 0 {
+		t := time.NewTicker(d.watchEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-hup:
+			d.reload("SIGHUP")
+		case <-tick:
+			if s := stamp(d.configPath); s != d.applied {
+				d.reload("file changed")
+			}
+		case sig := <-stop:
+			d.log.Info("stopping", "signal", sig.String())
+			return d.shutdown()
+		}
+	}
+}
+
+// reload reapplies the configuration file; a file that does not load or
+// validate leaves the running configuration untouched.
+func (d *daemon) reload(why string) {
+	d.applied = stamp(d.configPath)
+	cfg, err := config.Load(d.configPath)
+	if err != nil {
+		d.log.Error("configuration not reloaded", "reason", why, "err", err)
+		return
+	}
+	if err := d.listeners.apply(cfg.Portals); err != nil {
+		d.log.Error("portals not all applied", "err", err)
+	}
+	if err := d.recon.Apply(cfg); err != nil {
+		d.log.Error("configuration applied with errors", "reason", why, "err", err)
+		return
+	}
+	d.log.Info("configuration reloaded", "reason", why)
+}
+
+func (d *daemon) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := d.server.Shutdown(ctx)
+	d.recon.Close()
+	d.backends.close()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sessions did not end in time: %w", err)
+	}
+	return err
+}
+
+// fileStamp detects a changed configuration file without reading it.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	ino  uint64
+}
+
+func stamp(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	s := fileStamp{mod: fi.ModTime(), size: fi.Size()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino = st.Ino
+	}
+	return s
+}
+
+// revision turns the version into the 4-character INQUIRY revision.
+func revision(v string) string {
+	if len(v) > 4 {
+		return v[:4]
+	}
+	return v
+}
