@@ -62,6 +62,7 @@ func (i *Image) compareAndWriteNative(h *handle, off int64, cmp, data []byte) (i
 	res := h.do(request{op: opCompareAndWrite, off: uint64(off), n: uint64(n), buf: data, cmp: cmp})
 	if res.ret == -int64(syscall.EILSEQ) {
 		// librbd reports the absolute image offset of the first difference.
+		println("RAW", res.mismatch, off)
 		rel := int64(res.mismatch) - off
 		if rel < 0 || rel >= n {
 			rel = 0

@@ -77,6 +77,7 @@ type testEnv struct {
 	addr   string
 	device *scsi.Target
 	img    *rbdbackend.MemoryImage
+	fault  *rbdbackend.FaultImage // wraps img: latency and errors on demand
 	logs   *logRecorder
 	spec   TargetSpec
 }
@@ -89,7 +90,8 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	o := Options{Logger: slog.New(logs), NopInInterval: -1, LoginTimeout: 5 * time.Second, LogoutGrace: time.Second}
 	img := rbdbackend.NewMemoryImage(testDiskSize)
 	dev := scsi.NewTarget(testIQN, scsi.TargetOptions{Logger: slog.New(logs)})
-	lu, err := scsi.NewLU(img, scsi.LUConfig{Name: "disk1", BlockSize: testBlockSize, Logger: slog.New(logs)})
+	fault := rbdbackend.NewFaultImage(img)
+	lu, err := scsi.NewLU(fault, scsi.LUConfig{Name: "disk1", BlockSize: testBlockSize, Logger: slog.New(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		defer close(served)
 		_ = srv.Serve(l)
 	}()
-	e := &testEnv{t: t, srv: srv, addr: l.Addr().String(), device: dev, img: img, logs: logs, spec: spec}
+	e := &testEnv{t: t, srv: srv, addr: l.Addr().String(), device: dev, img: img, fault: fault, logs: logs, spec: spec}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
