@@ -61,18 +61,32 @@ func (i *Image) compareAndWriteNative(h *handle, off int64, cmp, data []byte) (i
 	defer i.ranges.Unlock(held)
 	res := h.do(request{op: opCompareAndWrite, off: uint64(off), n: uint64(n), buf: data, cmp: cmp})
 	if res.ret == -int64(syscall.EILSEQ) {
-		// librbd reports the absolute image offset of the first difference.
-		println("RAW", res.mismatch, off)
-		rel := int64(res.mismatch) - off
-		if rel < 0 || rel >= n {
-			rel = 0
-		}
-		return rel, opError("compare and write", i.spec, int(res.ret), ctxIO)
+		return mismatchOffset(res.mismatch, off, n, i.objectSize.Load()), opError("compare and write", i.spec, int(res.ret), ctxIO)
 	}
 	if res.ret < 0 {
 		return 0, i.fail("compare and write", h, int(res.ret))
 	}
 	return 0, nil
+}
+
+// mismatchOffset turns librbd's miscompare offset into one relative to
+// the request at off. librbd 16.2 adds the OSD's offset, which is relative
+// to the request, to the image offset of the start of the object instead
+// of to off (ObjectCompareAndWriteRequest::filter_write_result passes it to
+// Striper::extent_to_file as an object offset). Images here are not
+// "fancy"-striped, so the object starts at off rounded down to the object
+// size. An offset outside the request (a librbd that reports it
+// differently) is clamped to 0 rather than trusted.
+func mismatchOffset(reported uint64, off, n, objectSize int64) int64 {
+	objectStart := off
+	if objectSize > 0 {
+		objectStart -= off % objectSize
+	}
+	rel := int64(reported) - objectStart
+	if rel < 0 || rel >= n {
+		return 0
+	}
+	return rel
 }
 
 func (i *Image) compareAndWriteLocked(h *handle, off int64, cmp, data []byte) (int64, error) {

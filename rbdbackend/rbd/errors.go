@@ -125,8 +125,13 @@ func cephError(op, image string, err error, ctx errContext) error {
 		return nil
 	}
 	var ec errorCoder
-	if errors.As(err, &ec) && ec.ErrorCode() < 0 {
-		return opError(op, image, ec.ErrorCode(), ctx)
+	if errors.As(err, &ec) && ec.ErrorCode() != 0 {
+		// go-ceph returns most codes negative, a few positive.
+		code := ec.ErrorCode()
+		if code > 0 {
+			code = -code
+		}
+		return opError(op, image, code, ctx)
 	}
 	if image != "" {
 		op += " " + image

@@ -191,7 +191,10 @@ func (c *Cluster) Resize(pool, name string, size int64) error {
 		case size == int64(cur):
 			return nil
 		}
-		return cephError("resize", spec, img.Resize2(uint64(size), false, nil, nil), ctxAdmin)
+		// allowShrink=false: librbd refuses, should the image have grown
+		// past size since GetSize. go-ceph insists on a progress callback.
+		noProgress := func(uint64, uint64, any) int { return 0 }
+		return cephError("resize", spec, img.Resize2(uint64(size), false, noProgress, nil), ctxAdmin)
 	})
 }
 

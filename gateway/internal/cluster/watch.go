@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -81,7 +82,13 @@ func (w *watcher) run(ctx context.Context, fromRev int64) {
 			}
 			continue
 		}
-		w.store.log.Warn("configuration watch interrupted; resuming", "rev", w.seen, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, errWatchClosed) {
+			// The client closes a new watch that lands on a gRPC stream that
+			// is shutting down (the previous watch just ended); routine.
+			level = slog.LevelDebug
+		}
+		w.store.log.Log(ctx, level, "configuration watch interrupted; resuming", "rev", w.seen, "err", err)
 		if !w.pause(ctx) {
 			return
 		}

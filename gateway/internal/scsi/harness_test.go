@@ -3,6 +3,7 @@ package scsi
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"testing"
 
 	"github.com/rbdgw/rbdgw/rbdbackend"
@@ -13,6 +14,8 @@ const (
 	testBlockSize = 512
 	testBlocks    = 8192 // 4 MiB
 )
+
+var quietLogger = slog.New(slog.DiscardHandler)
 
 // env is a target with one memory-backed logical unit at LUN 0 and a
 // logged-in I_T nexus whose initial unit attention has been cleared.
@@ -34,7 +37,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 func newEnvWithImage(t *testing.T, img rbdbackend.Image, opts ...envOption) *env {
 	t.Helper()
-	cfg := LUConfig{Name: "disk1", BlockSize: testBlockSize, WWN: "0123456789abcdef"}
+	cfg := LUConfig{Name: "disk1", BlockSize: testBlockSize, WWN: "0123456789abcdef", Logger: quietLogger}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -43,7 +46,7 @@ func newEnvWithImage(t *testing.T, img rbdbackend.Image, opts ...envOption) *env
 		t.Fatalf("NewLU: %v", err)
 	}
 	t.Cleanup(lu.Close)
-	tgt := NewTarget(testTarget, TargetOptions{})
+	tgt := NewTarget(testTarget, TargetOptions{Logger: quietLogger})
 	tgt.SetLU(0, lu)
 	e := &env{t: t, tgt: tgt, lu: lu, img: img}
 	e.n = e.login("iqn.2024-01.org.example:host1", 1)

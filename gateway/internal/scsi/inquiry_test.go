@@ -178,7 +178,7 @@ func TestReportLUNs(t *testing.T) {
 
 func newLUForTest(t *testing.T, name, wwn string) *LU {
 	t.Helper()
-	lu, err := NewLU(memImage(testBlocks), LUConfig{Name: name, WWN: wwn})
+	lu, err := NewLU(memImage(testBlocks), LUConfig{Name: name, WWN: wwn, Logger: quietLogger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package iscsitest
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
@@ -59,7 +60,7 @@ func (in *Initiator) Text(kvs []login.KV) ([]login.KV, error) {
 		}
 		text = append(text, r.Data...)
 		if r.Final {
-			return login.ParseText(text)
+			return ParseKeys(text), nil
 		}
 		req.TTT, req.Data, req.ExpStatSN = r.TTT, nil, in.ExpStatSN
 	}
@@ -132,4 +133,18 @@ func (in *Initiator) ExpectReject() (*pdu.Reject, error) {
 		return nil, err
 	}
 	return pdu.ParseReject(p)
+}
+
+// ParseKeys splits "key=value\0" pairs. Unlike login.ParseText it accepts
+// repeated keys, which SendTargets answers are made of.
+func ParseKeys(text []byte) []login.KV {
+	var out []login.KV
+	for _, rec := range bytes.Split(text, []byte{0}) {
+		if len(rec) == 0 {
+			continue
+		}
+		k, v, _ := bytes.Cut(rec, []byte{'='})
+		out = append(out, login.KV{Key: string(k), Value: string(v)})
+	}
+	return out
 }
