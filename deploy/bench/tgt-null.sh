@@ -43,6 +43,13 @@ pid=""
 
 adm() { tgtadm -C "$control" "$@"; }
 
+# fail reports why tgtd could not be set up, with its log.
+fail() {
+	echo "tgt-null: $*" >&2
+	sed 's/^/  tgtd: /' "$dir/tgtd.log" >&2 || true
+	exit 1
+}
+
 stop() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -55,10 +62,6 @@ stop() {
 		done
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
-	fi
-	if ((rc != 0)) && [[ -s "$dir/tgtd.log" ]]; then
-		echo "tgt-null: tgtd log:" >&2
-		sed 's/^/  /' "$dir/tgtd.log" >&2
 	fi
 	rm -rf "$dir"
 	exit "$rc"
@@ -74,17 +77,18 @@ pid=$!
 
 # Wait until tgtd answers on its control socket and listens on the portal.
 for i in $(seq 100); do
-	kill -0 "$pid" 2>/dev/null || { echo "tgt-null: tgtd exited at start" >&2; exit 1; }
+	kill -0 "$pid" 2>/dev/null || fail "tgtd exited at start"
 	if adm --mode sys --op show >/dev/null 2>&1 && ss -Hltn "sport = :$port" | grep -q .; then
 		break
 	fi
-	((i < 100)) || { echo "tgt-null: tgtd did not come up" >&2; exit 1; }
+	((i < 100)) || fail "tgtd did not come up"
 	sleep 0.1
 done
 
-adm --lld iscsi --mode target --op new --tid 1 --targetname "$iqn"
-adm --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 --bstype null --backing-store null
-adm --lld iscsi --mode target --op bind --tid 1 --initiator-address ALL
+adm --lld iscsi --mode target --op new --tid 1 --targetname "$iqn" || fail "cannot create the target"
+adm --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 --bstype null --backing-store null ||
+	fail "cannot add the null LUN"
+adm --lld iscsi --mode target --op bind --tid 1 --initiator-address ALL || fail "cannot open the target to initiators"
 
 if (($# > 0)); then
 	TGT_NULL_URL="$url" "$@"

@@ -43,7 +43,14 @@ func (c *Cluster) Blocklist(addr string, expiry time.Duration) error {
 	// The mon insists on a JSON float for expire ("60" is rejected).
 	cmd := fmt.Sprintf(`{"prefix":"osd blocklist","blocklistop":"add","addr":%s,"expire":%s}`,
 		jsonString(addr), strconv.FormatFloat(expiry.Seconds(), 'f', 1, 64))
-	return c.monCommand("blocklist "+addr, cmd, nil)
+	if err := c.monCommand("blocklist "+addr, cmd, nil); err != nil {
+		return err
+	}
+	// From now on this client's operations carry the OSD map epoch with the
+	// entry, so an OSD applies the fence before it runs any of them.
+	return c.withConn(func(conn *rados.Conn, _ uint64) error {
+		return cephError("wait for osd map", "", conn.WaitForLatestOSDMap(), ctxAdmin)
+	})
 }
 
 // Unblocklist lifts the fence of addr.

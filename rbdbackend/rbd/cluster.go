@@ -39,8 +39,9 @@ type Config struct {
 	MonOpTimeout time.Duration
 	// MountTimeout bounds connecting (client_mount_timeout; 30 s).
 	MountTimeout time.Duration
-	// BlocklistExpiry is how long a client whose lock was broken stays
-	// fenced (default 1 h).
+	// BlocklistExpiry is how long a client fenced by Blocklist or
+	// BreakLock stays fenced (default 1 h). Clients that librbd fences by
+	// itself get the mon's default (mon_osd_blocklist_default_expire).
 	BlocklistExpiry time.Duration
 	// Options are further Ceph options, applied last.
 	Options map[string]string
@@ -80,9 +81,13 @@ func (c Config) options() [][2]string {
 		{"rados_osd_op_timeout", secs(c.OSDOpTimeout)},
 		{"rados_mon_op_timeout", secs(c.MonOpTimeout)},
 		{"client_mount_timeout", secs(c.MountTimeout)},
-		// librbd blocklists the owner of a lock it breaks; same expiry as ours.
+		// librbd must fence the owner of any lock it breaks, also when it
+		// breaks a dead owner's lock by itself. Its expiry stays 0 (the
+		// mon's mon_osd_blocklist_default_expire): librbd 16.2 sends any
+		// other value as a JSON string, which the mon rejects (EINVAL), and
+		// then the break fails.
 		{"rbd_blocklist_on_break_lock", "true"},
-		{"rbd_blocklist_expire_seconds", secs(c.BlocklistExpiry)},
+		{"rbd_blocklist_expire_seconds", "0"},
 	}
 	if c.Keyring != "" {
 		opts = append(opts, [2]string{"keyring", c.Keyring})

@@ -267,6 +267,9 @@ func (c *Cluster) Info(pool, name string) (ImageInfo, error) {
 	if err != nil {
 		return info, err
 	}
+	if !slices.Contains(info.Features, gorbd.FeatureNameExclusiveLock) {
+		return info, nil // no lock to own (librbd would say EINVAL)
+	}
 	// librbd answers lock queries only on a writable handle (EINVAL on a
 	// read-only one); opening one does not take the lock.
 	err = c.withImage(pool, name, false, func(img *gorbd.Image) error {

@@ -2,7 +2,11 @@
 
 package rbd
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rbdgw/rbdgw/rbdbackend"
+)
 
 // AcquireLock takes the image's exclusive lock for this gateway as a
 // managed lock: librbd then refuses to hand it to another client that asks,
@@ -17,7 +21,7 @@ func (i *Image) AcquireLock() error {
 	}
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	h, err := i.use("lock acquire")
+	h, err := i.lockable("lock acquire")
 	if err != nil {
 		return err
 	}
@@ -57,11 +61,23 @@ func (i *Image) TakeLock() error {
 	return i.AcquireLock()
 }
 
+// lockable is use plus the check that the image has a lock at all.
+func (i *Image) lockable(op string) (*handle, error) {
+	h, err := i.use(op)
+	if err != nil {
+		return nil, err
+	}
+	if !i.hasFeature(featureExclusiveLock) {
+		return nil, fmt.Errorf("rbd: %s %s: image lacks the exclusive-lock feature: %w", op, i.spec, rbdbackend.ErrUnsupported)
+	}
+	return h, nil
+}
+
 // ReleaseLock gives the exclusive lock up.
 func (i *Image) ReleaseLock() error {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	h, err := i.use("lock release")
+	h, err := i.lockable("lock release")
 	if err != nil {
 		return err
 	}
@@ -77,7 +93,7 @@ func (i *Image) ReleaseLock() error {
 func (i *Image) HoldsLock() (bool, error) {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	h, err := i.use("lock status")
+	h, err := i.lockable("lock status")
 	if err != nil {
 		return false, err
 	}
@@ -99,7 +115,7 @@ func (i *Image) HoldsLock() (bool, error) {
 func (i *Image) LockOwners() ([]string, error) {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	h, err := i.use("lock owners")
+	h, err := i.lockable("lock owners")
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +138,7 @@ func (i *Image) BreakLock(owner string) error {
 	}
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	h, err := i.use("lock break")
+	h, err := i.lockable("lock break")
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
@@ -32,7 +33,20 @@ var errReservationConflict = &statusError{StatusReservationConflict}
 
 // Execute runs one SCSI command and returns its outcome. It blocks until the
 // command completed or was aborted by task management (Result.Aborted).
-func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
+func (t *Target) Execute(ctx context.Context, cmd *Command) (res Result) {
+	defer func() {
+		// A bug in one command must not take the gateway down: report it
+		// and answer INTERNAL TARGET FAILURE.
+		if p := recover(); p != nil {
+			var cdb []byte
+			if cmd != nil {
+				cdb = cmd.CDB
+			}
+			t.log.Error("panic while executing a command", "cdb", fmt.Sprintf("% x", cdb),
+				"panic", p, "stack", string(debug.Stack()))
+			res = checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), false)
+		}
+	}()
 	if cmd == nil || cmd.Nexus == nil {
 		return checkCondition(newSense(senseIllegalRequest, ascLUNotSupported), false)
 	}
@@ -70,26 +84,26 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
 }
 
 // runOnLU runs a command in the task set of its logical unit.
-func (t *task) runOnLU() Result {
+func (t *task) runOnLU() (res Result) {
 	lu := t.lu
 	parent := t.ctx
 	entry, waits, err := lu.tasks.enter(parent, t.nexus, t.cmd.Tag, t.cmd.Attr)
 	if errors.Is(err, errOverlapped) {
 		return t.result(nil, newSense(senseAbortedCommand, ascOverlappedCommands))
 	}
+	// The task leaves the task set however the command ends, even by a
+	// panic; an aborted task's result is replaced.
+	defer func() {
+		aborted, report := lu.tasks.leave(entry)
+		if aborted || parent.Err() != nil {
+			res = Result{Aborted: true, TaskAbortedStatus: aborted && report}
+		}
+	}()
 	t.ctx = entry.ctx
-	var data []byte
-	if err = waitFor(entry.ctx, waits); err == nil {
-		data, err = t.admitAndRun()
+	if err := waitFor(entry.ctx, waits); err != nil {
+		return Result{Aborted: true}
 	}
-	aborted, report := lu.tasks.leave(entry)
-	if aborted || parent.Err() != nil {
-		return Result{Aborted: true, TaskAbortedStatus: aborted && report}
-	}
-	if err != nil {
-		return t.result(nil, err)
-	}
-	return t.result(data, nil)
+	return t.result(t.admitAndRun())
 }
 
 // admitAndRun applies the checks of SAM-5/SPC-4 in order (unit attention,
@@ -131,7 +145,7 @@ func (t *task) result(data []byte, err error) Result {
 	}
 	// A handler bug, not a peer error: report it and keep serving.
 	t.tgt.log.Error("command failed", "op", t.op.name, "lun", t.lun, "err", err)
-	return checkCondition(newSense(senseHardwareError, asc(0x4400)), t.lu.descriptorSense())
+	return checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), t.lu.descriptorSense())
 }
 
 func checkCondition(e *senseError, descriptor bool) Result {

@@ -20,7 +20,7 @@ var quietLogger = slog.New(slog.DiscardHandler)
 // env is a target with one memory-backed logical unit at LUN 0 and a
 // logged-in I_T nexus whose initial unit attention has been cleared.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	tgt *Target
 	lu  *LU
 	img rbdbackend.Image
@@ -30,12 +30,12 @@ type env struct {
 
 type envOption func(*LUConfig)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	return newEnvWithImage(t, rbdbackend.NewMemoryImage(testBlocks*testBlockSize), opts...)
 }
 
-func newEnvWithImage(t *testing.T, img rbdbackend.Image, opts ...envOption) *env {
+func newEnvWithImage(t testing.TB, img rbdbackend.Image, opts ...envOption) *env {
 	t.Helper()
 	cfg := LUConfig{Name: "disk1", BlockSize: testBlockSize, WWN: "0123456789abcdef", Logger: quietLogger}
 	for _, o := range opts {

@@ -62,6 +62,7 @@ const (
 	ascCommandsCleared            asc = 0x2f00
 	ascSavingNotSupported         asc = 0x3900
 	ascReportedLUNsChanged        asc = 0x3f0e
+	ascInternalTargetFailure      asc = 0x4400
 	ascOverlappedCommands         asc = 0x4e00
 	ascMediumRemovalPrevented     asc = 0x5302
 )

@@ -250,7 +250,7 @@ func copyIn(sa uint16, name string, listID byte, run handlerFunc) *opEntry {
 func maintIn(sa uint16, name string, head []byte, run handlerFunc) *opEntry {
 	u := usage(opMaintenanceIn, 0x1f|head[0], head[1], head[2], head[3], head[4], 0xff, 0xff, 0xff, 0xff, 0, ctl)
 	return &opEntry{name: name, opcode: opMaintenanceIn, sa: sa, hasSA: true, cdbLen: 12, dir: dirIn,
-		flags: flagKeepsUA | flagALUAAny, access: pr.AccessAllowed, usage: u, run: run}
+		flags: flagALUAAny, access: pr.AccessAllowed, usage: u, run: run}
 }
 
 // opSlot holds the entry of an opcode, or its service actions.

@@ -80,7 +80,8 @@ func (t *Target) SetLU(lun uint64, lu *LU) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := *t.lus.Load()
-	if old[lun] == lu {
+	prev := old[lun]
+	if prev == lu {
 		return
 	}
 	next := maps.Clone(old)
@@ -88,6 +89,9 @@ func (t *Target) SetLU(lun uint64, lu *LU) {
 	t.lus.Store(&next)
 	for _, n := range t.nexuses {
 		lu.attach(n, 0)
+	}
+	if prev != nil {
+		t.forgetIfUnmapped(next, prev)
 	}
 	t.lunInventoryChanged(next, lu)
 }
@@ -105,12 +109,19 @@ func (t *Target) RemoveLU(lun uint64) {
 	next := maps.Clone(old)
 	delete(next, lun)
 	t.lus.Store(&next)
-	if !slices.Contains(slices.Collect(maps.Values(next)), lu) {
-		for _, n := range t.nexuses {
-			lu.detach(n)
-		}
-	}
+	t.forgetIfUnmapped(next, lu)
 	t.lunInventoryChanged(next, nil)
+}
+
+// forgetIfUnmapped drops what lu kept for this target's I_T nexuses when lu
+// is no longer mapped at any LUN of the target. t.mu is held.
+func (t *Target) forgetIfUnmapped(lus map[uint64]*LU, lu *LU) {
+	if slices.Contains(slices.Collect(maps.Values(lus)), lu) {
+		return
+	}
+	for _, n := range t.nexuses {
+		lu.detach(n)
+	}
 }
 
 // lunInventoryChanged establishes REPORTED LUNS DATA HAS CHANGED for every

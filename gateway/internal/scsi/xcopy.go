@@ -314,15 +314,22 @@ func (t *task) checkOtherLU(lu *LU, a pr.Access) error {
 	return nil
 }
 
-// copySegment copies one segment in chunks.
+// copySegment copies one segment in chunks. When the destination overlaps
+// the end of the source on the same logical unit the chunks are copied from
+// the end, so that no source block is overwritten before it was read.
 func (t *task) copySegment(r resolvedSegment, res *copyResult) error {
 	buf := make([]byte, min(r.length, xcopyChunk))
+	backwards := r.src == r.dst && r.dstOff > r.srcOff && r.dstOff < r.srcOff+r.length
 	for done := int64(0); done < r.length; {
 		n := min(int64(len(buf)), r.length-done)
-		if err := readImage(t.ctx, r.src.img, buf[:n], r.srcOff+done); err != nil {
+		at := done
+		if backwards {
+			at = r.length - done - n
+		}
+		if err := readImage(t.ctx, r.src.img, buf[:n], r.srcOff+at); err != nil {
 			return asCopyAborted(err)
 		}
-		if err := writeImage(t.ctx, r.dst.img, buf[:n], r.dstOff+done); err != nil {
+		if err := writeImage(t.ctx, r.dst.img, buf[:n], r.dstOff+at); err != nil {
 			return asCopyAborted(err)
 		}
 		done += n

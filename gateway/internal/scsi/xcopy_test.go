@@ -86,6 +86,18 @@ func TestExtendedCopy(t *testing.T) {
 		t.Errorf("copy to another logical unit: %v", err)
 	}
 	e.good(xcopyCDB(0), nil)
+
+	// Overlapping ranges of one logical unit copy like memmove.
+	big := make([]byte, 4096*testBlockSize)
+	for i := range big {
+		big[i] = byte(i / testBlockSize)
+	}
+	e.good(cdb16(opWrite16, 0, 4096), big)
+	p = xcopyParam(0, listIDNotUnique, [][]byte{identTarget(e.lu)}, [][]byte{b2bSegment(0, 0, 4000, 0, 96)})
+	e.good(xcopyCDB(len(p)), p)
+	if got := e.good(cdb16(opRead16, 96, 4000), nil); !bytes.Equal(got, big[:4000*testBlockSize]) {
+		t.Error("overlapping copy corrupted the data")
+	}
 }
 
 func TestExtendedCopyErrors(t *testing.T) {
