@@ -299,7 +299,6 @@ func (c *Cluster) reconnectLocked() error {
 		return rbdbackend.ErrClosed
 	}
 	old, oldAddr, oldGen := c.conn, c.addr, c.gen
-	wasFenced := c.fencedGen.Load() >= oldGen
 	c.conn, c.addr, c.gen = conn, addr, oldGen+1
 	// Handles on the old client must not be used from now on, fenced or not.
 	if c.fencedGen.Load() < oldGen {
@@ -316,13 +315,9 @@ func (c *Cluster) reconnectLocked() error {
 	}
 	old.Shutdown()
 	c.log.Info("rbd: reconnected", "old_addr", oldAddr, "addr", addr, "images", len(imgs))
-	if wasFenced {
-		// The old client is gone for good, so lifting its fence is safe and
-		// keeps the blocklist short (it would otherwise stay for the expiry).
-		if err := c.Unblocklist(oldAddr); err != nil {
-			c.log.Debug("rbd: could not remove the old client from the blocklist", "addr", oldAddr, "err", err)
-		}
-	}
+	// The old address stays blocklisted until the entry expires. Lifting
+	// it here would be safe (that client is gone) but pointless: librbd
+	// re-adds it whenever it breaks that client's stale lock.
 	return nil
 }
 

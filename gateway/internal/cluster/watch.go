@@ -107,7 +107,9 @@ func (w *watcher) start(ctx context.Context, fromRev int64) bool {
 			w.state, w.seen = snap, snap.Rev
 			return true
 		}
-		if errors.Is(err, rpctypes.ErrCompacted) {
+		if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
+			// Too old to replay, or not a revision this cluster has seen
+			// (etcd was restored from a backup): start from the current state.
 			return w.reload(ctx)
 		}
 		w.store.log.Warn("cannot load the configuration to watch from", "rev", fromRev, "err", err)

@@ -152,6 +152,13 @@ func TestWatchFromCompactedRevision(t *testing.T) {
 	if c.Resync || c.Snapshot.Rev != rev || hasTarget(tIQN2)(c) {
 		t.Fatalf("after resync: %+v", c)
 	}
+
+	// A revision the cluster never reached (etcd restored from an older
+	// backup) also starts from the current state.
+	c = nextChange(t, s.Watch(ctx, rev+1000), 5*time.Second)
+	if !c.Resync || c.Snapshot.Rev != rev {
+		t.Fatalf("from a future revision: %+v", c)
+	}
 }
 
 // The watcher is cut off from etcd while changes happen and their

@@ -21,19 +21,19 @@ type cmdWindow struct {
 	// maxCmdSN only grows (RFC 7143 section 4.2.2.1: initiators ignore a
 	// smaller value), so it is tracked rather than recomputed blindly.
 	maxCmdSN uint32
-	pending  map[uint32]*orderedReq
+	pending  map[uint32]orderedReq
 }
 
-// orderedReq is a non-immediate request waiting for its CmdSN turn. A nil
-// task and nil pdu mark a CmdSN consumed without a request (an ABORT TASK
-// for a command that has not arrived yet).
+// orderedReq is a non-immediate request waiting for its CmdSN turn. The
+// zero value marks a CmdSN consumed without a request (an ABORT TASK for a
+// command that has not arrived yet, a rejected command).
 type orderedReq struct {
 	task *task
-	req  *rxPDU
+	req  rxPDU
 }
 
 func newCmdWindow(expCmdSN uint32, depth int) cmdWindow {
-	w := cmdWindow{expCmdSN: expCmdSN, depth: uint32(max(depth, 1)), pending: make(map[uint32]*orderedReq)}
+	w := cmdWindow{expCmdSN: expCmdSN, depth: uint32(max(depth, 1)), pending: make(map[uint32]orderedReq)}
 	w.maxCmdSN = expCmdSN + w.depth - 1
 	return w
 }
@@ -53,7 +53,7 @@ func (w *cmdWindow) refresh() {
 
 // park stores a request that arrived ahead of its turn. It reports false for
 // a duplicate, which RFC 7143 says to ignore silently.
-func (w *cmdWindow) park(cmdSN uint32, r *orderedReq) bool {
+func (w *cmdWindow) park(cmdSN uint32, r orderedReq) bool {
 	if _, dup := w.pending[cmdSN]; dup {
 		return false
 	}
@@ -63,7 +63,7 @@ func (w *cmdWindow) park(cmdSN uint32, r *orderedReq) bool {
 
 // next pops the request whose turn has come. The caller then consumes its
 // CmdSN with advance or admit.
-func (w *cmdWindow) next() (*orderedReq, bool) {
+func (w *cmdWindow) next() (orderedReq, bool) {
 	r, ok := w.pending[w.expCmdSN]
 	if ok {
 		delete(w.pending, w.expCmdSN)

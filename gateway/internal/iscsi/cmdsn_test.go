@@ -45,7 +45,7 @@ func TestCmdWindow(t *testing.T) {
 		t.Fatalf("after completion MaxCmdSN = %#x, want 2", w.maxCmdSN)
 	}
 	// A request ahead of its turn waits; a duplicate is refused.
-	if !w.park(1, &orderedReq{}) || w.park(1, &orderedReq{}) {
+	if !w.park(1, orderedReq{}) || w.park(1, orderedReq{}) {
 		t.Fatal("park: want first accepted, duplicate refused")
 	}
 	if _, ok := w.next(); ok {
@@ -75,7 +75,7 @@ func TestCmdWindow(t *testing.T) {
 func TestCmdWindowResume(t *testing.T) {
 	w := newCmdWindow(10, 8)
 	w.admit()
-	w.park(13, &orderedReq{})
+	w.park(13, orderedReq{})
 	w.resume(12) // the initiator went on to 12; 11 never arrived
 	if w.expCmdSN != 12 || w.inflight != 0 || len(w.pending) != 0 {
 		t.Fatalf("resume: exp %d inflight %d pending %d", w.expCmdSN, w.inflight, len(w.pending))

@@ -34,16 +34,16 @@ type ffpState struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 
-	statSN   uint32
-	lastTTT  uint32
-	tasks    map[uint32]*task
-	immCount int // immediate SCSI commands not yet completed
-	running  int // tasks inside the SCSI layer
-	aborted  abortedTags
-	text     textExchange
-	ping     pingState
-	logout   logoutState
-	pingTick *time.Ticker
+	statSN       uint32
+	warnedStatSN bool
+	lastTTT      uint32
+	tasks        map[uint32]*task
+	immCount     int // immediate SCSI commands not yet completed
+	running      int // tasks inside the SCSI layer
+	aborted      abortedTags
+	text         textExchange
+	ping         pingState
+	logout       logoutState
 }
 
 // rxItem is what the reader hands to the serve loop.
@@ -54,10 +54,20 @@ type rxItem struct {
 
 func (in rxItem) release() {
 	in.p.Release()
+	if in.err == nil {
+		return
+	}
 	var dd *pdu.DataDigestError
 	if errors.As(in.err, &dd) {
 		dd.PDU.Release()
 	}
+}
+
+// isDataDigestError reports a PDU whose data was damaged but whose framing
+// holds: reading can go on.
+func isDataDigestError(err error) bool {
+	var dd *pdu.DataDigestError
+	return errors.As(err, &dd)
 }
 
 // startFFP switches digests and segment limits on, exactly before the first
@@ -109,8 +119,7 @@ func (c *conn) readLoop() {
 			in.release()
 			return
 		}
-		var dd *pdu.DataDigestError
-		if err != nil && !errors.As(err, &dd) {
+		if err != nil && !isDataDigestError(err) {
 			return
 		}
 	}
@@ -137,9 +146,9 @@ func (c *conn) fullFeature() {
 	f := &c.ffp
 	var nopC <-chan time.Time
 	if iv := c.srv.cfg.nopInterval; iv > 0 {
-		f.pingTick = time.NewTicker(iv)
-		defer f.pingTick.Stop()
-		nopC = f.pingTick.C
+		tick := time.NewTicker(iv)
+		defer tick.Stop()
+		nopC = tick.C
 	}
 	defer f.ping.stop()
 	defer f.logout.stop()
@@ -240,7 +249,8 @@ func (c *conn) handleRx(in rxItem) {
 		p.Release()
 		return
 	}
-	r := &rxPDU{p: p, req: req}
+	c.checkExpStatSN(req)
+	r := rxPDU{p: p, req: req}
 	if op == pdu.OpSCSICommand {
 		c.arriveCommand(r)
 		return
@@ -250,7 +260,7 @@ func (c *conn) handleRx(in rxItem) {
 		c.dispatch(r)
 		return
 	}
-	c.order(cmdSNOf(req), &orderedReq{req: r})
+	c.order(cmdSNOf(req), orderedReq{req: r})
 }
 
 // cmdSNOf returns the CmdSN of a request that carries one.
@@ -270,6 +280,31 @@ func cmdSNOf(req pdu.Request) uint32 {
 	return 0
 }
 
+// checkExpStatSN notes an initiator acknowledging a StatSN never sent. At
+// ErrorRecoveryLevel 0 no status is kept for retransmission, so the value
+// is only a sanity check; it is logged once per connection.
+func (c *conn) checkExpStatSN(req pdu.Request) {
+	var exp uint32
+	switch r := req.(type) {
+	case *pdu.SCSICommand:
+		exp = r.ExpStatSN
+	case *pdu.NOPOut:
+		exp = r.ExpStatSN
+	case *pdu.TaskMgmtReq:
+		exp = r.ExpStatSN
+	case *pdu.TextReq:
+		exp = r.ExpStatSN
+	case *pdu.LogoutReq:
+		exp = r.ExpStatSN
+	default:
+		return
+	}
+	if snLess(c.ffp.statSN, exp) && !c.ffp.warnedStatSN {
+		c.ffp.warnedStatSN = true
+		c.log.Warn("initiator acknowledges a StatSN not sent yet", "exp_statsn", exp, "statsn", c.ffp.statSN)
+	}
+}
+
 // rxPDU is a decoded request and the PDU holding its data.
 type rxPDU struct {
 	p   *pdu.PDU
@@ -279,7 +314,7 @@ type rxPDU struct {
 // order delivers a non-immediate request in CmdSN order: in turn it runs
 // now (followed by whatever waited behind it), ahead of its turn it waits,
 // outside the window it is dropped silently (RFC 7143 section 4.2.2.1).
-func (c *conn) order(cmdSN uint32, o *orderedReq) {
+func (c *conn) order(cmdSN uint32, o orderedReq) {
 	w := &c.sess.window
 	if !w.inWindow(cmdSN) {
 		c.log.Debug("CmdSN outside the window, ignored", "cmdsn", cmdSN,
@@ -305,13 +340,13 @@ func (c *conn) order(cmdSN uint32, o *orderedReq) {
 }
 
 // runInOrder consumes ExpCmdSN for a request whose turn came.
-func (c *conn) runInOrder(o *orderedReq) {
+func (c *conn) runInOrder(o orderedReq) {
 	w := &c.sess.window
 	switch {
 	case o.task != nil:
 		w.admit()
 		c.admit(o.task)
-	case o.req != nil:
+	case o.req.p != nil:
 		w.advance()
 		c.dispatch(o.req)
 	default:
@@ -320,17 +355,17 @@ func (c *conn) runInOrder(o *orderedReq) {
 }
 
 // discard drops a request that will never run.
-func (c *conn) discard(o *orderedReq) {
+func (c *conn) discard(o orderedReq) {
 	if o.task != nil {
 		c.forgetTask(o.task)
 	}
-	if o.req != nil {
+	if o.req.p != nil {
 		o.req.p.Release()
 	}
 }
 
 // dispatch runs a non-SCSI request.
-func (c *conn) dispatch(r *rxPDU) {
+func (c *conn) dispatch(r rxPDU) {
 	switch req := r.req.(type) {
 	case *pdu.NOPOut:
 		c.handleNOPOut(r.p, req)

@@ -63,6 +63,13 @@ func (r *logRecorder) contains(s string) bool {
 	return false
 }
 
+// resetPanics forgets the panics a test provoked on purpose.
+func (r *logRecorder) resetPanics() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.panics = 0
+}
+
 func (r *logRecorder) panicCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

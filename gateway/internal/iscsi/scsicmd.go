@@ -16,7 +16,7 @@ type completion struct {
 
 // arriveCommand registers a SCSI Command as it arrives, so its Data-Out can
 // be collected even before its CmdSN turn comes.
-func (c *conn) arriveCommand(r *rxPDU) {
+func (c *conn) arriveCommand(r rxPDU) {
 	f := &c.ffp
 	cmd := r.req.(*pdu.SCSICommand)
 	defer r.p.Release()
@@ -43,14 +43,14 @@ func (c *conn) arriveCommand(r *rxPDU) {
 		c.admit(t)
 		return
 	}
-	c.order(t.cmdSN, &orderedReq{task: t})
+	c.order(t.cmdSN, orderedReq{task: t})
 }
 
 // consumeCmdSN keeps the window moving past a rejected non-immediate
 // command.
 func (c *conn) consumeCmdSN(immediate bool, cmdSN uint32) {
 	if !immediate {
-		c.order(cmdSN, &orderedReq{})
+		c.order(cmdSN, orderedReq{})
 	}
 }
 
@@ -263,8 +263,8 @@ func (c *conn) forgetTask(t *task) {
 func (c *conn) abortLocal(t *task) {
 	if !t.admitted && !t.immediate {
 		w := &c.sess.window
-		if o := w.pending[t.cmdSN]; o != nil && o.task == t {
-			w.pending[t.cmdSN] = &orderedReq{}
+		if o, ok := w.pending[t.cmdSN]; ok && o.task == t {
+			w.pending[t.cmdSN] = orderedReq{}
 		}
 	}
 	c.forgetTask(t)
@@ -385,18 +385,19 @@ func (c *conn) handleDataOut(p *pdu.PDU) {
 // nexus is logged out or the session moved to another connection.
 func (c *conn) abortAll() {
 	f := &c.ffp
+	f.cancel() // the SCSI layer aborts what it is still waiting on
 	for _, t := range f.tasks {
 		if !t.running {
 			putWriteBuf(t.buf)
 			t.buf = nil
 			continue
 		}
+		// Returns once the task stopped touching the medium.
 		lun, tag := t.cmd.LUN, t.itt
 		c.sess.nexusCall("TaskManagement", func() {
 			c.sess.device.TaskManagement(c.sess.nexus, scsi.TMFAbortTask, lun, tag)
 		})
 	}
 	clear(f.tasks)
-	f.cancel()
 	f.taskWG.Wait()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -335,6 +336,42 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-time.After(time.Second):
 	}
 	return ctx.Err()
+}
+
+// SessionInfo describes a session for status displays.
+type SessionInfo struct {
+	TSIH      uint16
+	ISID      string // 12 hex digits
+	Initiator string
+	Target    string // empty for discovery sessions
+	Discovery bool
+	State     SessionState
+	Remote    string // the connection's remote address
+}
+
+// Sessions lists the registered sessions.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(list))
+	for _, ss := range list {
+		ss.mu.Lock()
+		info := SessionInfo{
+			TSIH: ss.tsih, ISID: isidString(ss.isid), Initiator: ss.initiator,
+			Target: ss.key.target, Discovery: ss.discovery, State: ss.state,
+		}
+		if ss.conn != nil {
+			info.Remote = ss.conn.remote
+		}
+		ss.mu.Unlock()
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int { return int(a.TSIH) - int(b.TSIH) })
+	return out
 }
 
 // closeTargetSessions drops every session of a target (TARGET COLD RESET).

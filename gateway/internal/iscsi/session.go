@@ -87,10 +87,17 @@ func (ss *session) requestLogout(reason string) {
 	}
 }
 
-// drop tells the initiator the session is being dropped and closes it.
+// drop tells the initiator the session is being dropped and closes it. A
+// connection reinstating the session is stopped too, so the session ends.
 func (ss *session) drop(reason string) {
-	if c := ss.currentConn(); c != nil {
+	ss.mu.Lock()
+	c, tk := ss.conn, ss.takeover
+	ss.mu.Unlock()
+	if c != nil {
 		c.dropSession(reason)
+	}
+	if tk != nil {
+		tk.kill(reason)
 	}
 }
 

@@ -80,7 +80,7 @@ func (c *conn) abortMissing(req *pdu.TaskMgmtReq) scsi.TMFResponse {
 	w := &c.sess.window
 	if w.inWindow(req.RefCmdSN) && snLess(req.RefCmdSN, req.CmdSN) {
 		if _, waiting := w.pending[req.RefCmdSN]; !waiting {
-			c.order(req.RefCmdSN, &orderedReq{})
+			c.order(req.RefCmdSN, orderedReq{})
 			return scsi.TMFComplete
 		}
 	}

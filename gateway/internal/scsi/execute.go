@@ -152,6 +152,22 @@ func checkCondition(e *senseError, descriptor bool) Result {
 	return Result{Status: StatusCheckCondition, Sense: e.encode(descriptor)}
 }
 
+// exactDataOut returns the Data-Out of a command whose CDB fixes the amount
+// exactly (WRITE SAME, COMPARE AND WRITE): the initiator must announce
+// (expected data transfer length) and send n bytes, neither more nor less.
+// The transport may already have cut an over-long transfer to n bytes, so
+// the announced length is checked too.
+func (t *task) exactDataOut(n uint64) ([]byte, error) {
+	announced := uint64(t.cmd.ExpectedLength)
+	if announced == 0 {
+		announced = uint64(len(t.cmd.DataOut))
+	}
+	if announced != n || uint64(len(t.cmd.DataOut)) < n {
+		return nil, errDataOutLength()
+	}
+	return t.cmd.DataOut[:n], nil
+}
+
 // dataOut returns the first n bytes of Data-Out, or INVALID FIELD IN
 // INFORMATION UNIT when the initiator sent fewer.
 func (t *task) dataOut(n uint64) ([]byte, error) {

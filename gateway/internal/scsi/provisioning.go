@@ -23,10 +23,10 @@ func cmdCompareAndWrite(t *task) ([]byte, error) {
 		return nil, nil
 	}
 	half := r.blocks * uint64(t.lu.cfg.BlockSize)
-	if uint64(len(t.cmd.DataOut)) != 2*half {
-		return nil, errDataOutLength()
+	data, err := t.exactDataOut(2 * half)
+	if err != nil {
+		return nil, err
 	}
-	data := t.cmd.DataOut
 	mismatch, err := t.compareAndWrite(int64(r.lba*uint64(t.lu.cfg.BlockSize)), data[:half], data[half:], true)
 	if err != nil {
 		return nil, err
@@ -74,10 +74,11 @@ func cmdWriteSame(t *task) ([]byte, error) {
 	bs := uint64(t.lu.cfg.BlockSize)
 	pattern := make([]byte, bs)
 	if !ndob {
-		if uint64(len(t.cmd.DataOut)) != bs {
-			return nil, errDataOutLength()
+		data, err := t.exactDataOut(bs)
+		if err != nil {
+			return nil, err
 		}
-		copy(pattern, t.cmd.DataOut)
+		copy(pattern, data)
 	}
 	if r.blocks == 0 {
 		return nil, nil

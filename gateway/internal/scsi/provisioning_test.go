@@ -224,3 +224,23 @@ type prefetchImage struct {
 }
 
 func (p prefetchImage) Prefetch(off, length int64) error { *p.calls++; return nil }
+
+// The transport may cut an over-long Data-Out to what the CDB asks for; the
+// announced length still tells that the initiator got the size wrong.
+func TestExactDataOutUsesAnnouncedLength(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		cdb       []byte
+		announced uint32
+		sent      int
+	}{
+		{ws10(0, 0, 1), 2 * testBlockSize, testBlockSize},
+		{cawCDB(0, 1), 4 * testBlockSize, 2 * testBlockSize},
+	} {
+		r := e.tgt.Execute(t.Context(), &Command{Nexus: e.n, CDB: c.cdb, Tag: 99, Attr: TaskSimple,
+			ExpectedLength: c.announced, Write: true, DataOut: make([]byte, c.sent)})
+		if k, code := senseCode(t, r); k != senseIllegalRequest || code != ascInvalidFieldInIU {
+			t.Errorf("op %#02x: %#x/%04x, want INVALID FIELD IN INFORMATION UNIT", c.cdb[0], k, code)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+// Package iscsi is the iSCSI target engine (RFC 7143, target side): it
+// accepts TCP connections, runs logins through package login, keeps
+// sessions and their command windows, moves data for SCSI commands and
+// hands them to a scsi.Target.
+//
+// API for the daemon:
+//
+//	srv := iscsi.NewServer(iscsi.Options{Logger: lg, Tuning: cfg.Tuning})
+//	srv.SetTarget(iscsi.TargetSpec{IQN: ..., Device: dev, TPGT: 1, Portals: ..., Access: ...})
+//	srv.SetDiscoveryAuth(creds)
+//	go srv.Serve(listener)          // one per portal
+//	srv.Shutdown(ctx)
+//
+// Goroutines of a connection: serve (login, then the full feature phase
+// loop, the only owner of connection and session state), a reader (PDUs
+// into a channel), a writer (drains a queue with one writev per wake), and
+// one per SCSI command or task management call while it runs in the SCSI
+// layer; they report back on channels that also watch the loop's end. A
+// panic in any of them closes only that connection.
+//
+// Protocol choices:
+//   - ErrorRecoveryLevel 0 and one connection per session (MaxConnections=1
+//     is negotiated). A login with the TSIH and CID of a live session
+//     reinstates its connection; a leading login with the same initiator
+//     name, ISID and target port reinstates the session.
+//   - DefaultTime2Retain=0: a session whose connection fails ends at once.
+//   - Non-immediate requests run in CmdSN order; MaxCmdSN = ExpCmdSN +
+//     depth - 1 - (commands still running). Requests outside the window are
+//     dropped silently.
+//   - Write data: immediate data and the unsolicited burst first, then R2Ts
+//     (at most MaxOutstandingR2T of at most MaxBurstLength each). A Data-Out
+//     sequence error (DataSN, offset, length) drops the connection, the only
+//     recovery ERL 0 has; a Data-Out for an unknown TTT is rejected.
+//   - Read data: Data-In PDUs of the initiator's MaxRecvDataSegmentLength in
+//     MaxBurstLength sequences, GOOD status in the last one (S bit).
+//   - Residuals compare EDTL with what the CDB transfers
+//     (scsi.Target.DataOutLength for Data-Out, the result length for
+//     Data-In).
+//   - Task management responses go out after every affected task has
+//     answered or been aborted silently.
+package iscsi
