@@ -95,9 +95,9 @@ func BenchmarkAIO(b *testing.B) {
 	}
 	defer func() { waitInC = false }()
 	for _, bs := range []int64{4096, 1 << 20} {
-		for _, qd := range []int{1, 16, 64, 128} {
-			if bs > 4096 && qd > 16 {
-				continue
+		for _, qd := range []int{1, 8, 16, 64, 128} {
+			if (bs > 4096) != (qd == 8) {
+				continue // 4 KiB at QD 1/16/64/128, 1 MiB at QD 8
 			}
 			for _, write := range []bool{false, true} {
 				kind := "read"
