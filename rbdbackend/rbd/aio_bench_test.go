@@ -5,58 +5,37 @@ package rbd
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ceph/go-ceph/rados"
 	gorbd "github.com/ceph/go-ceph/rbd"
 )
 
-// The benchmarks compare ways of keeping many requests in flight against
-// librbd: asynchronous submission with a completion callback into Go
-// (the default), the same but waiting in C, and go-ceph's synchronous
-// ReadAt/WriteAt from as many goroutines.
+// BenchmarkAIO compares ways of keeping many requests in flight against
+// librbd: asynchronous submission with a completion callback into Go (what
+// Image does), the same request waited for in C
+// (rbd_aio_wait_for_complete, one blocked OS thread per request), and
+// go-ceph's synchronous ReadAt/WriteAt from as many goroutines. The modes
+// run in alternating bursts so that they share the machine's noise; each
+// reports the median microseconds per request over its bursts.
 //
-//	go test -tags pacific -run '^$' -bench AIO ./rbdbackend/rbd/
-
-const benchImageSize = 256 << 20
-
-type ioFunc func(p []byte, off int64) error
-
-// runQueueDepth issues b.N requests of size bs from qd goroutines.
-func runQueueDepth(b *testing.B, qd int, bs int64, io ioFunc) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.SetBytes(bs)
-	b.ResetTimer()
-	for w := range qd {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 7))
-			p := randomBytes(uint64(w), int(bs))
-			for next.Add(1) <= int64(b.N) {
-				off := r.Int64N(benchImageSize/bs) * bs
-				if err := io(p, off); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
+//	go test -tags pacific -run '^$' -bench AIO -benchtime 20x ./rbdbackend/rbd/
+//
+// b.N is the number of bursts per mode.
 func BenchmarkAIO(b *testing.B) {
+	const imageSize = 256 << 20
 	c := connect(b)
-	name := createImage(b, c, benchImageSize, CreateOptions{})
-	img := openImage(b, c, name)
-	// Allocate every object so reads measure data, not holes.
-	if err := img.WriteSame(0, benchImageSize, randomBytes(1, 4096)); err != nil {
+	img := newImage(b, c, imageSize, CreateOptions{})
+	if err := img.WriteSame(0, imageSize, randomBytes(1, 4096)); err != nil {
 		b.Fatal(err)
 	}
 	// go-ceph's handle gets its own image: two writable handles of one
 	// image would trade the exclusive lock back and forth.
-	gname := createImage(b, c, benchImageSize, CreateOptions{})
+	gname := createImage(b, c, imageSize, CreateOptions{})
 	var gimg *gorbd.Image
 	if err := c.withIOContext(testPool, func(ioctx *rados.IOContext) error {
 		var err error
@@ -66,12 +45,17 @@ func BenchmarkAIO(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { gimg.Close() })
-	if _, err := gimg.WriteSame(0, benchImageSize, randomBytes(1, 4096), 0); err != nil {
+	if _, err := gimg.WriteSame(0, imageSize, randomBytes(1, 4096), 0); err != nil {
 		b.Fatal(err)
 	}
+	defer func() { waitInC = false }()
 
-	ours := func(wait bool, write bool) ioFunc {
-		return func(p []byte, off int64) error {
+	type mode struct {
+		name string
+		io   func(write bool, p []byte, off int64) error
+	}
+	ours := func(wait bool) func(bool, []byte, int64) error {
+		return func(write bool, p []byte, off int64) error {
 			waitInC = wait
 			var err error
 			if write {
@@ -82,8 +66,10 @@ func BenchmarkAIO(b *testing.B) {
 			return err
 		}
 	}
-	goceph := func(write bool) ioFunc {
-		return func(p []byte, off int64) error {
+	modes := []mode{
+		{"callback", ours(false)},
+		{"wait-in-C", ours(true)},
+		{"go-ceph-sync", func(write bool, p []byte, off int64) error {
 			var err error
 			if write {
 				_, err = gimg.WriteAt(p, off)
@@ -91,24 +77,54 @@ func BenchmarkAIO(b *testing.B) {
 				_, err = gimg.ReadAt(p, off)
 			}
 			return err
-		}
+		}},
 	}
-	defer func() { waitInC = false }()
-	for _, bs := range []int64{4096, 1 << 20} {
-		for _, qd := range []int{1, 8, 16, 64, 128} {
-			if (bs > 4096) != (qd == 8) {
-				continue // 4 KiB at QD 1/16/64/128, 1 MiB at QD 8
+	workloads := []struct {
+		bs, qd, burst int
+	}{{4096, 1, 200}, {4096, 16, 2000}, {4096, 128, 4000}, {1 << 20, 8, 200}}
+	for _, w := range workloads {
+		for _, write := range []bool{false, true} {
+			kind := "read"
+			if write {
+				kind = "write"
 			}
-			for _, write := range []bool{false, true} {
-				kind := "read"
-				if write {
-					kind = "write"
+			b.Run(fmt.Sprintf("%s/bs=%d/qd=%d", kind, w.bs, w.qd), func(b *testing.B) {
+				perOp := make([][]float64, len(modes))
+				for range b.N {
+					for m, mo := range modes {
+						d := burst(b, w.qd, w.burst, int64(w.bs), imageSize, func(p []byte, off int64) error {
+							return mo.io(write, p, off)
+						})
+						perOp[m] = append(perOp[m], float64(d.Microseconds())/float64(w.burst))
+					}
 				}
-				prefix := fmt.Sprintf("%s/bs=%d/qd=%d", kind, bs, qd)
-				b.Run(prefix+"/callback", func(b *testing.B) { runQueueDepth(b, qd, bs, ours(false, write)) })
-				b.Run(prefix+"/wait-in-C", func(b *testing.B) { runQueueDepth(b, qd, bs, ours(true, write)) })
-				b.Run(prefix+"/go-ceph-sync", func(b *testing.B) { runQueueDepth(b, qd, bs, goceph(write)) })
-			}
+				for m, mo := range modes {
+					slices.Sort(perOp[m])
+					b.ReportMetric(perOp[m][len(perOp[m])/2], mo.name+"-µs/op")
+				}
+			})
 		}
 	}
+}
+
+// burst runs n requests of bs bytes at random offsets from qd goroutines
+// and returns the elapsed time.
+func burst(b *testing.B, qd, n int, bs, size int64, io func(p []byte, off int64) error) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range qd {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), uint64(n)))
+			p := randomBytes(uint64(w), int(bs))
+			for next.Add(1) <= int64(n) {
+				if err := io(p, r.Int64N(size/bs)*bs); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
 }

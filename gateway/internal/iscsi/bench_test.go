@@ -72,3 +72,17 @@ func benchIO(b *testing.B, size int, write bool, depth int) {
 		}
 	}
 }
+
+// BenchmarkNOPRoundTrip is the transport's floor: one NOP-Out/NOP-In
+// exchange through the reader, serve loop and writer goroutines.
+func BenchmarkNOPRoundTrip(b *testing.B) {
+	e := newEnv(b)
+	in := e.login()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := in.Ping(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

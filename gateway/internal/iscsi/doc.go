@@ -29,8 +29,10 @@
 //     dropped silently.
 //   - Write data: immediate data and the unsolicited burst first, then R2Ts
 //     (at most MaxOutstandingR2T of at most MaxBurstLength each). A Data-Out
-//     sequence error (DataSN, offset, length) drops the connection, the only
-//     recovery ERL 0 has; a Data-Out for an unknown TTT is rejected.
+//     out of sequence (DataSN, offset, length) or with a bad data digest
+//     ends its command with CHECK CONDITION (ABORTED COMMAND and the iSCSI
+//     condition of RFC 7143 section 11.4.7.2) once the data in flight has
+//     arrived; a Data-Out for an unknown TTT is rejected.
 //   - Read data: Data-In PDUs of the initiator's MaxRecvDataSegmentLength in
 //     MaxBurstLength sequences, GOOD status in the last one (S bit).
 //   - Residuals compare EDTL with what the CDB transfers

@@ -40,7 +40,7 @@ type ffpState struct {
 	tasks        map[uint32]*task
 	immCount     int // immediate SCSI commands not yet completed
 	running      int // tasks inside the SCSI layer
-	aborted      abortedTags
+	stale        staleTags
 	text         textExchange
 	ping         pingState
 	logout       logoutState
@@ -191,6 +191,9 @@ func (c *conn) handleRx(in rxItem) {
 			// prescribes.
 			c.log.Warn("data digest error", "opcode", dd.PDU.BHS.Opcode().String())
 			c.reject(pdu.RejectDataDigest, &dd.PDU.BHS)
+			if dd.PDU.BHS.Opcode() == pdu.OpDataOut {
+				c.dataOutDigestError(dd.PDU)
+			}
 			dd.PDU.Release()
 		case errors.As(in.err, &pe):
 			c.log.Warn("protocol error, dropping connection", "err", in.err)

@@ -6,13 +6,6 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 )
 
-// Logout response codes (RFC 7143 section 11.15.1).
-const (
-	logoutSuccess             = 0
-	logoutCIDNotFound         = 1
-	logoutRecoveryUnsupported = 2
-)
-
 // logoutState tracks a logout the target asked for, and one the initiator
 // requested whose response waits for running commands.
 type logoutState struct {
@@ -45,7 +38,7 @@ func (c *conn) requestLogoutNow(reason string) {
 	grace := c.srv.cfg.logoutGrace
 	c.log.Info("asking initiator to log out", "reason", reason, "grace", grace)
 	secs := uint16(min((grace+time.Second-1)/time.Second, 3600))
-	c.sendAsync(asyncRequestLogout, 0, secs)
+	c.sendAsync(pdu.AsyncEventLogoutRequest, 0, secs)
 	c.setState(ConnLogoutRequested)
 	f.logout.requested = true
 	f.logout.timer = time.NewTimer(grace)
@@ -59,11 +52,11 @@ func (c *conn) handleLogout(req *pdu.LogoutReq, bhs *pdu.BHS) {
 	case pdu.LogoutCloseSession:
 	case pdu.LogoutCloseConnection:
 		if req.CID != c.cid {
-			c.logoutRespond(req, logoutCIDNotFound)
+			c.logoutRespond(req, pdu.LogoutRespCIDNotFound)
 			return
 		}
 	case pdu.LogoutRemoveForRecovery:
-		c.logoutRespond(req, logoutRecoveryUnsupported)
+		c.logoutRespond(req, pdu.LogoutRespNoRecovery)
 		return
 	default:
 		c.log.Warn("logout with unknown reason", "reason", req.Reason)
@@ -89,7 +82,7 @@ func (c *conn) maybeFinishLogout() {
 	if f.logout.req == nil || f.running > 0 || f.exit != exitNone {
 		return
 	}
-	c.logoutRespond(f.logout.req, logoutSuccess)
+	c.logoutRespond(f.logout.req, pdu.LogoutRespSuccess)
 	f.logoutClean = true
 	f.exit = exitGraceful
 }
@@ -98,7 +91,7 @@ func (c *conn) logoutRespond(req *pdu.LogoutReq, code uint8) {
 	f := &c.ffp
 	w := &c.sess.window
 	r := pdu.LogoutResp{Response: code, ITT: req.ITT, StatSN: f.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN}
-	if code != logoutSuccess {
+	if code != pdu.LogoutRespSuccess {
 		r.Time2Wait = uint16(max(c.params.DefaultTime2Wait, 0))
 	}
 	f.statSN++

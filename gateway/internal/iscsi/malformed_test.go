@@ -143,19 +143,28 @@ func TestDataOutUnknownTTT(t *testing.T) {
 	}
 }
 
-func TestDataOutSequenceErrorDropsConnection(t *testing.T) {
+func TestDataOutErrorsTerminateTheCommand(t *testing.T) {
+	e := newEnv(t, withTuning(func(o *Options) { o.Tuning.MaxRecvDataSegmentLength = 512 }))
 	for _, tc := range []struct {
-		name   string
-		mangle func(d *pdu.DataOut)
+		name     string
+		keys     []login.KV
+		blocks   int
+		mangle   func(i int, d *pdu.DataOut) // i: index of the Data-Out for the R2T
+		asc      byte
+		ascq     byte
+		moreData bool // the initiator still answers the R2T
 	}{
-		{"DataSN", func(d *pdu.DataOut) { d.DataSN = 27 }},
-		{"BufferOffset", func(d *pdu.DataOut) { d.BufferOffset = 512 }},
-		{"beyond the R2T", func(d *pdu.DataOut) { d.Data = make([]byte, 1024) }},
+		{"repeated DataSN", nil, 2, func(i int, d *pdu.DataOut) { d.DataSN = 0 }, 0x47, 0x05, false},
+		{"DataSN 27", nil, 1, func(_ int, d *pdu.DataOut) { d.DataSN = 27 }, 0x47, 0x05, false},
+		{"DataSN -1", nil, 1, func(_ int, d *pdu.DataOut) { d.DataSN = 0xffffffff }, 0x47, 0x05, false},
+		{"reversed DataSN", nil, 2, func(i int, d *pdu.DataOut) { d.DataSN = uint32(1 - i) }, 0x47, 0x05, false},
+		{"BufferOffset", nil, 2, func(i int, d *pdu.DataOut) { d.BufferOffset += 512 }, 0x47, 0x05, false},
+		{"F bit too early", nil, 2, func(i int, d *pdu.DataOut) { d.Final = true }, 0x47, 0x05, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
 			in := e.login(kv("InitialR2T", "Yes"), kv("ImmediateData", "No"))
-			w := &iscsitest.Cmd{CDB: cdbWrite10(0, 1), EDTL: 512, Data: pattern(512, 1)}
+			size := tc.blocks * 512
+			w := &iscsitest.Cmd{CDB: cdbWrite10(0, uint16(tc.blocks)), EDTL: uint32(size), Data: pattern(size, 1)}
 			if err := in.Submit(w); err != nil {
 				t.Fatal(err)
 			}
@@ -164,22 +173,89 @@ func TestDataOutSequenceErrorDropsConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, _ := pdu.ParseR2T(p)
-			d := &pdu.DataOut{Final: true, ITT: w.ITT, TTT: r.TTT, Data: w.Data}
-			tc.mangle(d)
-			if err := in.Send(d.Encode()); err != nil {
+			var out []*pdu.PDU
+			for i := range tc.blocks {
+				d := &pdu.DataOut{Final: i == tc.blocks-1, ITT: w.ITT, TTT: r.TTT, DataSN: uint32(i),
+					BufferOffset: uint32(i * 512), Data: w.Data[i*512 : (i+1)*512]}
+				tc.mangle(i, d)
+				out = append(out, d.Encode())
+			}
+			if err := in.Send(out...); err != nil {
 				t.Fatal(err)
 			}
-			got, err := in.ExpectClosed()
-			if err != nil {
-				t.Fatal(err)
+			for !w.Done() {
+				if _, err := in.Poll(); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if len(got) != 1 || got[0].BHS.Opcode() != pdu.OpReject {
-				t.Fatalf("got %d PDUs before the close, want one Reject", len(got))
+			s := w.Result.Sense
+			if w.Result.Status != 0x02 || len(s) < 14 || s[2]&0x0f != senseAbortedCommand || s[12] != tc.asc || s[13] != tc.ascq {
+				t.Fatalf("status %#x sense %x, want ABORTED COMMAND %02x/%02x", w.Result.Status, s, tc.asc, tc.ascq)
 			}
-			waitFor(t, "session end", func() bool { return e.sessionCount() == 0 })
-			stillServes(t, e.login())
+			stillServes(t, in)
+			if len(in.Unexpected) != 0 {
+				t.Fatalf("%d unexpected PDUs", len(in.Unexpected))
+			}
 		})
 	}
+}
+
+func TestUnexpectedUnsolicitedData(t *testing.T) {
+	e := newEnv(t)
+	in := e.login(kv("InitialR2T", "Yes"), kv("ImmediateData", "No"))
+	w := &iscsitest.Cmd{CDB: cdbWrite10(0, 1), EDTL: 512, Data: pattern(512, 1)}
+	if err := in.Submit(w); err != nil {
+		t.Fatal(err)
+	}
+	p, err := in.RecvOpcode(pdu.OpR2T)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := pdu.ParseR2T(p)
+	if err := in.Send(
+		(&pdu.DataOut{Final: true, ITT: w.ITT, TTT: iscsitest.ReservedTag, Data: w.Data}).Encode(),
+		(&pdu.DataOut{Final: true, ITT: w.ITT, TTT: r.TTT, Data: w.Data}).Encode()); err != nil {
+		t.Fatal(err)
+	}
+	for !w.Done() {
+		if _, err := in.Poll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := w.Result.Sense; w.Result.Status != 0x02 || len(s) < 14 || s[12] != 0x0c || s[13] != 0x0c {
+		t.Fatalf("status %#x sense %x", w.Result.Status, s)
+	}
+}
+
+func TestDataOutDigestErrorTerminatesTheCommand(t *testing.T) {
+	e := newEnv(t)
+	in := e.login(kv("DataDigest", "CRC32C"), kv("InitialR2T", "Yes"), kv("ImmediateData", "No"))
+	w := &iscsitest.Cmd{CDB: cdbWrite10(0, 1), EDTL: 512, Data: pattern(512, 1)}
+	if err := in.Submit(w); err != nil {
+		t.Fatal(err)
+	}
+	p, err := in.RecvOpcode(pdu.OpR2T)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := pdu.ParseR2T(p)
+	d := (&pdu.DataOut{Final: true, ITT: w.ITT, TTT: r.TTT, Data: w.Data}).Encode()
+	raw := append(d.BHS[:0:0], d.BHS[:]...)
+	raw = append(raw, w.Data...)
+	raw = binary.LittleEndian.AppendUint32(raw, pdu.CRC32C(w.Data)+1)
+	if err := in.SendRaw(raw); err != nil {
+		t.Fatal(err)
+	}
+	expectReject(t, in, pdu.RejectDataDigest)
+	for !w.Done() {
+		if _, err := in.Poll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := w.Result.Sense; w.Result.Status != 0x02 || len(s) < 14 || s[12] != 0x47 || s[13] != 0x05 {
+		t.Fatalf("status %#x sense %x", w.Result.Status, s)
+	}
+	stillServes(t, in)
 }
 
 func TestFramingErrorsDropOnlyTheConnection(t *testing.T) {

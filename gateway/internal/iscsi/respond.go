@@ -30,12 +30,6 @@ func (c *conn) reject(reason uint8, bhs *pdu.BHS) {
 	c.sendControl(r.Encode(), nil)
 }
 
-// Async Message events (RFC 7143 section 11.9.1).
-const (
-	asyncRequestLogout      = 1
-	asyncDropAllConnections = 3
-)
-
 // sendAsync queues an Async Message. StatSN advances after it.
 func (c *conn) sendAsync(event uint8, p2, p3 uint16) {
 	f := &c.ffp
@@ -50,5 +44,5 @@ func (c *conn) sendAsync(event uint8, p2, p3 uint16) {
 
 // sendAsyncDrop announces that the target drops the session now.
 func (c *conn) sendAsyncDrop() {
-	c.sendAsync(asyncDropAllConnections, uint16(max(c.params.DefaultTime2Wait, 0)), 0)
+	c.sendAsync(pdu.AsyncEventDropAllConnections, uint16(max(c.params.DefaultTime2Wait, 0)), 0)
 }

@@ -221,10 +221,13 @@ func (c *conn) handleCompletion(m completion) {
 		return
 	}
 	c.removeTask(t)
+	if t.dataFailed {
+		f.stale.add(t.itt)
+	}
 	res := m.res
 	switch {
 	case res.Aborted && !res.TaskAbortedStatus:
-		f.aborted.add(t.itt) // no response (TAS=0)
+		f.stale.add(t.itt) // no response (TAS=0)
 	case res.Aborted:
 		c.sendResponse(t, scsi.Result{Status: scsi.StatusTaskAborted}, residual{}, 0)
 	default:
@@ -268,7 +271,7 @@ func (c *conn) abortLocal(t *task) {
 		}
 	}
 	c.forgetTask(t)
-	c.ffp.aborted.add(t.itt)
+	c.ffp.stale.add(t.itt)
 	for _, op := range t.tmfs {
 		c.settleTMF(op, t, true)
 	}
@@ -357,26 +360,38 @@ func (c *conn) handleDataOut(p *pdu.PDU) {
 	}
 	t := f.tasks[d.ITT]
 	if t == nil || t.running || !t.expectsData() {
-		if f.aborted.has(d.ITT) {
-			return // data already in flight when the task was aborted
+		if f.stale.has(d.ITT) {
+			return // data already in flight when the task ended
 		}
 		c.log.Warn("Data-Out for no task expecting data", "itt", d.ITT, "ttt", d.TTT)
 		c.reject(pdu.RejectInvalidPDUField, &p.BHS)
 		return
 	}
-	switch verdict, why := t.acceptDataOut(d); verdict {
-	case dataOutOK:
-		c.advanceWrite(t)
+	switch verdict, why := t.acceptDataOut(d, uint32(c.params.FirstBurstLength)); verdict {
 	case dataOutBadTag:
 		c.log.Warn("Data-Out rejected", "itt", d.ITT, "ttt", d.TTT, "reason", why)
 		c.reject(pdu.RejectInvalidPDUField, &p.BHS)
-	default:
-		// ErrorRecoveryLevel 0 has no recovery within a command: the
-		// connection goes and the initiator recovers the session.
-		c.log.Warn("Data-Out sequence error, dropping connection", "itt", d.ITT,
+	case dataOutFailed:
+		c.log.Warn("Data-Out error, terminating the command", "itt", d.ITT,
 			"datasn", d.DataSN, "offset", d.BufferOffset, "reason", why)
-		c.reject(pdu.RejectProtocolError, &p.BHS)
-		f.exit = exitGraceful
+		c.advanceWrite(t)
+	default:
+		c.advanceWrite(t)
+	}
+}
+
+// dataOutDigestError handles a Data-Out whose data digest failed: the PDU
+// is rejected (RFC 7143 section 7.8) and its command terminated with a
+// PROTOCOL SERVICE CRC ERROR once the rest of its data has arrived.
+func (c *conn) dataOutDigestError(p *pdu.PDU) {
+	d, err := pdu.ParseDataOut(p)
+	if err != nil {
+		return
+	}
+	if t := c.ffp.tasks[d.ITT]; t != nil && !t.running && t.expectsData() {
+		t.failData(senseProtocolCRC())
+		t.drain(d)
+		c.advanceWrite(t)
 	}
 }
 

@@ -5,7 +5,7 @@ package iscsi
 
 const (
 	senseIllegalRequest = 0x05
-	senseHardwareError  = 0x04
+	senseAbortedCommand = 0x0b
 )
 
 func fixedSense(key, asc, ascq byte) []byte {
@@ -25,4 +25,9 @@ var (
 	senseInvalidFieldInCDB = func() []byte { return fixedSense(senseIllegalRequest, 0x24, 0x00) }
 	// A LUN field in an addressing method we do not use.
 	senseLUNNotSupported = func() []byte { return fixedSense(senseIllegalRequest, 0x25, 0x00) }
+
+	// The iSCSI conditions of RFC 7143 section 11.4.7.2.
+	senseUnexpectedUnsolicited = func() []byte { return fixedSense(senseAbortedCommand, 0x0c, 0x0c) }
+	senseIncorrectDataAmount   = func() []byte { return fixedSense(senseAbortedCommand, 0x0c, 0x0d) }
+	senseProtocolCRC           = func() []byte { return fixedSense(senseAbortedCommand, 0x47, 0x05) }
 )

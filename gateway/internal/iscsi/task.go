@@ -37,7 +37,10 @@ type task struct {
 	admitted  bool   // its CmdSN turn came (or it is immediate)
 	running   bool   // handed to the SCSI layer
 	failSense []byte // answer CHECK CONDITION with this instead of executing
-	tmfs      []*tmfOp
+	// dataFailed: a Data-Out went wrong; the rest of the data in flight is
+	// read and dropped, then the command ends with failSense.
+	dataFailed bool
+	tmfs       []*tmfOp
 }
 
 // r2tState is one outstanding R2T.
@@ -104,27 +107,41 @@ func (t *task) findR2T(ttt uint32) int {
 type dataOutVerdict uint8
 
 const (
-	dataOutOK       dataOutVerdict = iota
-	dataOutBadTag                  // no such R2T: Reject (invalid PDU field), carry on
-	dataOutSequence                // DataSN/offset/length broken: at ERL 0 the connection goes
+	dataOutOK     dataOutVerdict = iota
+	dataOutBadTag                // no such R2T: Reject (invalid PDU field), carry on
+	dataOutFailed                // the command will end with CHECK CONDITION
 )
 
 // acceptDataOut validates a Data-Out PDU against the unsolicited burst or
 // the R2T it answers (DataPDUInOrder and DataSequenceInOrder are Yes) and
-// stores its payload.
-func (t *task) acceptDataOut(d *pdu.DataOut) (dataOutVerdict, string) {
+// stores its payload. A DataSN, offset or length out of sequence means an
+// earlier PDU was lost to a digest error (RFC 7143 section 7.9); with no
+// recovery at ErrorRecoveryLevel 0 the command is terminated once all its
+// data has arrived (section 7.8, option b).
+func (t *task) acceptDataOut(d *pdu.DataOut, firstBurst uint32) (dataOutVerdict, string) {
+	if t.dataFailed {
+		t.drain(d)
+		return dataOutOK, ""
+	}
 	n := uint64(len(d.Data))
 	off := uint64(d.BufferOffset)
 	if d.TTT == reservedTag {
+		var why string
 		switch {
 		case !t.unsolOpen:
-			return dataOutSequence, "unsolicited Data-Out not expected"
+			t.failData(senseUnexpectedUnsolicited())
+			return dataOutFailed, "unsolicited Data-Out not expected"
 		case d.DataSN != t.unsolDataSN:
-			return dataOutSequence, "unsolicited DataSN out of order"
+			why = "unsolicited DataSN out of order"
 		case d.BufferOffset != t.unsolNext:
-			return dataOutSequence, "unsolicited BufferOffset out of order"
+			why = "unsolicited BufferOffset out of order"
 		case off+n > uint64(t.unsolEnd):
-			return dataOutSequence, "unsolicited data beyond FirstBurstLength or EDTL"
+			why = "unsolicited data beyond FirstBurstLength or EDTL"
+		}
+		if why != "" {
+			t.failData(senseProtocolCRC())
+			t.drain(d)
+			return dataOutFailed, why
 		}
 		t.store(d.BufferOffset, d.Data)
 		t.unsolNext = uint32(off + n)
@@ -132,6 +149,10 @@ func (t *task) acceptDataOut(d *pdu.DataOut) (dataOutVerdict, string) {
 		if d.Final || t.unsolNext == t.unsolEnd {
 			t.unsolOpen = false
 			t.r2tNext = t.unsolNext
+			if t.unsolNext < t.unsolEnd && t.edtl > firstBurst {
+				t.failData(senseIncorrectDataAmount())
+				return dataOutFailed, "unsolicited burst shorter than FirstBurstLength"
+			}
 		}
 		return dataOutOK, ""
 	}
@@ -140,38 +161,70 @@ func (t *task) acceptDataOut(d *pdu.DataOut) (dataOutVerdict, string) {
 		return dataOutBadTag, "Data-Out for an unknown Target Transfer Tag"
 	}
 	r := &t.r2ts[i]
+	var why string
 	switch {
 	case d.DataSN != r.dataSN:
-		return dataOutSequence, "DataSN out of order"
+		why = "DataSN out of order"
 	case off != uint64(r.offset)+uint64(r.received):
-		return dataOutSequence, "BufferOffset out of order"
+		why = "BufferOffset out of order"
 	case off+n > uint64(r.offset)+uint64(r.length):
-		return dataOutSequence, "Data-Out beyond the R2T's desired length"
+		why = "Data-Out beyond the R2T's desired length"
+	case d.Final && off+n < uint64(r.offset)+uint64(r.length):
+		why = "F bit before the R2T's data was complete"
+	}
+	if why != "" {
+		t.failData(senseProtocolCRC())
+		t.drain(d)
+		return dataOutFailed, why
 	}
 	t.store(d.BufferOffset, d.Data)
 	r.received += uint32(n)
 	r.dataSN++
 	if r.received == r.length {
 		t.r2ts = append(t.r2ts[:i], t.r2ts[i+1:]...)
-	} else if d.Final {
-		return dataOutSequence, "F bit before the R2T's data was complete"
 	}
 	return dataOutOK, ""
 }
 
-// abortedTags remembers the last aborted ITTs, so Data-Out still in flight
-// for them is dropped silently instead of rejected.
-type abortedTags struct {
+// failData makes the command end with CHECK CONDITION once the data in
+// flight has arrived; no more R2Ts go out for it.
+func (t *task) failData(sense []byte) {
+	if !t.dataFailed {
+		t.dataFailed = true
+		t.failSense = sense
+		t.r2tNext = t.xfer
+	}
+}
+
+// drain reads a Data-Out of a failed command for its F bit only: the
+// command answers once every sequence it opened has ended.
+func (t *task) drain(d *pdu.DataOut) {
+	if !d.Final {
+		return
+	}
+	if d.TTT == reservedTag {
+		t.unsolOpen = false
+		return
+	}
+	if i := t.findR2T(d.TTT); i >= 0 {
+		t.r2ts = append(t.r2ts[:i], t.r2ts[i+1:]...)
+	}
+}
+
+// staleTags remembers the last ITTs of commands that ended before all
+// their Data-Out arrived (aborted, or terminated for a Data-Out error), so
+// Data-Out still in flight for them is dropped silently, not rejected.
+type staleTags struct {
 	tags [64]uint32
 	n    int
 }
 
-func (a *abortedTags) add(itt uint32) {
+func (a *staleTags) add(itt uint32) {
 	a.tags[a.n%len(a.tags)] = itt
 	a.n++
 }
 
-func (a *abortedTags) has(itt uint32) bool {
+func (a *staleTags) has(itt uint32) bool {
 	for i := 0; i < min(a.n, len(a.tags)); i++ {
 		if a.tags[i] == itt {
 			return true

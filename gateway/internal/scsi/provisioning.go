@@ -20,6 +20,11 @@ func cmdCompareAndWrite(t *task) ([]byte, error) {
 		return nil, err
 	}
 	if r.blocks == 0 {
+		if t.cmd.ExpectedLength != 0 || len(t.cmd.DataOut) != 0 {
+			// Data for a command that transfers none: the NUMBER OF
+			// LOGICAL BLOCKS field disagrees with the transfer.
+			return nil, invalidCDB(13, -1)
+		}
 		return nil, nil
 	}
 	half := r.blocks * uint64(t.lu.cfg.BlockSize)
@@ -38,9 +43,9 @@ func cmdCompareAndWrite(t *task) ([]byte, error) {
 }
 
 // cmdWriteSame is WRITE SAME(10) and WRITE SAME(16) (SBC-3 5.41, 5.42).
-// With UNMAP set and a zero pattern the blocks are deallocated (they read
-// back as zeroes, LBPRZ); a NUMBER OF LOGICAL BLOCKS of zero means "up to
-// the last LBA" (WSNZ=0).
+// With UNMAP set the blocks are deallocated (they read back as zeroes,
+// LBPRZ); a NUMBER OF LOGICAL BLOCKS of zero means "up to the last LBA"
+// (WSNZ=0).
 func cmdWriteSame(t *task) ([]byte, error) {
 	cdb := t.cdb
 	if cdb[1]&0xe0 != 0 {
@@ -84,7 +89,11 @@ func cmdWriteSame(t *task) ([]byte, error) {
 		return nil, nil
 	}
 	off, length := int64(r.lba*bs), int64(r.blocks*bs)
-	if unmap && t.lu.lbprz && allZero(pattern) {
+	if unmap {
+		// The blocks are deallocated whatever the pattern, as LIO and tgt
+		// do and as the libiscsi conformance tests expect; initiators send
+		// UNMAP with the zero pattern (Linux discard, VMware space
+		// reclamation), which unmapped blocks return (LBPRZ).
 		if err := t.discard(off, length); err != nil {
 			return nil, err
 		}
@@ -92,15 +101,6 @@ func cmdWriteSame(t *task) ([]byte, error) {
 		return nil, err
 	}
 	return nil, t.afterWrite(false)
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // writeSameChunk bounds the buffer used to emulate WRITE SAME on images

@@ -60,9 +60,10 @@ func TestWriteSame(t *testing.T) {
 	if got := e.good(cdb10(opRead10, 0, 8), nil); !bytes.Equal(got, make([]byte, 8*testBlockSize)) {
 		t.Error("WRITE SAME UNMAP did not zero the blocks")
 	}
-	e.good(ws16(0x08, 0, 2), fill(testBlockSize, 0x01))
-	if got := e.good(cdb10(opRead10, 0, 2), nil); !bytes.Equal(got, fill(2*testBlockSize, 1)) {
-		t.Error("WRITE SAME UNMAP with data did not write it")
+	e.good(cdb10(opWrite10, 0, 2), fill(2*testBlockSize, 0xff))
+	e.good(ws16(0x08, 0, 2), fill(testBlockSize, 0xff))
+	if got := e.good(cdb10(opRead10, 0, 2), nil); !bytes.Equal(got, make([]byte, 2*testBlockSize)) {
+		t.Error("WRITE SAME UNMAP with a non-zero pattern did not deallocate")
 	}
 
 	// Without a Discarder the UNMAP bit is refused.
@@ -124,6 +125,7 @@ func TestCompareAndWrite(t *testing.T) {
 		runMediaCases(t, e, []mediaCase{
 			{"NoLB over the limit", cawCDB(0, 3), fill(6*testBlockSize, 0), senseIllegalRequest, ascInvalidFieldInCDB, 13},
 			{"NoLB zero", cawCDB(0, 0), nil, 0, 0, -1},
+			{"NoLB zero with data", cawCDB(0, 0), fill(2*testBlockSize, 0), senseIllegalRequest, ascInvalidFieldInCDB, 13},
 			{"beyond end", cawCDB(testBlocks-1, 2), fill(4*testBlockSize, 0), senseIllegalRequest, ascLBAOutOfRange, -1},
 			{"Data-Out too long", cawCDB(0, 1), fill(4*testBlockSize, 0), senseIllegalRequest, ascInvalidFieldInIU, -1},
 			{"Data-Out too short", cawCDB(0, 2), fill(2*testBlockSize, 0), senseIllegalRequest, ascInvalidFieldInIU, -1},

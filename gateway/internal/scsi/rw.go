@@ -53,14 +53,12 @@ func cmdWrite(t *task) ([]byte, error) {
 	if err := t.lu.writeProtected(); err != nil {
 		return nil, err
 	}
-	if r.blocks == 0 {
-		return nil, nil
-	}
-	bs := uint64(t.lu.cfg.BlockSize)
-	data, err := t.dataOut(r.blocks * bs)
-	if err != nil {
+	data, err := t.writeData(r)
+	if err != nil || len(data) == 0 {
 		return nil, err
 	}
+	bs := uint64(t.lu.cfg.BlockSize)
+	r.blocks = uint64(len(data)) / bs
 	off := int64(r.lba * bs)
 	if err := t.writeAt(data, off); err != nil {
 		return nil, err
@@ -83,6 +81,26 @@ func cmdWrite(t *task) ([]byte, error) {
 		return nil, miscompareAt(uint64(i))
 	}
 	return nil, nil
+}
+
+// writeData returns the Data-Out of a WRITE or WRITE AND VERIFY. When the
+// initiator sent less than the CDB asks for (expected data transfer length
+// below the transfer length), the whole blocks it sent are written and the
+// rest is not: FCP-4's "process the command normally except that data
+// beyond the expected length is not transferred", which the transport
+// reports as residual overflow. Part of a block cannot be written: that ends
+// with INVALID FIELD IN INFORMATION UNIT before anything is written.
+func (t *task) writeData(r blockRange) ([]byte, error) {
+	bs := uint64(t.lu.cfg.BlockSize)
+	want := r.blocks * bs
+	got := uint64(len(t.cmd.DataOut))
+	if got >= want {
+		return t.cmd.DataOut[:want], nil
+	}
+	if got%bs != 0 {
+		return nil, errDataOutLength()
+	}
+	return t.cmd.DataOut[:got], nil
 }
 
 // cmdVerify is VERIFY(10/12/16): BYTCHK 00b reads the blocks, 01b compares

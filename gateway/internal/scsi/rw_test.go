@@ -68,7 +68,7 @@ func TestReadWriteRanges(t *testing.T) {
 		{"WRITE(10) FUA DPO FUA_NV", append([]byte{opWrite10, 0x1a, 0, 0, 0, 1, 0, 0, 1}, 0), blk, 0, 0, -1},
 		{"WRITE(10) group number", append([]byte{opWrite10, 0, 0, 0, 0, 1, 0x1f, 0, 1}, 0), blk, 0, 0, -1},
 		{"WRITE(10) across end", cdb10(opWrite10, uint32(last), 2), two, senseIllegalRequest, ascLBAOutOfRange, -1},
-		{"WRITE(10) short Data-Out", cdb10(opWrite10, 0, 2), blk, senseIllegalRequest, ascInvalidFieldInIU, -1},
+		{"WRITE(10) part of a block of Data-Out", cdb10(opWrite10, 0, 2), blk[:200], senseIllegalRequest, ascInvalidFieldInIU, -1},
 		{"WRITE(10) long Data-Out", cdb10(opWrite10, 0, 1), two, 0, 0, -1},
 		{"WRITE(10) zero blocks", cdb10(opWrite10, 0, 0), nil, 0, 0, -1},
 		{"WRITE(16) WRPROTECT", append([]byte{opWrite16, 0x40}, make([]byte, 14)...), nil, senseIllegalRequest, ascInvalidFieldInCDB, 1},
@@ -109,6 +109,17 @@ func TestReadWriteData(t *testing.T) {
 	e.good(cdb10(opWrite10, 20, 1), fill(2*testBlockSize, 0x11))
 	if got := e.good(cdb10(opRead10, 21, 1), nil); !bytes.Equal(got, make([]byte, testBlockSize)) {
 		t.Error("excess Data-Out was written")
+	}
+	// Short Data-Out: the whole blocks sent are written, nothing else.
+	e.good(cdb10(opWrite10, 30, 2), fill(2*testBlockSize, 'a'))
+	e.good(cdb10(opWrite10, 30, 2), fill(testBlockSize, 'b'))
+	if got := e.good(cdb10(opRead10, 30, 2), nil); !bytes.Equal(got, append(fill(testBlockSize, 'b'), fill(testBlockSize, 'a')...)) {
+		t.Error("short Data-Out: wrong blocks written")
+	}
+	e.good(cdb10(opWriteVerify10, 30, 1), nil)
+	e.expectSense(cdb10(opWrite10, 30, 1), fill(200, 'c'), senseIllegalRequest, ascInvalidFieldInIU)
+	if got := e.good(cdb10(opRead10, 30, 1), nil); !bytes.Equal(got, fill(testBlockSize, 'b')) {
+		t.Error("part of a block was written")
 	}
 }
 

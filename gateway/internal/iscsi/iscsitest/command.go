@@ -1,7 +1,6 @@
 package iscsitest
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
@@ -204,6 +203,3 @@ func (in *Initiator) Do(c *Cmd) (*Result, error) {
 	}
 	return c.Result, nil
 }
-
-// ErrStatus is returned by helpers when a command did not end GOOD.
-var ErrStatus = errors.New("iscsitest: command did not complete with GOOD status")
