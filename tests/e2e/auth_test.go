@@ -66,6 +66,10 @@ func TestCHAP(t *testing.T) {
 			}
 		})
 	}
+	if !strings.Contains(g.log.String(), "header_digest=true data_digest=true") ||
+		!strings.Contains(g.log.String(), "header_digest=true data_digest=false") {
+		t.Fatal("the digest URLs did not negotiate CRC32C digests")
+	}
 	if strings.Contains(g.log.String(), "host1secret1") || strings.Contains(g.log.String(), "tgtsecret123") {
 		t.Fatal("a CHAP secret appears in the daemon log")
 	}

@@ -138,13 +138,11 @@ func (c *Conversation) answerDigest(k, v string) string {
 	if len(v) > maxSimpleValue {
 		return valueReject
 	}
-	prefer := c.offer.HeaderDigest
 	field := &c.params.HeaderDigest
 	if k == keyDataDigest {
-		prefer = c.offer.DataDigest
 		field = &c.params.DataDigest
 	}
-	choice, ok := selectDigest(splitList(v), prefer)
+	choice, ok := selectDigest(splitList(v))
 	if !ok {
 		return valueReject
 	}

@@ -55,7 +55,7 @@ func TestAnswers(t *testing.T) {
 		{SessionNormal, keyDataPDUInOrder, "No", "Yes"},
 		{SessionNormal, keyDataSequenceInOrder, "No", "Yes"},
 		// Lists.
-		{SessionNormal, keyHeaderDigest, "CRC32C,None", "None"},
+		{SessionNormal, keyHeaderDigest, "CRC32C,None", "CRC32C"},
 		{SessionNormal, keyHeaderDigest, "CRC32C", "CRC32C"},
 		{SessionNormal, keyDataDigest, "MD5", "Reject"},
 		{SessionNormal, keyTaskReporting, "ResponseFence,RFC3720", "RFC3720"},
@@ -104,17 +104,16 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
-func TestDigestPreference(t *testing.T) {
+func TestDigestFollowsInitiatorOrder(t *testing.T) {
 	tp := &testPolicy{}
 	p := tp.policy()
-	p.Offer.HeaderDigest = true
-	got, _, c := answerOf(t, p, SessionNormal, KV{keyHeaderDigest, "None,CRC32C"})
-	if got != "CRC32C" || !c.Params().HeaderDigest {
-		t.Fatalf("HeaderDigest = %q, params %v", got, c.Params().HeaderDigest)
-	}
-	got, _, c = answerOf(t, p, SessionNormal, KV{keyHeaderDigest, "None"})
-	if got != "None" || c.Params().HeaderDigest {
-		t.Fatalf("HeaderDigest = %q, params %v", got, c.Params().HeaderDigest)
+	for _, tc := range []struct {
+		offer, want string
+	}{{"None,CRC32C", "None"}, {"CRC32C,None", "CRC32C"}, {"CRC32C", "CRC32C"}, {"None", "None"}} {
+		got, _, c := answerOf(t, p, SessionNormal, KV{keyHeaderDigest, tc.offer})
+		if got != tc.want || c.Params().HeaderDigest != (tc.want == "CRC32C") {
+			t.Fatalf("HeaderDigest=%s: answer %q, params %v; want %q", tc.offer, got, c.Params().HeaderDigest, tc.want)
+		}
 	}
 }
 

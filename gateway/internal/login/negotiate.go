@@ -47,25 +47,16 @@ const (
 	digestNone   = valueNone
 )
 
-// selectDigest answers a HeaderDigest/DataDigest list. When the target
-// prefers digests it picks CRC32C if the initiator lists it; otherwise it
-// picks None if listed. The target implements CRC32C, so an initiator that
-// insists on it is never refused. ok is false when nothing listed is known.
-func selectDigest(offered []string, preferCRC32C bool) (choice string, ok bool) {
-	var hasNone, hasCRC bool
+// selectDigest answers a HeaderDigest/DataDigest list with the first value
+// of the initiator's list that the target knows (RFC 7143 §6.2: the
+// responder selects the first value it supports in the proposer's order).
+// The target implements both None and CRC32C, so the initiator decides.
+// ok is false when nothing listed is known.
+func selectDigest(offered []string) (choice string, ok bool) {
 	for _, v := range offered {
-		switch v {
-		case digestNone:
-			hasNone = true
-		case digestCRC32C:
-			hasCRC = true
+		if v == digestNone || v == digestCRC32C {
+			return v, true
 		}
-	}
-	switch {
-	case hasCRC && (preferCRC32C || !hasNone):
-		return digestCRC32C, true
-	case hasNone:
-		return digestNone, true
 	}
 	return "", false
 }
