@@ -84,12 +84,16 @@ type CHAP struct {
 
 // Tuning holds session parameters the target offers and timers.
 type Tuning struct {
-	QueueDepth               int `json:"queue_depth,omitempty" yaml:"queue_depth,omitempty"`                                 // CmdSN window, default 128
+	QueueDepth               int `json:"queue_depth,omitempty" yaml:"queue_depth,omitempty"`                                   // CmdSN window, default 128
 	MaxRecvDataSegmentLength int `json:"max_recv_data_segment_length,omitempty" yaml:"max_recv_data_segment_length,omitempty"` // default 262144
 	MaxBurstLength           int `json:"max_burst_length,omitempty" yaml:"max_burst_length,omitempty"`                         // default 1048576
 	FirstBurstLength         int `json:"first_burst_length,omitempty" yaml:"first_burst_length,omitempty"`                     // default 262144
 	MaxOutstandingR2T        int `json:"max_outstanding_r2t,omitempty" yaml:"max_outstanding_r2t,omitempty"`                   // default 4
-	MaxConnections           int `json:"max_connections,omitempty" yaml:"max_connections,omitempty"`                         // default 1
+	MaxConnections           int `json:"max_connections,omitempty" yaml:"max_connections,omitempty"`                           // default 1
 	NopInIntervalSeconds     int `json:"nopin_interval,omitempty" yaml:"nopin_interval,omitempty"`                             // default 10
 	NopInTimeoutSeconds      int `json:"nopin_timeout,omitempty" yaml:"nopin_timeout,omitempty"`                               // default 30
+	// PreferDigests makes the target choose CRC32C header and data digests
+	// whenever the initiator lists CRC32C, even after None (RFC 7143 lets
+	// the responder disallow None). Off: the initiator's order decides.
+	PreferDigests bool `json:"prefer_digests,omitempty" yaml:"prefer_digests,omitempty"`
 }

@@ -13,6 +13,7 @@ type settings struct {
 	maxBurst          int
 	firstBurst        int
 	maxOutstandingR2T int
+	preferDigests     bool // choose CRC32C whenever the initiator lists it
 	nopInterval       time.Duration // <= 0: no target-initiated pings
 	nopTimeout        time.Duration
 	loginTimeout      time.Duration
@@ -52,6 +53,7 @@ func resolveSettings(o Options) settings {
 		maxBurst:          clamp(orDefault(t.MaxBurstLength, defaultMaxBurst), minDataSegment, maxDataSegment),
 		firstBurst:        clamp(orDefault(t.FirstBurstLength, defaultFirstBurst), minDataSegment, maxDataSegment),
 		maxOutstandingR2T: clamp(orDefault(t.MaxOutstandingR2T, defaultMaxOutR2T), 1, 65535),
+		preferDigests:     t.PreferDigests,
 		nopInterval:       time.Duration(t.NopInIntervalSeconds) * time.Second,
 		nopTimeout:        time.Duration(t.NopInTimeoutSeconds) * time.Second,
 		loginTimeout:      o.LoginTimeout,
@@ -88,6 +90,8 @@ func (s *settings) offer() login.Params {
 	p.MaxBurstLength = s.maxBurst
 	p.FirstBurstLength = s.firstBurst
 	p.MaxOutstandingR2T = s.maxOutstandingR2T
+	p.HeaderDigest = s.preferDigests
+	p.DataDigest = s.preferDigests
 	// Nothing survives a failed connection at ErrorRecoveryLevel 0 here, so
 	// no state is retained for a later continuation.
 	p.DefaultTime2Retain = 0

@@ -138,11 +138,13 @@ func (c *Conversation) answerDigest(k, v string) string {
 	if len(v) > maxSimpleValue {
 		return valueReject
 	}
+	prefer := c.offer.HeaderDigest
 	field := &c.params.HeaderDigest
 	if k == keyDataDigest {
+		prefer = c.offer.DataDigest
 		field = &c.params.DataDigest
 	}
-	choice, ok := selectDigest(splitList(v))
+	choice, ok := selectDigest(splitList(v), prefer)
 	if !ok {
 		return valueReject
 	}

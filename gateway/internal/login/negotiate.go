@@ -1,5 +1,7 @@
 package login
 
+import "slices"
+
 // resultFunc is how a negotiated key's outcome follows from the offered
 // value and the responder's own (RFC 7143 §6.2.2, §13).
 type resultFunc uint8
@@ -47,12 +49,15 @@ const (
 	digestNone   = valueNone
 )
 
-// selectDigest answers a HeaderDigest/DataDigest list with the first value
-// of the initiator's list that the target knows (RFC 7143 §6.2: the
-// responder selects the first value it supports in the proposer's order).
-// The target implements both None and CRC32C, so the initiator decides.
-// ok is false when nothing listed is known.
-func selectDigest(offered []string) (choice string, ok bool) {
+// selectDigest answers a HeaderDigest/DataDigest list. RFC 7143 §6.2: the
+// responder selects the first value of the proposer's list that it supports
+// and allows for that proposer. The target implements both None and CRC32C;
+// when it prefers digests it does not allow None to an initiator that can
+// do CRC32C. ok is false when nothing listed is known.
+func selectDigest(offered []string, preferCRC32C bool) (choice string, ok bool) {
+	if preferCRC32C && slices.Contains(offered, digestCRC32C) {
+		return digestCRC32C, true
+	}
 	for _, v := range offered {
 		if v == digestNone || v == digestCRC32C {
 			return v, true

@@ -66,23 +66,27 @@ func TestSessionKeyFunctions(t *testing.T) {
 func TestSelectDigest(t *testing.T) {
 	tests := []struct {
 		offered string
+		prefer  bool
 		want    string
 		ok      bool
 	}{
-		{"None", "None", true},
-		{"CRC32C", "CRC32C", true},
-		{"None,CRC32C", "None", true},
-		{"CRC32C,None", "CRC32C", true},
-		{"MD5,CRC32C", "CRC32C", true},
-		{"MD5,None,CRC32C", "None", true},
-		{"crc32c", "", false},
-		{"MD5", "", false},
-		{"", "", false},
+		{"None", false, "None", true},
+		{"None", true, "None", true},
+		{"CRC32C", false, "CRC32C", true},
+		{"None,CRC32C", false, "None", true},
+		{"None,CRC32C", true, "CRC32C", true},
+		{"CRC32C,None", false, "CRC32C", true},
+		{"CRC32C,None", true, "CRC32C", true},
+		{"MD5,CRC32C", false, "CRC32C", true},
+		{"MD5,None,CRC32C", false, "None", true},
+		{"crc32c", true, "", false},
+		{"MD5", false, "", false},
+		{"", false, "", false},
 	}
 	for _, tt := range tests {
-		got, ok := selectDigest(splitList(tt.offered))
+		got, ok := selectDigest(splitList(tt.offered), tt.prefer)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("selectDigest(%q) = %q, %v; want %q, %v", tt.offered, got, ok, tt.want, tt.ok)
+			t.Errorf("selectDigest(%q, %v) = %q, %v; want %q, %v", tt.offered, tt.prefer, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -53,6 +53,12 @@ func cmdWrite(t *task) ([]byte, error) {
 	if err := t.lu.writeProtected(); err != nil {
 		return nil, err
 	}
+	if uint64(len(t.cmd.DataOut))%uint64(t.lu.cfg.BlockSize) != 0 {
+		// A partial block is read, merged and written back: keep other
+		// read-modify-write commands out meanwhile.
+		t.lu.rmwMu.Lock()
+		defer t.lu.rmwMu.Unlock()
+	}
 	data, err := t.writeData(r)
 	if err != nil || len(data) == 0 {
 		return nil, err
@@ -83,13 +89,13 @@ func cmdWrite(t *task) ([]byte, error) {
 	return nil, nil
 }
 
-// writeData returns the Data-Out of a WRITE or WRITE AND VERIFY. When the
+// writeData returns the blocks a WRITE or WRITE AND VERIFY writes. When the
 // initiator sent less than the CDB asks for (expected data transfer length
-// below the transfer length), the whole blocks it sent are written and the
-// rest is not: FCP-4's "process the command normally except that data
-// beyond the expected length is not transferred", which the transport
-// reports as residual overflow. Part of a block cannot be written: that ends
-// with INVALID FIELD IN INFORMATION UNIT before anything is written.
+// below the transfer length), only what it sent is written: FCP-4's
+// "process the command normally except that data beyond the expected length
+// is not transferred", which the transport reports as residual overflow. A
+// trailing partial block is merged with the block's current contents, so
+// that the bytes not sent stay as they were.
 func (t *task) writeData(r blockRange) ([]byte, error) {
 	bs := uint64(t.lu.cfg.BlockSize)
 	want := r.blocks * bs
@@ -97,10 +103,17 @@ func (t *task) writeData(r blockRange) ([]byte, error) {
 	if got >= want {
 		return t.cmd.DataOut[:want], nil
 	}
-	if got%bs != 0 {
-		return nil, errDataOutLength()
+	whole := got / bs * bs
+	if whole == got {
+		return t.cmd.DataOut[:got], nil
 	}
-	return t.cmd.DataOut[:got], nil
+	data := make([]byte, whole+bs)
+	lastLBA := r.lba + whole/bs
+	if err := t.readAt(data[whole:], int64(lastLBA*bs)); err != nil {
+		return nil, err
+	}
+	copy(data, t.cmd.DataOut)
+	return data, nil
 }
 
 // cmdVerify is VERIFY(10/12/16): BYTCHK 00b reads the blocks, 01b compares
