@@ -63,11 +63,9 @@ func (e *OpError) Unwrap() []error {
 type errContext int
 
 const (
-	// ctxIO: data path on a writable image. EROFS there means another
-	// client holds the exclusive lock.
+	// ctxIO: the data path (images are always opened writable). EROFS
+	// there means another client holds the exclusive lock.
 	ctxIO errContext = iota
-	// ctxReadOnlyIO: data path on an image opened read-only.
-	ctxReadOnlyIO
 	// ctxAdmin: lifecycle and lock operations. EROFS there means the lock
 	// owner refused to run the operation for us.
 	ctxAdmin
@@ -90,10 +88,7 @@ func errnoKind(errno syscall.Errno, ctx errContext) error {
 	case errBlocklisted:
 		return rbdbackend.ErrLockLost
 	case syscall.EROFS:
-		switch ctx {
-		case ctxReadOnlyIO:
-			return rbdbackend.ErrReadOnly
-		case ctxAdmin:
+		if ctx == ctxAdmin {
 			return ErrBusy
 		}
 		return rbdbackend.ErrLockLost

@@ -20,7 +20,6 @@ func TestOpErrorMapping(t *testing.T) {
 		{-int(syscall.ESHUTDOWN), ctxIO, rbdbackend.ErrLockLost},
 		{-int(syscall.ESHUTDOWN), ctxAdmin, rbdbackend.ErrLockLost},
 		{-int(syscall.EROFS), ctxIO, rbdbackend.ErrLockLost},
-		{-int(syscall.EROFS), ctxReadOnlyIO, rbdbackend.ErrReadOnly},
 		{-int(syscall.EROFS), ctxAdmin, ErrBusy},
 		{-int(syscall.EILSEQ), ctxIO, rbdbackend.ErrMiscompare},
 		{-int(syscall.EOPNOTSUPP), ctxIO, rbdbackend.ErrUnsupported},

@@ -130,6 +130,24 @@ func (i *Image) reopen(conn *rados.Conn, gen uint64) {
 	i.h, i.reopenErr = h, nil
 }
 
+// ensureOpen reopens the image on the current client if an earlier
+// reopen (after a reconnect) failed.
+func (i *Image) ensureOpen() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed || i.h != nil {
+		return nil
+	}
+	return i.c.withConn(func(conn *rados.Conn, gen uint64) error {
+		h, err := i.openOn(conn, gen)
+		if err != nil {
+			return err
+		}
+		i.h, i.reopenErr = h, nil
+		return nil
+	})
+}
+
 // Name returns "pool/name".
 func (i *Image) Name() string { return i.spec }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
@@ -120,9 +121,49 @@ func TestResizeSeenByOtherClient(t *testing.T) {
 	if err := b.Resize(testPool, name, 24<<20); err != nil {
 		t.Fatalf("Resize from another client: %v", err)
 	}
-	eventually(t, 10e9, "Size to follow the resize", func() bool { return img.Size() == 24<<20 })
+	eventually(t, 10*time.Second, "Size to follow the resize", func() bool { return img.Size() == 24<<20 })
 	mustWrite(t, img, randomBytes(1, 4096), 20<<20)
 	if err := b.Resize(testPool, name, 16<<20); !errors.Is(err, ErrShrink) || !errors.Is(err, rbdbackend.ErrUnsupported) {
 		t.Fatalf("shrinking Resize = %v, want ErrShrink", err)
 	}
+}
+
+// TestOSDTimeout pauses I/O cluster-wide ("ceph osd pause") so that a
+// write outlives rados_osd_op_timeout.
+func TestOSDTimeout(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.OSDOpTimeout = 2 * time.Second
+	c, err := Connect(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	img := newImage(t, c, 1<<20, CreateOptions{})
+	mustWrite(t, img, randomBytes(1, 4096), 0)
+
+	setFlag := func(op, flag string) error {
+		return c.monCommand("osd "+op+" "+flag, `{"prefix":"osd `+op+`","key":"`+flag+`"}`, nil)
+	}
+	unpause := func() {
+		if err := setFlag("unset", "pause"); err != nil {
+			t.Errorf("osd unset pause: %v (unpause by hand: ceph osd unpause)", err)
+		}
+	}
+	if err := setFlag("set", "pause"); err != nil {
+		t.Fatalf("osd set pause: %v", err)
+	}
+	t.Cleanup(unpause)
+	start := time.Now()
+	_, err = img.WriteAt(randomBytes(2, 4096), 0)
+	if !errors.Is(err, rbdbackend.ErrTimeout) {
+		t.Fatalf("WriteAt with writes paused = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < 2*time.Second || d > 20*time.Second {
+		t.Errorf("timed out after %v, want about 2 s", d)
+	}
+	unpause()
+	// The timed-out write may or may not have landed; the image works.
+	data := randomBytes(3, 4096)
+	mustWrite(t, img, data, 0)
+	checkBytes(t, img, 0, data)
 }

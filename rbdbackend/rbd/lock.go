@@ -19,6 +19,9 @@ func (i *Image) AcquireLock() error {
 	if err := i.c.recover(); err != nil {
 		return err
 	}
+	if err := i.ensureOpen(); err != nil {
+		return err
+	}
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	h, err := i.lockable("lock acquire")

@@ -13,7 +13,7 @@ type settings struct {
 	maxBurst          int
 	firstBurst        int
 	maxOutstandingR2T int
-	preferDigests     bool // choose CRC32C whenever the initiator lists it
+	preferDigests     bool          // choose CRC32C whenever the initiator lists it
 	nopInterval       time.Duration // <= 0: no target-initiated pings
 	nopTimeout        time.Duration
 	loginTimeout      time.Duration
