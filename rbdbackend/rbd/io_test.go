@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceph/go-ceph/rados"
+
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
@@ -153,6 +155,10 @@ func TestOSDTimeout(t *testing.T) {
 		t.Fatalf("osd set pause: %v", err)
 	}
 	t.Cleanup(unpause)
+	// Requests carry the client's OSD map; make it the paused one.
+	if err := c.withConn(func(conn *rados.Conn, _ uint64) error { return conn.WaitForLatestOSDMap() }); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	_, err = img.WriteAt(randomBytes(2, 4096), 0)
 	if !errors.Is(err, rbdbackend.ErrTimeout) {

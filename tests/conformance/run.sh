@@ -67,9 +67,10 @@ if [ -z "$url" ]; then
 portals: ["127.0.0.1:$port1", "127.0.0.1:$port2"]
 disks:
   - $disk
+  - {name: readonly, backend: memory, size: 16777216, read_only: true}
 targets:
   - iqn: $iqn
-    luns: [{id: 0, disk: lun0}]
+    luns: [{id: 0, disk: lun0}, {id: 1, disk: readonly}]
     acls: [{initiator: "$ini1"}, {initiator: "$ini2"}]
 YAML
 	"$root/bin/rbdgw" -config "$cfg" -log-level warn >"$OUT/daemon.log" 2>&1 &
@@ -80,6 +81,8 @@ YAML
 	done
 	url="iscsi://127.0.0.1:$port1/$iqn/0"
 	url2="iscsi://127.0.0.1:$port2/$iqn/0"
+	# The ReadOnly suite needs a write-protected logical unit.
+	url_ro="iscsi://127.0.0.1:$port1/$iqn/1"
 fi
 
 mapfile -t tests < <(iscsi-test-cu --list | grep -E '^ALL\.[^.]+\.[^.]+$' | grep -E "${filter:-.}")
@@ -87,7 +90,10 @@ mapfile -t tests < <(iscsi-test-cu --list | grep -E '^ALL\.[^.]+\.[^.]+$' | grep
 pass=0 fail=0 skip=0 tmo=0 crash=0
 for t in "${tests[@]}"; do
 	args=(-d -i "$ini1" -I "$ini2" -t "$t" "$url")
-	case "$t" in ALL.MultipathIO.*) [ -n "$url2" ] && args+=("$url2") ;; esac
+	case "$t" in
+	ALL.MultipathIO.*) [ -n "$url2" ] && args+=("$url2") ;;
+	ALL.ReadOnly.*) [ -n "${url_ro:-}" ] && args[${#args[@]}-1]="$url_ro" ;;
+	esac
 	log="$OUT/logs/$t.log"
 	timeout -k 5 "$per_test_timeout" iscsi-test-cu "${args[@]}" >"$log" 2>&1
 	rc=$?

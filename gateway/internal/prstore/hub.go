@@ -1,0 +1,254 @@
+package prstore
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/internal/peer"
+)
+
+// DefaultAckTimeout bounds how long a change waits for the other gateways
+// to apply it. A gateway that cannot confirm in that time is cut off from
+// etcd; it loses its lease soon after and the disks it owned move away.
+const DefaultAckTimeout = 3 * time.Second
+
+// Options configure a Hub.
+type Options struct {
+	// Store is the cluster store (CASPR, GetPR, key prefix).
+	Store *cluster.Store
+	// Client is the etcd client the store uses; the hub watches with it.
+	Client *clientv3.Client
+	// Peers publishes what this gateway has applied and waits for the
+	// others.
+	Peers *peer.Directory
+	// Gateway is this gateway's name.
+	Gateway string
+	// AckTimeout: see DefaultAckTimeout.
+	AckTimeout time.Duration
+	// OnPeerReset runs when another gateway reset a disk's logical unit,
+	// before this gateway confirms the change: it establishes the reset's
+	// unit attention here.
+	OnPeerReset func(disk string)
+	Logger      *slog.Logger
+}
+
+// Hub follows the pr/ keys of the cluster and owns one Store per open
+// disk.
+type Hub struct {
+	opts   Options
+	log    *slog.Logger
+	prefix string // full key prefix of pr/ keys
+
+	mu     sync.Mutex
+	stores map[string]*Store
+}
+
+// NewHub returns a hub; Run follows etcd.
+func NewHub(opts Options) *Hub {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
+	}
+	return &Hub{
+		opts:   opts,
+		log:    opts.Logger.With("component", "prstore"),
+		prefix: opts.Store.Prefix() + string(cluster.PRKey("")),
+		stores: make(map[string]*Store),
+	}
+}
+
+// Open returns the store of disk, loading its state from etcd. Opening a
+// disk again returns the same store.
+func (h *Hub) Open(ctx context.Context, disk string) (*Store, error) {
+	if err := cluster.ValidateDiskID(disk); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	s := h.stores[disk]
+	if s == nil {
+		// Registered before the read so that no watch event between the
+		// read and the registration is lost: observe keeps the newest.
+		s = &Store{hub: h, disk: disk}
+		initial, _ := decode(nil)
+		s.cur.Store(&snapshot{rec: initial})
+		h.stores[disk] = s
+	}
+	h.mu.Unlock()
+	if _, err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Retain forgets the stores of disks not in keep (disks no longer served).
+func (h *Hub) Retain(keep map[string]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for d := range h.stores {
+		if !keep[d] {
+			delete(h.stores, d)
+		}
+	}
+}
+
+func (h *Hub) store(disk string) *Store {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stores[disk]
+}
+
+func (h *Hub) all() []*Store {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Store, 0, len(h.stores))
+	for _, s := range h.stores {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *Hub) peerReset(disk string) {
+	h.log.Info("logical unit reset by another gateway", "disk", disk)
+	if h.opts.OnPeerReset != nil {
+		h.opts.OnPeerReset(disk)
+	}
+}
+
+// waitApplied waits until every other live gateway applied rev. A gateway
+// that does not confirm in time is reported, not waited for.
+func (h *Hub) waitApplied(ctx context.Context, disk string, rev int64) {
+	actx, cancel := ackContext(ctx, h.opts.AckTimeout)
+	defer cancel()
+	if err := h.opts.Peers.WaitApplied(actx, rev); err != nil {
+		h.log.Warn("shared state change not confirmed by every gateway", "disk", disk, "rev", rev, "err", err)
+	}
+}
+
+// Run follows the pr/ keys until ctx ends: it applies every change to the
+// open stores and publishes the revision it has applied. It survives
+// compaction (reload) and lost connections (the watch resumes).
+func (h *Hub) Run(ctx context.Context) {
+	var rev int64
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		if rev == 0 {
+			r, err := h.reloadAll(ctx)
+			if err != nil {
+				h.log.Warn("cannot load reservation state", "err", err)
+				backoff = pause(ctx, backoff)
+				continue
+			}
+			rev = r
+		}
+		next, err := h.follow(ctx, rev)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			h.log.Info("watched reservation revision was compacted; reloading", "rev", next)
+			rev = 0
+			continue
+		}
+		rev = next
+		h.log.Debug("reservation watch interrupted; resuming", "rev", rev, "err", err)
+		backoff = pause(ctx, backoff)
+	}
+}
+
+// reloadAll applies the current value of every pr/ key and returns the
+// revision read.
+func (h *Hub) reloadAll(ctx context.Context) (int64, error) {
+	resp, err := h.opts.Client.Get(ctx, h.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		disk := strings.TrimPrefix(string(kv.Key), h.prefix)
+		seen[disk] = true
+		h.apply(disk, kv.ModRevision, kv.Value)
+	}
+	// A key deleted while the watch was down (the disk was deleted and
+	// maybe re-created) is not in the listing: read those stores again.
+	for _, s := range h.all() {
+		if !seen[s.disk] {
+			if _, err := s.reload(ctx); err != nil {
+				h.log.Warn("cannot reload reservation state", "disk", s.disk, "err", err)
+			}
+		}
+	}
+	h.confirm(ctx, resp.Header.Revision)
+	return resp.Header.Revision, nil
+}
+
+// follow watches from rev+1 and returns the newest revision applied and why
+// the watch ended.
+func (h *Hub) follow(ctx context.Context, rev int64) (int64, error) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := h.opts.Client.Watch(wctx, h.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for wr := range wch {
+		if wr.CompactRevision != 0 {
+			return rev, rpctypes.ErrCompacted
+		}
+		if err := wr.Err(); err != nil {
+			return rev, err
+		}
+		for _, ev := range wr.Events {
+			disk := strings.TrimPrefix(string(ev.Kv.Key), h.prefix)
+			var value []byte
+			if ev.Type != mvccpb.DELETE {
+				value = ev.Kv.Value
+			}
+			h.apply(disk, ev.Kv.ModRevision, value)
+			rev = max(rev, ev.Kv.ModRevision)
+		}
+		if len(wr.Events) > 0 {
+			h.confirm(ctx, rev)
+		}
+	}
+	return rev, errors.New("watch closed")
+}
+
+// apply hands one stored value to the disk's store, if the disk is open.
+func (h *Hub) apply(disk string, rev int64, value []byte) {
+	s := h.store(disk)
+	if s == nil {
+		return
+	}
+	rec, err := decode(value)
+	if err != nil {
+		h.log.Error("undecodable reservation state left unapplied", "disk", disk, "err", err)
+		return
+	}
+	s.observe(rev, rec)
+}
+
+// confirm publishes that everything up to rev is applied.
+func (h *Hub) confirm(ctx context.Context, rev int64) {
+	if err := h.opts.Peers.SetApplied(ctx, rev); err != nil {
+		h.log.Warn("cannot confirm applied reservation state", "rev", rev, "err", err)
+	}
+}
+
+// pause sleeps a growing, jittered backoff; it returns the next backoff.
+func pause(ctx context.Context, backoff time.Duration) time.Duration {
+	backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+	select {
+	case <-ctx.Done():
+	case <-time.After(backoff/2 + rand.N(backoff/2)):
+	}
+	return backoff
+}
