@@ -39,10 +39,10 @@ ceph_cli() { timeout 30 ceph -c "$CONF" --connect-timeout 20 "$@"; }
 
 need_tools() {
 	local t missing=()
-	for t in ceph ceph-mon ceph-osd ceph-authtool monmaptool rados rbd uuidgen ss timeout; do
+	for t in ceph ceph-mon ceph-osd ceph-authtool monmaptool rados rbd uuidgen timeout; do
 		command -v "$t" >/dev/null || missing+=("$t")
 	done
-	((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (apt-get install ceph-mon ceph-osd ceph-common uuid-runtime iproute2)"
+	((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (apt-get install ceph-mon ceph-osd ceph-common)"
 }
 
 # pids of this cluster's daemons, from their pid files, that are still alive.
@@ -69,7 +69,8 @@ usable() {
 	timeout 15 rados -c "$CONF" -p rbd stat rbdgw-ready >/dev/null 2>&1
 }
 
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+# port_free PORT: nothing accepts connections on 127.0.0.1:PORT.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pick_mon_port() {
 	if [ -n "${CEPH_MON_PORT:-}" ]; then

@@ -24,6 +24,15 @@
 //     as librbd's atomic compare-and-write (an OSD-side compare); other
 //     sizes need this client to hold the image's exclusive lock
 //     (Image.AcquireLock) and are done as read, compare, write under it.
-//   - ErrLockLost means another client holds the exclusive lock or this
-//     client was blocklisted; ErrTimeout means rados_osd_op_timeout passed.
+//   - Writes need the image's exclusive lock. A handle that never called
+//     AcquireLock takes a free lock by itself on its first write (librbd's
+//     cooperative mode). Once AcquireLock was called on it (even if that
+//     failed), the lock is managed: writes without it fail at once with
+//     ErrLockLost, and librbd never hands it to another client on request;
+//     TakeLock (or BreakLock) fences the holder and moves it.
+//   - ErrLockLost on a write means another client holds the lock or this
+//     client was blocklisted. After a blocklist the Cluster reconnects by
+//     itself with a new client address and reopens every image; reads then
+//     work again, writes only with the lock. ErrTimeout means
+//     rados_osd_op_timeout (Config.OSDOpTimeout) passed.
 package rbd

@@ -8,6 +8,9 @@ import (
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
+// slowExtentObjects bounds one Extent scan on images without fast-diff.
+const slowExtentObjects = 256
+
 // Extent reports whether the byte at off is allocated and how long the run
 // of that state is (at most maxLength). Allocation is tracked per RADOS
 // object (diff-iterate with whole_object, answered from the object map when
@@ -28,6 +31,15 @@ func (i *Image) Extent(off, maxLength int64) (bool, int64, error) {
 	end := off + min(maxLength, size-off)
 	if end == off {
 		return false, 0, nil
+	}
+	// Without a valid object map librbd asks the OSDs object by object:
+	// bound the scan and report a shorter run (the caller asks again).
+	fast, rc := h.fastDiff()
+	if rc < 0 {
+		return false, 0, i.fail("extent", h, rc)
+	}
+	if objSize := i.objectSize.Load(); !fast && objSize > 0 {
+		end = min(end, off+slowExtentObjects*objSize)
 	}
 	// Two extents are enough: the one at or after off, and proof that it
 	// ended (the shim merges adjacent objects into one extent).

@@ -76,6 +76,20 @@ func (h *handle) features() (uint64, int) {
 	return uint64(f), 0
 }
 
+// fastDiff reports whether extent queries are answered from a valid
+// object map (fast-diff enabled and not flagged invalid).
+func (h *handle) fastDiff() (bool, int) {
+	f, rc := h.features()
+	if rc < 0 || f&C.RBD_FEATURE_FAST_DIFF == 0 {
+		return false, rc
+	}
+	var flags C.uint64_t
+	if rc := C.rbd_get_flags(h.img, &flags); rc < 0 {
+		return false, int(rc)
+	}
+	return flags&(C.RBD_FLAG_OBJECT_MAP_INVALID|C.RBD_FLAG_FAST_DIFF_INVALID) == 0, 0
+}
+
 func (h *handle) objectSize() (int64, int) {
 	var info C.rbd_image_info_t
 	if rc := C.rbd_stat(h.img, &info, C.size_t(unsafe.Sizeof(info))); rc < 0 {

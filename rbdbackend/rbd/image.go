@@ -7,7 +7,6 @@ import (
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/ceph/go-ceph/rados"
 	gorbd "github.com/ceph/go-ceph/rbd"
@@ -48,11 +47,6 @@ type Image struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
-
-// maxRequest bounds one librbd discard or write-same: librbd returns the
-// byte count as an int, so it rejects lengths above INT_MAX with EINVAL.
-// A variable only so that tests can exercise the chunking.
-var maxRequest int64 = 1 << 30
 
 // Open opens pool/name for I/O.
 func (c *Cluster) Open(pool, name string) (*Image, error) {
@@ -174,162 +168,6 @@ func (i *Image) use(op string) (*handle, error) {
 	return i.h, nil
 }
 
-// begin is use plus the range check of a data operation.
-func (i *Image) begin(op string, off, n int64) (*handle, error) {
-	h, err := i.use(op)
-	if err != nil {
-		return nil, err
-	}
-	if size := i.size.Load(); off < 0 || n < 0 || off > size || n > size-off {
-		return nil, fmt.Errorf("rbd: %s of %d bytes at %d on %s (%d bytes): %w", op, n, off, i.spec, size, rbdbackend.ErrOutOfRange)
-	}
-	return h, nil
-}
-
-// fail turns a failed data-path call into an error and reacts to fencing
-// and to a lost lock.
-func (i *Image) fail(op string, h *handle, ret int) error {
-	switch {
-	case fencing(ret):
-		i.lockGen.CompareAndSwap(h.gen, 0)
-		i.c.noteFenced(h.gen)
-	case ret == -int(syscall.EROFS):
-		i.lockGen.CompareAndSwap(h.gen, 0)
-	}
-	return opError(op, i.spec, ret, ctxIO)
-}
-
-// run submits one request and, for reads, checks that it transferred want
-// bytes; want < 0 accepts any non-negative result (librbd's asynchronous
-// writes complete with 0, not a byte count).
-func (i *Image) run(opName string, h *handle, r request, want int64) (result, error) {
-	res := h.do(r)
-	if res.ret < 0 {
-		return res, i.fail(opName, h, int(res.ret))
-	}
-	if want >= 0 && res.ret != want {
-		// The image shrank under us (another client); treat as out of range.
-		return res, fmt.Errorf("rbd: %s %s: %d of %d bytes at %d: %w", opName, i.spec, res.ret, want, r.off, rbdbackend.ErrOutOfRange)
-	}
-	return res, nil
-}
-
-// ReadAt reads len(p) bytes at off.
-func (i *Image) ReadAt(p []byte, off int64) (int, error) {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	h, err := i.begin("read", off, int64(len(p)))
-	if err != nil || len(p) == 0 {
-		return 0, err
-	}
-	if _, err := i.run("read", h, request{op: opRead, off: uint64(off), n: uint64(len(p)), buf: p}, int64(len(p))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// WriteAt writes p at off.
-func (i *Image) WriteAt(p []byte, off int64) (int, error) {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	h, err := i.begin("write", off, int64(len(p)))
-	if err != nil || len(p) == 0 {
-		return 0, err
-	}
-	held := i.ranges.Lock(off, int64(len(p)), false)
-	defer i.ranges.Unlock(held)
-	if _, err := i.run("write", h, request{op: opWrite, off: uint64(off), n: uint64(len(p)), buf: p}, -1); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// Flush waits until every completed write is durable.
-func (i *Image) Flush() error {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	h, err := i.use("flush")
-	if err != nil {
-		return err
-	}
-	_, err = i.run("flush", h, request{op: opFlush}, -1)
-	return err
-}
-
-// Discard deallocates [off, off+length); the range then reads as zeroes,
-// including unaligned heads and tails (librbd zeroes those).
-func (i *Image) Discard(off, length int64) error {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	h, err := i.begin("discard", off, length)
-	if err != nil || length == 0 {
-		return err
-	}
-	held := i.ranges.Lock(off, length, false)
-	defer i.ranges.Unlock(held)
-	for done := int64(0); done < length; {
-		n := min(length-done, maxRequest)
-		r := request{op: opDiscard, off: uint64(off + done), n: uint64(n)}
-		if _, err := i.run("discard", h, r, -1); err != nil {
-			return err
-		}
-		done += n
-	}
-	return nil
-}
-
-// WriteSame writes pattern repeatedly over [off, off+length); length must
-// be a multiple of len(pattern).
-func (i *Image) WriteSame(off, length int64, pattern []byte) error {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	h, err := i.begin("write same", off, length)
-	if err != nil || length == 0 {
-		return err
-	}
-	if len(pattern) == 0 || length%int64(len(pattern)) != 0 {
-		return fmt.Errorf("rbd: write same %s: %d-byte pattern does not tile %d bytes: %w", i.spec, len(pattern), length, ErrInvalid)
-	}
-	held := i.ranges.Lock(off, length, false)
-	defer i.ranges.Unlock(held)
-	chunk := maxRequest / int64(len(pattern)) * int64(len(pattern))
-	for done := int64(0); done < length; {
-		n := min(length-done, chunk)
-		r := request{op: opWriteSame, off: uint64(off + done), n: uint64(n), buf: pattern}
-		if _, err := i.run("write same", h, r, -1); err != nil {
-			return err
-		}
-		done += n
-	}
-	return nil
-}
-
-// Resize grows the image to size bytes; shrinking is refused (ErrShrink).
-func (i *Image) Resize(size int64) error {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	h, err := i.use("resize")
-	if err != nil {
-		return err
-	}
-	cur, rc := h.size()
-	if rc < 0 {
-		return i.fail("resize", h, rc)
-	}
-	i.size.Store(cur)
-	switch {
-	case size < cur:
-		return fmt.Errorf("rbd: resize %s from %d to %d bytes: %w", i.spec, cur, size, ErrShrink)
-	case size == cur:
-		return nil
-	}
-	if rc := h.resize(size); rc < 0 {
-		return opError("resize", i.spec, rc, ctxAdmin)
-	}
-	i.size.Store(size)
-	return nil
-}
-
 // Close releases the image (and the exclusive lock if this client holds
 // it). No call may follow; further calls return ErrClosed.
 func (i *Image) Close() error {
@@ -363,7 +201,8 @@ func (i *Image) headerUpdated() {
 	}
 }
 
-// watchSize keeps Size current when any client resizes the image.
+// watchSize keeps Size (and the feature mask) current when any client
+// resizes the image or changes its features.
 func (i *Image) watchSize() {
 	defer i.wg.Done()
 	for {
@@ -371,12 +210,13 @@ func (i *Image) watchSize() {
 		case <-i.done:
 			return
 		case <-i.updated:
-			i.refreshSize()
+			i.refreshHeader()
 		}
 	}
 }
 
-func (i *Image) refreshSize() {
+// refreshHeader reloads what the data path caches from the header.
+func (i *Image) refreshHeader() {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	h, err := i.use("refresh")
@@ -384,11 +224,16 @@ func (i *Image) refreshSize() {
 		return
 	}
 	size, rc := h.size()
-	if rc < 0 {
-		i.c.log.Debug("rbd: size refresh failed", "image", i.spec, "err", opError("get size", i.spec, rc, ctxIO))
-		return
+	if rc >= 0 {
+		i.size.Store(size)
+		var f uint64
+		if f, rc = h.features(); rc >= 0 {
+			i.features.Store(f)
+		}
 	}
-	i.size.Store(size)
+	if rc < 0 {
+		i.c.log.Debug("rbd: header refresh failed", "image", i.spec, "err", opError("refresh", i.spec, rc, ctxIO))
+	}
 }
 
 // Compile-time checks of the capabilities the SCSI layer probes for.

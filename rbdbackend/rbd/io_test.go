@@ -173,3 +173,22 @@ func TestOSDTimeout(t *testing.T) {
 	mustWrite(t, img, data, 0)
 	checkBytes(t, img, 0, data)
 }
+
+// TestExtentWithoutObjectMap: librbd lists objects one by one, so one
+// call reports at most slowExtentObjects objects of a hole.
+func TestExtentWithoutObjectMap(t *testing.T) {
+	c := sharedCluster(t)
+	const obj = 64 << 10
+	const size = 2 * slowExtentObjects * obj
+	img := newImage(t, c, size, CreateOptions{Features: []string{"layering", "exclusive-lock"}, ObjectSize: obj})
+	if allocated, n, err := img.Extent(0, size); err != nil || allocated || n != slowExtentObjects*obj {
+		t.Fatalf("Extent of an empty image = %v, %d, %v; want false, %d", allocated, n, err, slowExtentObjects*obj)
+	}
+	mustWrite(t, img, randomBytes(1, 100), 3*obj+5)
+	if allocated, n, err := img.Extent(0, size); err != nil || allocated || n != 3*obj {
+		t.Fatalf("Extent before the data = %v, %d, %v; want false, %d", allocated, n, err, 3*obj)
+	}
+	if allocated, n, err := img.Extent(3*obj, size); err != nil || !allocated || n > obj || n < 105 {
+		t.Fatalf("Extent at the data = %v, %d, %v; want true, within one object", allocated, n, err)
+	}
+}

@@ -24,6 +24,9 @@ type backends struct {
 // rbdConnection is the process's librbd client (see backends_rbd.go).
 type rbdConnection interface {
 	open(pool, image string, size int64) (rbdbackend.Image, error)
+	// ClientAddr and Fenced identify the client for fencing (alua.Client).
+	ClientAddr() string
+	Fenced() bool
 	close()
 }
 
@@ -38,18 +41,27 @@ func (b *backends) open(d config.Disk) (rbdbackend.Image, error) {
 	case "file":
 		return rbdbackend.OpenFileImage(d.Path, rbdbackend.FileOptions{Size: d.Size, ReadOnly: d.ReadOnly})
 	case "rbd":
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if b.rbd == nil {
-			conn, err := connectRBD(b.log, b.cephConf, b.cephID)
-			if err != nil {
-				return nil, err
-			}
-			b.rbd = conn
+		conn, err := b.connect()
+		if err != nil {
+			return nil, err
 		}
-		return b.rbd.open(d.Pool, d.Image, d.Size)
+		return conn.open(d.Pool, d.Image, d.Size)
 	}
 	return nil, fmt.Errorf("unknown backend %q", d.Backend)
+}
+
+// connect returns the rados connection, making it on first use.
+func (b *backends) connect() (rbdConnection, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rbd == nil {
+		conn, err := connectRBD(b.log, b.cephConf, b.cephID)
+		if err != nil {
+			return nil, err
+		}
+		b.rbd = conn
+	}
+	return b.rbd, nil
 }
 
 func (b *backends) close() {

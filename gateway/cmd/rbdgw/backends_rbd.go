@@ -11,30 +11,32 @@ import (
 	"github.com/rbdgw/rbdgw/rbdbackend/rbd"
 )
 
-type rbdClient struct{ c *rbd.Cluster }
+// rbdClient embeds the cluster for ClientAddr and Fenced.
+type rbdClient struct{ *rbd.Cluster }
 
 func connectRBD(log *slog.Logger, conf, id string) (rbdConnection, error) {
 	c, err := rbd.Connect(rbd.Config{ConfPath: conf, User: id, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("connect to ceph: %w", err)
 	}
-	return &rbdClient{c: c}, nil
+	return &rbdClient{c}, nil
 }
 
 // open opens pool/image, creating it when it does not exist and a size is
-// configured.
+// configured. Another gateway may create it at the same moment; then this
+// one opens what the other created.
 func (r *rbdClient) open(pool, image string, size int64) (rbdbackend.Image, error) {
-	img, err := r.c.Open(pool, image)
+	img, err := r.Open(pool, image)
 	if err == nil {
 		return img, nil
 	}
 	if size <= 0 || !errors.Is(err, rbd.ErrNotFound) {
 		return nil, err
 	}
-	if err := r.c.Create(pool, image, size, rbd.CreateOptions{}); err != nil {
+	if err := r.Create(pool, image, size, rbd.CreateOptions{}); err != nil && !errors.Is(err, rbd.ErrExists) {
 		return nil, fmt.Errorf("create %s/%s: %w", pool, image, err)
 	}
-	return r.c.Open(pool, image)
+	return r.Open(pool, image)
 }
 
-func (r *rbdClient) close() { r.c.Close() }
+func (r *rbdClient) close() { r.Close() }

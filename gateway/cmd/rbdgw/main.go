@@ -1,6 +1,8 @@
 // Command rbdgw is the gateway daemon: a userspace iSCSI target whose LUNs
-// are RBD images (or memory and file images), configured from a file in
-// standalone mode.
+// are RBD images (or memory and file images). In standalone mode it is
+// configured from a file (-config); in cluster mode (-etcd or
+// -embedded-etcd) from etcd, together with the other gateways that present
+// the same targets (see docs/cluster.md).
 package main
 
 import (
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/internal/alua"
+	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
 	"github.com/rbdgw/rbdgw/gateway/internal/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
 	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
@@ -32,6 +36,14 @@ func main() {
 		cephID     = flag.String("ceph-id", "admin", "Ceph client id for rbd disks")
 		watchEvery = flag.Duration("watch-interval", 2*time.Second, "how often the configuration file is checked for changes (0: only on SIGHUP)")
 		showVer    = flag.Bool("version", false, "print the version and exit")
+
+		etcdAddrs    = flag.String("etcd", "", "cluster mode: comma-separated etcd endpoints (host:port or URL)")
+		gatewayName  = flag.String("gateway", "", "cluster mode: this gateway's name in the cluster (default: host name)")
+		etcdPrefix   = flag.String("etcd-prefix", cluster.DefaultPrefix, "cluster mode: key prefix of the cluster in etcd")
+		embeddedDir  = flag.String("embedded-etcd", "", "cluster mode: run a single-member etcd server inside the daemon with its data in this directory (serves -etcd, default 127.0.0.1:2379)")
+		embeddedPeer = flag.String("embedded-etcd-peer", "127.0.0.1:2380", "cluster mode: peer address of the embedded etcd server")
+		leaseTTL     = flag.Duration("lease-ttl", 10*time.Second, "cluster mode: liveness lease; a gateway silent for this long is considered gone")
+		stallTimeout = flag.Duration("lock-stall-timeout", alua.DefaultStallTimeout, "cluster mode: how long a write waits for another gateway to hand the RBD lock over before that gateway is fenced")
 	)
 	flag.Parse()
 	if *showVer {
@@ -42,6 +54,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rbdgw:", err)
 		os.Exit(2)
+	}
+	if *etcdAddrs != "" || *embeddedDir != "" {
+		exitOnError(log, runClusterMode(log, clusterFlags{
+			etcd: *etcdAddrs, gateway: *gatewayName, prefix: *etcdPrefix,
+			embeddedDir: *embeddedDir, embeddedPeer: *embeddedPeer,
+			leaseTTL: *leaseTTL, stallTimeout: *stallTimeout,
+		}, newBackends(log, *cephConf, *cephID)))
+		return
 	}
 	d := &daemon{
 		log:        log,

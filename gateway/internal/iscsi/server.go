@@ -49,7 +49,9 @@ type TargetSpec struct {
 	RelativePortID uint16
 	PortGroupID    uint16
 	// Portals ("ip:port") are advertised as TargetAddress "ip:port,tpgt" in
-	// SendTargets answers.
+	// SendTargets answers. An entry that already carries its portal group
+	// tag ("ip:port,tag": another gateway's portal of the same target) is
+	// advertised as given.
 	Portals []string
 	// Access decides whether an initiator may log in, and with which CHAP
 	// credentials (nil: AuthMethod None). A nil Access admits nobody.

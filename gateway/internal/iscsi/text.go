@@ -163,7 +163,10 @@ func (c *conn) sendTargets(value string) []login.KV {
 		out = append(out, login.KV{Key: "TargetName", Value: e.spec.IQN})
 		tag := strconv.Itoa(int(e.spec.TPGT))
 		for _, portal := range e.spec.Portals {
-			out = append(out, login.KV{Key: "TargetAddress", Value: portal + "," + tag})
+			if !strings.Contains(portal, ",") {
+				portal += "," + tag // an own portal; others' carry their tag
+			}
+			out = append(out, login.KV{Key: "TargetAddress", Value: portal})
 		}
 	}
 	return out

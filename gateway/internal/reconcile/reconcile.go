@@ -45,6 +45,14 @@ type Options struct {
 	// PortGroupID and RelativePortID identify this gateway's target port
 	// (default 1 and 1: a standalone gateway).
 	PortGroupID, RelativePortID uint16
+	// PRStore, when set, supplies the reservation state of each disk (a
+	// cluster gateway shares it with the other gateways); StateDir is then
+	// not used.
+	PRStore func(d config.Disk) (pr.Store, error)
+	// TargetPortals, when set, gives the portals a target advertises in
+	// SendTargets (a cluster gateway lists every live gateway's portals,
+	// each "ip:port,tag"); otherwise the configuration's portals.
+	TargetPortals func(iqn string) []string
 }
 
 // Reconciler owns the running disks and targets. Apply may be called from
@@ -177,7 +185,7 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := r.prStore(spec.Name)
+	store, err := r.prStore(spec)
 	if err != nil {
 		img.Close()
 		return nil, err
@@ -200,7 +208,11 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 	return &disk{spec: spec, img: img, lu: lu}, nil
 }
 
-func (r *Reconciler) prStore(name string) (pr.Store, error) {
+func (r *Reconciler) prStore(spec config.Disk) (pr.Store, error) {
+	if r.opts.PRStore != nil {
+		return r.opts.PRStore(spec)
+	}
+	name := spec.Name
 	if r.opts.StateDir == "" {
 		return pr.NewMemoryStore(), nil
 	}
@@ -260,13 +272,17 @@ func (r *Reconciler) applyTarget(cfg *config.Config, t config.Target, disks map[
 			cur.luns[id] = d
 		}
 	}
+	portals := cfg.Portals
+	if r.opts.TargetPortals != nil {
+		portals = r.opts.TargetPortals(t.IQN)
+	}
 	err := r.opts.Server.SetTarget(iscsi.TargetSpec{
 		IQN:            t.IQN,
 		Device:         cur.dev,
 		TPGT:           t.TPGT,
 		RelativePortID: r.opts.RelativePortID,
 		PortGroupID:    r.opts.PortGroupID,
-		Portals:        cfg.Portals,
+		Portals:        portals,
 		Access:         accessPolicy(t),
 	})
 	if err != nil {

@@ -104,3 +104,36 @@ func TestAccessStatesGateCommands(t *testing.T) {
 		}
 	}
 }
+
+// resetRecorder is an ALUA provider that wants to hear about resets.
+type resetRecorder struct {
+	localALUA
+	mu    sync.Mutex
+	reset []*LU
+}
+
+func (r *resetRecorder) LogicalUnitReset(lu *LU) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reset = append(r.reset, lu)
+}
+
+func TestResetNotifier(t *testing.T) {
+	e := newEnv(t)
+	rec := &resetRecorder{}
+	e.tgt = NewTarget(testTarget, TargetOptions{ALUA: rec, Logger: quietLogger})
+	e.tgt.SetLU(0, e.lu)
+	if got := e.tgt.TaskManagement(e.n, TMFLUReset, 0, 0); got != TMFComplete {
+		t.Fatal(got)
+	}
+	e.tgt.TaskManagement(e.n, TMFTargetWarmReset, 0, 0)
+	if len(rec.reset) != 2 || rec.reset[0] != e.lu || rec.reset[1] != e.lu {
+		t.Errorf("provider heard about %d resets", len(rec.reset))
+	}
+	// A reset reported by another gateway reaches this gateway's nexuses.
+	e.lu.PeerReset()
+	r := e.exec(cdbTUR(), nil)
+	if k, c := senseCode(t, r); k != senseUnitAttention || c != ascBusDeviceReset {
+		t.Errorf("after PeerReset: %#x/%04x", k, c)
+	}
+}

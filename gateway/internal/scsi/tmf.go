@@ -12,6 +12,9 @@ func (t *Target) TaskManagement(n *Nexus, fn TMFunction, lun uint64, refTag uint
 	}
 	switch fn {
 	case TMFTargetWarmReset, TMFTargetColdReset:
+		// SAM-5: a warm reset reports POWER ON, RESET, OR BUS DEVICE RESET
+		// OCCURRED, a cold reset POWER ON OCCURRED. SCSI BUS RESET OCCURRED
+		// (29h/02h) describes a parallel bus reset, which iSCSI has not.
 		code := ascPowerOnReset
 		if fn == TMFTargetColdReset {
 			code = ascPowerOnOccurred
@@ -23,6 +26,7 @@ func (t *Target) TaskManagement(n *Nexus, fn TMFunction, lun uint64, refTag uint
 		}
 		for _, lu := range lus {
 			lu.reset(context.Background(), code)
+			t.notifyReset(lu)
 		}
 		return TMFComplete
 	case TMFClearACA:
@@ -55,6 +59,7 @@ func (t *Target) TaskManagement(n *Nexus, fn TMFunction, lun uint64, refTag uint
 		t.log.Info("logical unit reset", "lu", lu.Name(), "initiator", n.InitiatorPort())
 		lu.resetTasks(n)
 		lu.reset(context.Background(), ascBusDeviceReset)
+		t.notifyReset(lu)
 	}
 	return TMFComplete
 }

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/internal/config"
+)
+
+// admin runs one command against the store.
+type admin struct {
+	store *cluster.Store
+	out   io.Writer
+}
+
+func (a *admin) dispatch(ctx context.Context, args []string) error {
+	cmd := args[0]
+	if len(args) > 1 && (args[1] == "put" || args[1] == "delete") {
+		cmd += " " + args[1]
+		args = args[2:]
+	} else {
+		args = args[1:]
+	}
+	switch cmd {
+	case "gateway put":
+		return a.gatewayPut(ctx, args)
+	case "gateway delete":
+		return a.deleteOne(ctx, args, 1, func(p []string) cluster.Op { return cluster.DeleteGateway(p[0]) })
+	case "disk put":
+		return a.diskPut(ctx, args)
+	case "disk delete":
+		return a.deleteOne(ctx, args, 1, func(p []string) cluster.Op { return cluster.DeleteDisk(p[0]) })
+	case "target put":
+		return a.targetPut(ctx, args)
+	case "target delete":
+		return a.deleteOne(ctx, args, 1, func(p []string) cluster.Op {
+			return cluster.DeleteTarget(cluster.CanonicalISCSIName(p[0]))
+		})
+	case "lun put":
+		return a.lunPut(ctx, args)
+	case "lun delete":
+		if len(args) != 2 {
+			return usagef("lun delete IQN ID")
+		}
+		id, err := strconv.ParseUint(args[1], 10, 64)
+		if err != nil {
+			return usagef("LUN id %q", args[1])
+		}
+		return a.commit(ctx, cluster.DeleteLUN(cluster.CanonicalISCSIName(args[0]), id))
+	case "host put":
+		return a.hostPut(ctx, args)
+	case "host delete":
+		return a.deleteOne(ctx, args, 2, func(p []string) cluster.Op {
+			return cluster.DeleteHost(cluster.CanonicalISCSIName(p[0]), cluster.CanonicalISCSIName(p[1]))
+		})
+	case "discovery-auth put":
+		if len(args) != 1 {
+			return usagef("discovery-auth put USER:SECRET[:MUSER:MSECRET]")
+		}
+		c, err := parseCHAP(args[0])
+		if err != nil {
+			return err
+		}
+		return a.commit(ctx, cluster.PutDiscoveryAuth(*c))
+	case "discovery-auth delete":
+		return a.commit(ctx, cluster.DeleteDiscoveryAuth())
+	case "show":
+		return a.show(ctx)
+	case "wait":
+		return a.wait(ctx, args)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// commit applies ops in one transaction and reports the revision.
+func (a *admin) commit(ctx context.Context, ops ...cluster.Op) error {
+	rev, err := a.store.Apply(ctx, ops...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "ok (revision %d)\n", rev)
+	return nil
+}
+
+func (a *admin) deleteOne(ctx context.Context, args []string, n int, op func([]string) cluster.Op) error {
+	if len(args) != n {
+		return usagef("expected %d argument(s), got %d", n, len(args))
+	}
+	return a.commit(ctx, op(args))
+}
+
+func (a *admin) gatewayPut(ctx context.Context, args []string) error {
+	fs := newFlags("gateway put")
+	var portals stringList
+	fs.Var(&portals, "portal", "IP:PORT the gateway listens on (repeatable)")
+	tpg := fs.Uint("tpg", 0, "target port group id (0: keep or allocate)")
+	pos, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *tpg > 65535 {
+		return usagef("-tpg %d is above 65535", *tpg)
+	}
+	return a.commit(ctx, cluster.PutGateway(cluster.Gateway{Name: pos[0], Portals: portals, TPGID: uint16(*tpg)}))
+}
+
+func (a *admin) diskPut(ctx context.Context, args []string) error {
+	fs := newFlags("disk put")
+	size := fs.String("size", "", "size with K, M, G or T suffix")
+	bs := fs.Uint("block-size", 0, "logical block size, 512 (default) or 4096")
+	ro := fs.Bool("read-only", false, "refuse writes")
+	pos, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	pool, image, ok := cluster.SplitDiskID(pos[0])
+	if !ok {
+		return usagef("disk %q: want POOL/IMAGE", pos[0])
+	}
+	n, err := parseSize(*size)
+	if err != nil {
+		return err
+	}
+	return a.commit(ctx, cluster.PutDisk(cluster.Disk{Pool: pool, Image: image, Size: n, BlockSize: uint32(*bs), ReadOnly: *ro}))
+}
+
+func (a *admin) targetPut(ctx context.Context, args []string) error {
+	fs := newFlags("target put")
+	var gateways stringList
+	fs.Var(&gateways, "gateway", "gateway serving the target (repeatable)")
+	anyone := fs.Bool("allow-any-initiator", false, "admit initiators without a host entry")
+	chap := fs.String("chap", "", "USER:SECRET[:MUSER:MSECRET] for initiators without their own")
+	pos, err := parseInterleaved(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	t := cluster.Target{IQN: cluster.CanonicalISCSIName(pos[0]), Gateways: gateways, AllowAnyInitiator: *anyone}
+	if *chap != "" {
+		if t.CHAP, err = parseCHAP(*chap); err != nil {
+			return err
+		}
+	}
+	return a.commit(ctx, cluster.PutTarget(t))
+}
+
+func (a *admin) lunPut(ctx context.Context, args []string) error {
+	if len(args) != 3 {
+		return usagef("lun put IQN ID POOL/IMAGE")
+	}
+	id, err := strconv.ParseUint(args[1], 10, 64)
+	if err != nil {
+		return usagef("LUN id %q", args[1])
+	}
+	return a.commit(ctx, cluster.PutLUN(cluster.LUN{Target: cluster.CanonicalISCSIName(args[0]), ID: id, Disk: args[2]}))
+}
+
+func (a *admin) hostPut(ctx context.Context, args []string) error {
+	fs := newFlags("host put")
+	chap := fs.String("chap", "", "USER:SECRET[:MUSER:MSECRET] of this initiator")
+	var luns stringList
+	fs.Var(&luns, "lun", "LUN id the host sees (repeatable; none: all)")
+	pos, err := parseInterleaved(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	h := cluster.Host{Target: cluster.CanonicalISCSIName(pos[0]), Initiator: cluster.CanonicalISCSIName(pos[1])}
+	if *chap != "" {
+		if h.CHAP, err = parseCHAP(*chap); err != nil {
+			return err
+		}
+	}
+	for _, l := range luns {
+		id, err := strconv.ParseUint(l, 10, 64)
+		if err != nil {
+			return usagef("-lun %q", l)
+		}
+		h.LUNs = append(h.LUNs, id)
+	}
+	return a.commit(ctx, cluster.PutHost(h))
+}
+
+// show prints the configuration as JSON with CHAP secrets masked.
+func (a *admin) show(ctx context.Context) error {
+	s, _, err := a.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(describe(s))
+}
+
+// wait polls until the named gateways are live and, with -owned, every
+// mapped disk has an owner.
+func (a *admin) wait(ctx context.Context, args []string) error {
+	fs := newFlags("wait")
+	var live stringList
+	fs.Var(&live, "live", "gateway that must be live (repeatable)")
+	owned := fs.Bool("owned", false, "every mapped disk must have an owner")
+	if _, err := parseInterleaved(fs, args, 0); err != nil {
+		return err
+	}
+	for {
+		s, _, err := a.store.Load(ctx)
+		if err == nil {
+			missing := waitingFor(s, live, *owned)
+			if missing == "" {
+				fmt.Fprintln(a.out, "ok")
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("still waiting for %s: %w", missing, ctx.Err())
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitingFor names what wait is still waiting for, "" when nothing.
+func waitingFor(s *cluster.Snapshot, live []string, owned bool) string {
+	for _, g := range live {
+		if _, ok := s.Live[g]; !ok {
+			return "gateway " + g
+		}
+	}
+	if owned {
+		for _, iqn := range s.TargetIQNs() {
+			for _, l := range s.TargetLUNs(iqn) {
+				if _, ok := s.Owners[l.Disk]; !ok {
+					return "an owner of " + l.Disk
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseInterleaved parses flags that may come before, between or after
+// exactly want positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string, want int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != want {
+		return nil, usagef("%s: expected %d argument(s), got %d", fs.Name(), want, len(pos))
+	}
+	return pos, nil
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseSize reads "1073741824", "512M", "1G", "2T".
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, usagef("-size is required")
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	case "T":
+		mult = 1 << 40
+	}
+	num := s
+	if mult != 1 {
+		num = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, usagef("size %q", s)
+	}
+	return n * mult, nil
+}
+
+// parseCHAP reads USER:SECRET[:MUSER:MSECRET]; the store validates the
+// values (without echoing secrets).
+func parseCHAP(s string) (*config.CHAP, error) {
+	parts := strings.Split(s, ":")
+	switch len(parts) {
+	case 2:
+		return &config.CHAP{User: parts[0], Secret: parts[1]}, nil
+	case 4:
+		return &config.CHAP{User: parts[0], Secret: parts[1], MutualUser: parts[2], MutualSecret: parts[3]}, nil
+	}
+	return nil, usagef("CHAP credentials: want USER:SECRET or USER:SECRET:MUTUAL_USER:MUTUAL_SECRET")
+}

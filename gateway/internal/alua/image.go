@@ -1,0 +1,156 @@
+package alua
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rbdgw/rbdgw/rbdbackend"
+)
+
+// Image is the storage image of a cluster disk: an RBD image with every
+// capability the SCSI layer uses plus its exclusive lock.
+type Image interface {
+	rbdbackend.Image
+	rbdbackend.Flusher
+	rbdbackend.Discarder
+	rbdbackend.WriteSamer
+	rbdbackend.CompareAndWriter
+	rbdbackend.AllocationReporter
+	rbdbackend.Resizer
+	LockedImage
+	// AcquireLock takes the lock as a managed lock, which librbd does not
+	// hand over; ReleaseLock gives it back.
+	AcquireLock() error
+	ReleaseLock() error
+}
+
+// Wrap returns img as the logical unit of disk sees it: writes that wait
+// too long for another client's lock trigger a takeover, and reads that
+// fail because this gateway's client was just fenced are retried on the
+// replacement client. Close unregisters it.
+func (m *Manager) Wrap(disk string, img Image) rbdbackend.Image {
+	w := &image{Image: img, m: m, disk: disk}
+	m.register(disk, img)
+	return w
+}
+
+// image implements the same capabilities as the image it wraps.
+type image struct {
+	Image
+	m    *Manager
+	disk string
+	// cawMu serialises compare-and-writes that need the managed lock.
+	cawMu sync.Mutex
+}
+
+// recoverWait bounds how long a read waits for the replacement client.
+const recoverWait = 5 * time.Second
+
+// guard runs a write, starting a takeover if it waits too long.
+func (i *image) guard(write func() error) error {
+	t := time.AfterFunc(i.m.opts.StallTimeout, func() { i.m.stalled(i.disk) })
+	defer t.Stop()
+	return write()
+}
+
+// retryRead repeats a read once the client fenced under it is replaced:
+// the initiator is only reading, and the old client can no longer reach
+// the cluster.
+func (i *image) retryRead(read func() error) error {
+	err := read()
+	c := i.m.opts.Client
+	if err == nil || c == nil || !errors.Is(err, rbdbackend.ErrLockLost) {
+		return err
+	}
+	deadline := time.Now().Add(recoverWait)
+	for c.Fenced() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.Fenced() {
+		return err
+	}
+	return read()
+}
+
+func (i *image) ReadAt(p []byte, off int64) (n int, err error) {
+	err = i.retryRead(func() error {
+		var e error
+		n, e = i.Image.ReadAt(p, off)
+		return e
+	})
+	return n, err
+}
+
+func (i *image) Extent(off, maxLength int64) (alloc bool, n int64, err error) {
+	err = i.retryRead(func() error {
+		var e error
+		alloc, n, e = i.Image.Extent(off, maxLength)
+		return e
+	})
+	return alloc, n, err
+}
+
+func (i *image) WriteAt(p []byte, off int64) (n int, err error) {
+	err = i.guard(func() error {
+		var e error
+		n, e = i.Image.WriteAt(p, off)
+		return e
+	})
+	return n, err
+}
+
+func (i *image) Discard(off, length int64) error {
+	return i.guard(func() error { return i.Image.Discard(off, length) })
+}
+
+func (i *image) WriteSame(off, length int64, pattern []byte) error {
+	return i.guard(func() error { return i.Image.WriteSame(off, length, pattern) })
+}
+
+// nativeCompareSector: librbd compares within one 512-byte sector on the
+// OSD, atomically for every client; longer compares need the managed lock.
+const nativeCompareSector = 512
+
+func (i *image) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, err error) {
+	n := int64(len(data))
+	if n <= nativeCompareSector && off/nativeCompareSector == (off+n-1)/nativeCompareSector {
+		err = i.guard(func() error {
+			var e error
+			mismatch, e = i.Image.CompareAndWrite(off, cmp, data)
+			return e
+		})
+		return mismatch, err
+	}
+	// Read, compare and write are atomic only while no other client can
+	// take the lock: hold it as a managed lock for the command.
+	i.cawMu.Lock()
+	defer i.cawMu.Unlock()
+	err = i.guard(func() error {
+		if e := i.Image.AcquireLock(); e != nil {
+			return e
+		}
+		var e error
+		mismatch, e = i.Image.CompareAndWrite(off, cmp, data)
+		if re := i.Image.ReleaseLock(); re != nil && e == nil && !errors.Is(re, rbdbackend.ErrLockLost) {
+			i.m.log.Warn("cannot release the exclusive lock after compare and write", "disk", i.disk, "err", re)
+		}
+		return e
+	})
+	return mismatch, err
+}
+
+func (i *image) Close() error {
+	i.m.unregister(i.disk, i.Image)
+	return i.Image.Close()
+}
+
+// Compile-time checks: the wrapper keeps every capability.
+var (
+	_ rbdbackend.Flusher            = (*image)(nil)
+	_ rbdbackend.Discarder          = (*image)(nil)
+	_ rbdbackend.WriteSamer         = (*image)(nil)
+	_ rbdbackend.CompareAndWriter   = (*image)(nil)
+	_ rbdbackend.AllocationReporter = (*image)(nil)
+	_ rbdbackend.Resizer            = (*image)(nil)
+)
