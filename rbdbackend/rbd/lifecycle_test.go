@@ -5,7 +5,10 @@ package rbd
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/ceph/go-ceph/rados"
 )
 
 func TestCreateOptions(t *testing.T) {
@@ -160,5 +163,40 @@ func TestSnapshotLifecycle(t *testing.T) {
 	}
 	if err := c.Remove(testPool, name); err != nil {
 		t.Fatalf("Remove: %v", err)
+	}
+}
+
+// TestDataPool puts an image's data into a second pool (where an
+// erasure-coded pool would go; one OSD cannot hold an EC pool, so the data
+// pool here is replicated: librbd treats both alike).
+func TestDataPool(t *testing.T) {
+	c := sharedCluster(t)
+	const dataPool = "rbdgw-test-data"
+	mon := func(cmd string) error { return c.monCommand(cmd, cmd, nil) }
+	if err := mon(`{"prefix":"osd pool create","pool":"` + dataPool + `","pg_num":8}`); err != nil {
+		t.Fatalf("create pool: %v", err)
+	}
+	t.Cleanup(func() {
+		mon(`{"prefix":"osd pool rm","pool":"` + dataPool + `","pool2":"` + dataPool + `","yes_i_really_really_mean_it":true}`)
+	})
+	if err := mon(`{"prefix":"osd pool application enable","pool":"` + dataPool + `","app":"rbd"}`); err != nil {
+		t.Fatalf("enable rbd on pool: %v", err)
+	}
+	img := newImage(t, c, 8<<20, CreateOptions{DataPool: dataPool})
+	data := randomBytes(1, 1<<20)
+	mustWrite(t, img, data, 0)
+	checkBytes(t, img, 0, data)
+
+	var objects []string
+	err := c.withIOContext(dataPool, func(ioctx *rados.IOContext) error {
+		return ioctx.ListObjects(func(oid string) { objects = append(objects, oid) })
+	})
+	isData := func(oid string) bool { return strings.HasPrefix(oid, "rbd_data.") }
+	if err != nil || !slices.ContainsFunc(objects, isData) {
+		t.Fatalf("objects in the data pool = %v, %v; want rbd_data.*", objects, err)
+	}
+	info, err := c.Info(testPool, img.name)
+	if err != nil || !slices.Contains(info.Features, "data-pool") {
+		t.Fatalf("Info = %+v, %v; want the data-pool feature", info, err)
 	}
 }

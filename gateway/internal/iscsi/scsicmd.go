@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"context"
 	"runtime/debug"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
@@ -185,13 +186,16 @@ func (c *conn) execute(t *task) {
 	if buf != nil {
 		t.cmd.DataOut = (*buf)[:t.xfer]
 	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	t.cancel = cancel
 	f.taskWG.Add(1)
-	go c.runTask(t, buf)
+	go c.runTask(ctx, t, buf)
 }
 
-func (c *conn) runTask(t *task, buf *[]byte) {
+func (c *conn) runTask(ctx context.Context, t *task, buf *[]byte) {
 	f := &c.ffp
 	defer f.taskWG.Done()
+	defer t.cancel()
 	m := completion{task: t}
 	func() {
 		defer func() {
@@ -200,7 +204,7 @@ func (c *conn) runTask(t *task, buf *[]byte) {
 				m.panicked = true
 			}
 		}()
-		m.res = c.sess.device.Execute(f.ctx, &t.cmd)
+		m.res = c.sess.device.Execute(ctx, &t.cmd)
 	}()
 	// The SCSI layer is done with DataOut once Execute returned.
 	putWriteBuf(buf)

@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"context"
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
 )
@@ -34,8 +35,13 @@ type task struct {
 	// Residual of a command that moves Data-Out, fixed at arrival.
 	outResidual residual
 
-	admitted  bool   // its CmdSN turn came (or it is immediate)
-	running   bool   // handed to the SCSI layer
+	admitted bool // its CmdSN turn came (or it is immediate)
+	running  bool // handed to the SCSI layer
+	// cancel aborts the task in the SCSI layer. Task management calls it
+	// before asking the SCSI layer to abort, so a task whose goroutine has
+	// not yet entered the logical unit's task set cannot run after the
+	// abort (it would otherwise execute and see the reset's unit attention).
+	cancel    context.CancelFunc
 	failSense []byte // answer CHECK CONDITION with this instead of executing
 	// dataFailed: a Data-Out went wrong; the rest of the data in flight is
 	// read and dropped, then the command ends with failSense.

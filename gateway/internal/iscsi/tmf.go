@@ -45,6 +45,7 @@ func (c *conn) handleTMF(req *pdu.TaskMgmtReq) {
 			return
 		}
 		op.abortTask = t
+		t.cancel()
 		op.pending++
 		t.tmfs = append(t.tmfs, op)
 		c.callTMF(op, t.cmd.LUN, t.itt)
@@ -99,6 +100,7 @@ func (c *conn) abortTasks(op *tmfOp, match func(*task) bool) {
 			c.abortLocal(t)
 			continue
 		}
+		t.cancel()
 		op.pending++
 		t.tmfs = append(t.tmfs, op)
 	}
