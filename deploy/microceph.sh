@@ -165,6 +165,8 @@ cmd_start() {
 	[ -z "$(ls -A "$D")" ] || die "$D is not empty and is not a microceph directory"
 	mkdir -p "$D"/{mon,osd,mgr,run,log,crash}
 	touch "$MARKER"
+	# A failed start leaves no daemon behind; the logs stay for a look.
+	trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping its daemons (logs in $D/log)"; stop_daemons; fi' EXIT
 
 	port="$(pick_mon_port)"
 	fsid="$(uuidgen)"
@@ -206,6 +208,7 @@ cmd_start() {
 	timeout 60 rbd -c "$CONF" pool init rbd || die "rbd pool init failed (see $D/log/osd.$id.log)"
 	timeout 30 rados -c "$CONF" -p rbd put rbdgw-ready /etc/hostname || die "smoke write failed"
 	touch "$D/ready"
+	trap - EXIT
 	log "ready in $(((($(date +%s%N) - start_ns) / 1000000)))ms (mon port $port, memstore ${MEMSTORE_GIB} GiB, dir $D)"
 	cmd_env
 }

@@ -74,19 +74,26 @@ func createImage(t testing.TB, c *Cluster, size int64, opts CreateOptions) strin
 	if err := c.Create(testPool, name, size, opts); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := c.Remove(testPool, name); err != nil && !errors.Is(err, ErrNotFound) {
-			// Snapshots may be left by a failed test; remove them and retry.
-			snaps, _ := c.SnapshotList(testPool, name)
-			for _, s := range snaps {
-				c.SnapshotRemove(testPool, name, s.Name)
-			}
-			if err := c.Remove(testPool, name); err != nil {
-				t.Errorf("Remove %s: %v", name, err)
-			}
-		}
-	})
+	t.Cleanup(func() { removeImage(t, c, name) })
 	return name
+}
+
+// removeImage deletes a test image, with its snapshots. A client that was
+// fenced by the test may still be reconnecting, and a watch of a closed
+// handle may linger for a moment, so it retries for a while.
+func removeImage(t testing.TB, c *Cluster, name string) {
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		snaps, _ := c.SnapshotList(testPool, name)
+		for _, s := range snaps {
+			c.SnapshotRemove(testPool, name, s.Name)
+		}
+		err = c.Remove(testPool, name)
+		if err == nil || errors.Is(err, ErrNotFound) {
+			return
+		}
+	}
+	t.Errorf("Remove %s: %v", name, err)
 }
 
 // openImage opens an image and closes it when the test ends.

@@ -138,7 +138,7 @@ func (d *clusterDaemon) run() error {
 	go func() { defer wg.Done(); d.manager.Run(bg) }()
 
 	d.apply(snap)
-	d.log.Info("rbdgw running in cluster mode", "version", version, "gateway", gw.Name, "tpg", gw.TPGID,
+	d.log.Info("rbdgw running in cluster mode", "version", version, "tpg", gw.TPGID,
 		"portals", gw.Portals, "ceph_client", ceph.ClientAddr())
 
 	tick := time.NewTicker(time.Second)
@@ -157,10 +157,12 @@ func (d *clusterDaemon) run() error {
 			lost = d.reregister(ctx)
 		case <-tick.C:
 			// The client address changes when Ceph fenced this gateway and
-			// the client was replaced.
-			if err := d.peers.SetClient(ctx, ceph.ClientAddr()); err != nil {
-				d.log.Debug("cannot publish the Ceph client address", "err", err)
+			// the client was replaced. Bounded: etcd may be unreachable.
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := d.peers.SetClient(tctx, ceph.ClientAddr()); err != nil {
+				d.log.Warn("cannot publish the Ceph client address", "err", err)
 			}
+			cancel()
 		case <-ctx.Done():
 			d.log.Info("stopping")
 			err := d.shutdown()

@@ -44,8 +44,9 @@ type image struct {
 	cawMu sync.Mutex
 }
 
-// recoverWait bounds how long a read waits for the replacement client.
-const recoverWait = 5 * time.Second
+// recoverWait bounds how long a read waits for the replacement client (a
+// variable for tests).
+var recoverWait = 5 * time.Second
 
 // guard runs a write, starting a takeover if it waits too long.
 func (i *image) guard(write func() error) error {
@@ -132,7 +133,8 @@ func (i *image) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, er
 		}
 		var e error
 		mismatch, e = i.Image.CompareAndWrite(off, cmp, data)
-		if re := i.Image.ReleaseLock(); re != nil && e == nil && !errors.Is(re, rbdbackend.ErrLockLost) {
+		// A lock lost meanwhile (fenced) needs no release.
+		if re := i.Image.ReleaseLock(); re != nil && !errors.Is(re, rbdbackend.ErrLockLost) {
 			i.m.log.Warn("cannot release the exclusive lock after compare and write", "disk", i.disk, "err", re)
 		}
 		return e

@@ -175,6 +175,9 @@ func (d *Disk) Validate() error {
 	if d.BlockSize != 512 && d.BlockSize != 4096 {
 		return fmt.Errorf("block_size %d: must be 512 or 4096", d.BlockSize)
 	}
+	if p := d.PhysicalBlockSize; p != 0 && (p < d.BlockSize || p&(p-1) != 0 || p/d.BlockSize > 1<<15) {
+		return fmt.Errorf("physical_block_size %d: must be a power of two from the block size to 2^15 blocks", p)
+	}
 	if d.Size < 0 || d.Size%int64(d.BlockSize) != 0 {
 		return fmt.Errorf("size %d: must be a non-negative multiple of the block size", d.Size)
 	}

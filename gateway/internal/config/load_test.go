@@ -50,6 +50,10 @@ targets:
 	if cfg.Tuning.QueueDepth != DefaultQueueDepth || cfg.Disks[0].BlockSize != 512 || cfg.Targets[0].TPGT != 1 {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
+	phys, err := Parse([]byte(strings.Replace(base, "size: 1048576", "size: 1048576, physical_block_size: 16384", 1)), false)
+	if err != nil || phys.Disks[0].PhysicalBlockSize != 16384 {
+		t.Fatalf("physical_block_size 16384: %v", err)
+	}
 	tests := []struct {
 		name, doc, want string
 	}{
@@ -62,6 +66,9 @@ targets:
 		{"no portals", strings.Replace(base, `portals: ["127.0.0.1:3260"]`, "portals: []", 1), "portals"},
 		{"bad portal", strings.Replace(base, `127.0.0.1:3260`, `127.0.0.1`, 1), "portal"},
 		{"lun too big", strings.Replace(base, "id: 0", "id: 20000", 1), "16383"},
+		{"physical block below the block", strings.Replace(base, "size: 1048576", "size: 1048576, block_size: 4096, physical_block_size: 512", 1), "physical_block_size"},
+		{"physical block not a power of two", strings.Replace(base, "size: 1048576", "size: 1048576, physical_block_size: 6144", 1), "physical_block_size"},
+		{"physical block too large", strings.Replace(base, "size: 1048576", "size: 1048576, physical_block_size: 33554432", 1), "physical_block_size"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

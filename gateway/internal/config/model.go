@@ -34,6 +34,11 @@ type Disk struct {
 	Image string `json:"image,omitempty" yaml:"image,omitempty"`
 	// BlockSize of the LUN: 512 (default) or 4096.
 	BlockSize uint32 `json:"block_size,omitempty" yaml:"block_size,omitempty"`
+	// PhysicalBlockSize is the physical block size reported to initiators so
+	// that they align their I/O: a power of two multiple of BlockSize, at
+	// most 2^15 blocks. 0 means 4096 (or BlockSize when larger), the unit
+	// RBD allocates in.
+	PhysicalBlockSize uint32 `json:"physical_block_size,omitempty" yaml:"physical_block_size,omitempty"`
 	// Serial is the unit serial number (VPD 0x80); generated from the name when empty.
 	Serial string `json:"serial,omitempty" yaml:"serial,omitempty"`
 	// WWN is the 16-hex-digit NAA-6 vendor-specific identifier part; generated

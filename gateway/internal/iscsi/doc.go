@@ -36,7 +36,7 @@
 //   - Read data: Data-In PDUs of the initiator's MaxRecvDataSegmentLength in
 //     MaxBurstLength sequences, GOOD status in the last one (S bit).
 //   - Residuals compare EDTL with what the CDB transfers
-//     (scsi.Target.DataOutLength for Data-Out, the result length for
+//     (scsi.Target.DataOutLengthLUN for Data-Out, the result length for
 //     Data-In).
 //   - Task management responses go out after every affected task has
 //     answered or been aborted silently.

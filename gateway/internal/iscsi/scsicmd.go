@@ -95,7 +95,8 @@ func (c *conn) newTask(cmd *pdu.SCSICommand) (*task, string) {
 		Write:          cmd.Write,
 	}
 
-	want, known := c.sess.device.DataOutLength(cmd.CDB)
+	// The block size, and so the Data-Out length, is the addressed LU's.
+	want, known := c.sess.device.DataOutLengthLUN(lun, cmd.CDB)
 	if cmd.Write {
 		t.xfer = cmd.EDTL
 		if known {

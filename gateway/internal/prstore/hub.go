@@ -82,7 +82,7 @@ func (h *Hub) Open(ctx context.Context, disk string) (*Store, error) {
 		// read and the registration is lost: observe keeps the newest.
 		s = &Store{hub: h, disk: disk}
 		initial, _ := decode(nil)
-		s.cur.Store(&snapshot{rec: initial})
+		s.cur.Store(&snapshot{rev: -1, rec: initial})
 		h.stores[disk] = s
 	}
 	h.mu.Unlock()

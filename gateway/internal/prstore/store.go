@@ -31,7 +31,9 @@ type Store struct {
 // snapshot is the newest known state; it is never modified after it is
 // published.
 type snapshot struct {
-	rev int64 // mod revision of pr/<disk>; 0 when the key does not exist
+	// rev is the mod revision of pr/<disk>: 0 when the key does not
+	// exist, -1 before the state was first loaded.
+	rev int64
 	rec record
 }
 
@@ -70,6 +72,12 @@ func (s *Store) commit(ctx context.Context, change func(*record) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	base := s.cur.Load()
+	if base.rev < 0 {
+		var err error
+		if base, err = s.reload(ctx); err != nil {
+			return err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		next := base.rec
 		next.State = base.rec.State.Clone()
@@ -121,7 +129,9 @@ func (s *Store) observe(rev int64, rec record) {
 			return
 		}
 		if s.cur.CompareAndSwap(old, next) {
-			if rec.Resets > old.rec.Resets && rec.ResetBy != s.hub.opts.Gateway {
+			// A reset counted before this gateway first loaded the state
+			// (old.rev < 0) is no news to its nexuses.
+			if old.rev >= 0 && rec.Resets > old.rec.Resets && rec.ResetBy != s.hub.opts.Gateway {
 				s.hub.peerReset(s.disk)
 			}
 			return

@@ -191,14 +191,15 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 		return nil, err
 	}
 	lu, err := scsi.NewLU(img, scsi.LUConfig{
-		Name:      spec.Name,
-		BlockSize: spec.BlockSize,
-		Serial:    spec.Serial,
-		WWN:       spec.WWN,
-		ReadOnly:  spec.ReadOnly,
-		Revision:  r.opts.Revision,
-		PR:        store,
-		Logger:    r.log,
+		Name:              spec.Name,
+		BlockSize:         spec.BlockSize,
+		PhysicalBlockSize: spec.PhysicalBlockSize,
+		Serial:            spec.Serial,
+		WWN:               spec.WWN,
+		ReadOnly:          spec.ReadOnly,
+		Revision:          r.opts.Revision,
+		PR:                store,
+		Logger:            r.log,
 	})
 	if err != nil {
 		img.Close()

@@ -1,5 +1,7 @@
 package scsi
 
+import "math/bits"
+
 // READ CAPACITY(10/16), GET LBA STATUS, SYNCHRONIZE CACHE and PRE-FETCH.
 
 // cmdReadCapacity10 is READ CAPACITY(10) (SBC-3 5.15).
@@ -21,6 +23,9 @@ func cmdReadCapacity16(t *task) ([]byte, error) {
 	data := make([]byte, 32)
 	put64(data[0:8], t.lu.lastLBA())
 	put32(data[8:12], t.lu.cfg.BlockSize)
+	// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT; the LOWEST ALIGNED LOGICAL
+	// BLOCK ADDRESS stays zero: LBA 0 starts a physical block.
+	data[13] = byte(bits.TrailingZeros32(t.lu.blocksPerPhysical()))
 	if t.lu.discarder != nil {
 		data[14] |= 0x80 // LBPME: thin provisioned
 		if t.lu.lbprz {

@@ -137,7 +137,13 @@ func (t *task) result(data []byte, err error) Result {
 	}
 	var se *senseError
 	if errors.As(err, &se) {
-		return checkCondition(se, t.lu.descriptorSense())
+		res := checkCondition(se, t.lu.descriptorSense())
+		if se.key == senseRecoveredError {
+			// The command completed (with a recovery action to report):
+			// its data is transferred before the status.
+			res.Data = data
+		}
+		return res
 	}
 	var st *statusError
 	if errors.As(err, &st) {

@@ -208,13 +208,18 @@ func vpdLimits(t *task) []byte {
 	p[1] = vpdBlockLimits
 	// WSNZ=0: WRITE SAME with zero blocks means "to the last LBA".
 	p[5] = l.MaxCompareAndWriteBlocks
-	put16(p[6:8], 1) // OPTIMAL TRANSFER LENGTH GRANULARITY
+	// Transfers and unmaps of whole physical blocks, starting at LBA 0
+	// like the physical blocks themselves (READ CAPACITY(16)), avoid
+	// partial-block work below the gateway.
+	physical := lu.blocksPerPhysical()
+	put16(p[6:8], uint16(physical)) // OPTIMAL TRANSFER LENGTH GRANULARITY
 	put32(p[8:12], l.MaxTransferBytes/bs)
 	put32(p[12:16], l.OptimalTransferBytes/bs)
 	if lu.discarder != nil {
 		put32(p[20:24], l.MaxUnmapBlocks)
 		put32(p[24:28], l.MaxUnmapDescriptors)
-		put32(p[28:32], 1) // OPTIMAL UNMAP GRANULARITY
+		put32(p[28:32], physical) // OPTIMAL UNMAP GRANULARITY
+		p[32] = 0x80              // UGAVALID: UNMAP GRANULARITY ALIGNMENT 0
 	}
 	put64(p[36:44], uint64(l.MaxWriteSameBlocks))
 	return vpdFinish(p)

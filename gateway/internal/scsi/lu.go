@@ -47,7 +47,12 @@ type Limits struct {
 	MaxUnmapDescriptors uint32
 }
 
-func (l Limits) withDefaults(blockSize uint32) Limits {
+// withDefaults fills the zero fields and keeps the sizes consistent with
+// the block sizes: the optimal transfer is a whole number of physical
+// blocks (the advertised granularity) unless the maximum transfer is
+// smaller than one, and one UNMAP descriptor may cover at least one
+// physical block.
+func (l Limits) withDefaults(blockSize, physicalBlockSize uint32) Limits {
 	if l.MaxTransferBytes == 0 {
 		l.MaxTransferBytes = 8 << 20
 	}
@@ -56,6 +61,12 @@ func (l Limits) withDefaults(blockSize uint32) Limits {
 	}
 	if l.OptimalTransferBytes == 0 {
 		l.OptimalTransferBytes = min(4<<20, l.MaxTransferBytes)
+	}
+	switch {
+	case l.OptimalTransferBytes >= physicalBlockSize:
+		l.OptimalTransferBytes -= l.OptimalTransferBytes % physicalBlockSize
+	case l.MaxTransferBytes >= physicalBlockSize:
+		l.OptimalTransferBytes = physicalBlockSize
 	}
 	if l.MaxWriteSameBlocks == 0 {
 		l.MaxWriteSameBlocks = 0xffff
@@ -66,6 +77,7 @@ func (l Limits) withDefaults(blockSize uint32) Limits {
 	if l.MaxUnmapBlocks == 0 {
 		l.MaxUnmapBlocks = 1 << 20
 	}
+	l.MaxUnmapBlocks = max(l.MaxUnmapBlocks, physicalBlockSize/blockSize)
 	if l.MaxUnmapDescriptors == 0 {
 		l.MaxUnmapDescriptors = 256
 	}
@@ -80,6 +92,13 @@ type LUConfig struct {
 	// BlockSize is the logical block length: a power of two from 512 to
 	// 65536 (default 512).
 	BlockSize uint32
+	// PhysicalBlockSize is the physical block length reported to initiators
+	// (READ CAPACITY(16), Block Limits VPD): a power of two multiple of
+	// BlockSize, at most 2^15 logical blocks. Default: 4096, or BlockSize
+	// when that is larger. RBD allocates, and modern disks write, in units
+	// of 4 KiB: initiators that know it align their I/O and avoid
+	// read-modify-write cycles below the gateway.
+	PhysicalBlockSize uint32
 	// Serial is the unit serial number (VPD page 80h); default: the WWN.
 	Serial string
 	// WWN is 16 hex digits, the vendor specific identifier extension of the
@@ -104,6 +123,24 @@ type LUConfig struct {
 // DefaultRevision is the product revision reported when LUConfig.Revision is
 // empty.
 const DefaultRevision = "0001"
+
+// DefaultPhysicalBlockSize is the physical block length reported when
+// LUConfig.PhysicalBlockSize is zero and the logical block is smaller.
+const DefaultPhysicalBlockSize = 4096
+
+// maxPhysicalExponent bounds LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT, a
+// 4-bit field of READ CAPACITY(16).
+const maxPhysicalExponent = 15
+
+// checkPhysicalBlockSize verifies that physical is a power of two multiple
+// of the logical block size that READ CAPACITY(16) can express.
+func checkPhysicalBlockSize(logical, physical uint32) error {
+	if physical < logical || physical&(physical-1) != 0 || physical/logical > 1<<maxPhysicalExponent {
+		return fmt.Errorf("scsi: physical block size %d: must be a power of two from the block size %d to %d",
+			physical, logical, uint64(logical)<<maxPhysicalExponent)
+	}
+	return nil
+}
 
 // LU is a logical unit: a block device backed by an rbdbackend.Image. One
 // LU may be mapped into several targets.
@@ -180,6 +217,12 @@ func NewLU(img rbdbackend.Image, cfg LUConfig) (*LU, error) {
 	if cfg.BlockSize < 512 || cfg.BlockSize > 65536 || cfg.BlockSize&(cfg.BlockSize-1) != 0 {
 		return nil, fmt.Errorf("scsi: block size %d: must be a power of two from 512 to 65536", cfg.BlockSize)
 	}
+	if cfg.PhysicalBlockSize == 0 {
+		cfg.PhysicalBlockSize = max(cfg.BlockSize, DefaultPhysicalBlockSize)
+	}
+	if err := checkPhysicalBlockSize(cfg.BlockSize, cfg.PhysicalBlockSize); err != nil {
+		return nil, err
+	}
 	if cfg.WWN == "" {
 		h := fnv.New64a()
 		h.Write([]byte(cfg.Name))
@@ -214,7 +257,7 @@ func NewLU(img rbdbackend.Image, cfg LUConfig) (*LU, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Limits = cfg.Limits.withDefaults(cfg.BlockSize)
+	cfg.Limits = cfg.Limits.withDefaults(cfg.BlockSize, cfg.PhysicalBlockSize)
 
 	lu := &LU{
 		cfg:     cfg,
@@ -289,6 +332,12 @@ func (lu *LU) WWN() string { return lu.cfg.WWN }
 
 // BlockSize is the logical block length in bytes.
 func (lu *LU) BlockSize() uint32 { return lu.cfg.BlockSize }
+
+// PhysicalBlockSize is the reported physical block length in bytes.
+func (lu *LU) PhysicalBlockSize() uint32 { return lu.cfg.PhysicalBlockSize }
+
+// blocksPerPhysical is the number of logical blocks in a physical block.
+func (lu *LU) blocksPerPhysical() uint32 { return lu.cfg.PhysicalBlockSize / lu.cfg.BlockSize }
 
 // Blocks is the capacity in logical blocks.
 func (lu *LU) Blocks() uint64 { return lu.blocks.Load() }

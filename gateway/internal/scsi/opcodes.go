@@ -20,6 +20,7 @@ const (
 	opVerify10          byte = 0x2f
 	opPrefetch10        byte = 0x34
 	opSyncCache10       byte = 0x35
+	opReadDefectData10  byte = 0x37
 	opWriteSame10       byte = 0x41
 	opUnmap             byte = 0x42
 	opModeSelect10      byte = 0x55
@@ -47,6 +48,7 @@ const (
 	opWrite12           byte = 0xaa
 	opWriteVerify12     byte = 0xae
 	opVerify12          byte = 0xaf
+	opReadDefectData12  byte = 0xb7
 )
 
 // Service actions.

@@ -8,6 +8,7 @@ import (
 // Sense keys (SPC-4 table 48).
 const (
 	senseNoSense        byte = 0x00
+	senseRecoveredError byte = 0x01
 	senseNotReady       byte = 0x02
 	senseMediumError    byte = 0x03
 	senseHardwareError  byte = 0x04
@@ -41,6 +42,7 @@ const (
 	ascInvalidFieldInIU           asc = 0x0e03
 	ascUnrecoveredReadError       asc = 0x1100
 	ascParameterListLength        asc = 0x1a00
+	ascDefectListNotFound         asc = 0x1c00
 	ascMiscompareDuringVerify     asc = 0x1d00
 	ascInvalidOpcode              asc = 0x2000
 	ascLBAOutOfRange              asc = 0x2100

@@ -123,6 +123,9 @@ func TestNewLUValidation(t *testing.T) {
 		{Serial: "bad\x01serial"},
 		{Revision: "12345"},
 		{CompanyID: 1 << 24},
+		{BlockSize: 4096, PhysicalBlockSize: 512},
+		{BlockSize: 512, PhysicalBlockSize: 3072},
+		{BlockSize: 512, PhysicalBlockSize: 512 << 16},
 	} {
 		if _, err := NewLU(img, c); err == nil {
 			t.Errorf("%+v accepted", c)

@@ -222,6 +222,10 @@ func opEntries() []*opEntry {
 			usage: rw12(opWriteVerify12, wavFlags), run: cmdWrite},
 		{name: "VERIFY(12)", opcode: opVerify12, cdbLen: 12, dir: dirOut, access: pr.AccessRead,
 			usage: rw12(opVerify12, verifyFlags), run: cmdVerify},
+		{name: "READ DEFECT DATA(10)", opcode: opReadDefectData10, cdbLen: 10, dir: dirIn, access: pr.AccessRead,
+			usage: usage(opReadDefectData10, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, ctl), run: cmdReadDefectData},
+		{name: "READ DEFECT DATA(12)", opcode: opReadDefectData12, cdbLen: 12, dir: dirIn, access: pr.AccessRead,
+			usage: cat([]byte{opReadDefectData12, 0x1f}, lba4, lba4, []byte{0, ctl}), run: cmdReadDefectData},
 	}
 }
 

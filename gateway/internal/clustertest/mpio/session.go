@@ -99,6 +99,7 @@ const (
 	statusGood          = 0x00
 	statusCheck         = 0x02
 	statusResvConflict  = 0x18
+	statusBusy          = 0x08
 	ascqTransition      = 0x040a
 	ascqAccessChanged   = 0x2a06
 	opWrite10, opRead10 = 0x2a, 0x28

@@ -60,11 +60,11 @@ func (m *multipath) do(cdb, data []byte, readLen int) (*iscsitest.Result, error)
 			m.recovered()
 			return r, nil
 		}
-		key, asc, _ := senseOf(r)
+		key, _, _ := senseOf(r)
 		switch {
 		case r.Status == statusCheck && key == senseUnitAttention:
 			m.retries++ // the initiator learns about the change and retries
-		case r.Status == statusCheck && key == senseNotReady || r.Status == 0x08 /* BUSY */ :
+		case r.Status == statusCheck && key == senseNotReady, r.Status == statusBusy:
 			if err := m.failed(describe(r)); err != nil {
 				return nil, err
 			}

@@ -1,0 +1,142 @@
+// Package clustertest starts the real services the cluster packages are
+// tested against: an etcd server on loopback. (Command mpio, beside it, is
+// the initiator of the multi-gateway end-to-end tests.)
+package clustertest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Etcd is a single-member etcd server (Debian's etcd-server) on loopback
+// with free ports and its own data directory.
+type Etcd struct {
+	bin, dir   string
+	clientPort int
+	peerPort   int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logs   bytes.Buffer
+}
+
+// ErrNoEtcd means no etcd binary is installed; tests skip then.
+var ErrNoEtcd = fmt.Errorf("etcd not installed (apt-get install etcd-server)")
+
+// StartEtcd starts etcd with its data under dir.
+func StartEtcd(dir string) (*Etcd, error) {
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		if _, serr := os.Stat("/usr/bin/etcd"); serr != nil {
+			return nil, ErrNoEtcd
+		}
+		bin = "/usr/bin/etcd"
+	}
+	e := &Etcd{bin: bin, dir: dir}
+	if e.clientPort, err = FreePort(); err != nil {
+		return nil, err
+	}
+	if e.peerPort, err = FreePort(); err != nil {
+		return nil, err
+	}
+	return e, e.Start()
+}
+
+// Endpoint is the client URL.
+func (e *Etcd) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa(e.clientPort) }
+
+// Start (re)starts the server on the same data and ports and waits until
+// it is healthy.
+func (e *Etcd) Start() error {
+	peer := "http://127.0.0.1:" + strconv.Itoa(e.peerPort)
+	cmd := exec.Command(e.bin,
+		"--name", "test", "--data-dir", e.dir,
+		"--listen-client-urls", e.Endpoint(), "--advertise-client-urls", e.Endpoint(),
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "test="+peer,
+		"--heartbeat-interval", "50", "--election-timeout", "500",
+		"--logger", "zap", "--log-outputs", "stderr")
+	e.mu.Lock()
+	cmd.Stdout, cmd.Stderr = &lockedWriter{e}, &lockedWriter{e}
+	e.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start etcd: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	e.mu.Lock()
+	e.cmd, e.exited = cmd, exited
+	e.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	hc := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("etcd exited during start:\n%s", e.Logs())
+		default:
+		}
+		if resp, err := hc.Get(e.Endpoint() + "/health"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"true"`)) {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.Stop()
+	return fmt.Errorf("etcd did not become healthy:\n%s", e.Logs())
+}
+
+// Stop ends the server (SIGTERM, then SIGKILL after 10 s).
+func (e *Etcd) Stop() {
+	e.mu.Lock()
+	cmd, exited := e.cmd, e.exited
+	e.cmd = nil
+	e.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Logs returns what the server printed.
+func (e *Etcd) Logs() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.String()
+}
+
+type lockedWriter struct{ e *Etcd }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.e.mu.Lock()
+	defer w.e.mu.Unlock()
+	return w.e.logs.Write(p)
+}
+
+// FreePort returns a loopback TCP port nobody listens on.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,113 @@
+// Package cluster runs two or more gateway daemons against one etcd and
+// one Ceph cluster, as separate processes, and drives them with real
+// initiators: libiscsi's tools and the mpio test initiator. It covers what
+// only a cluster shows: discovery across gateways, ALUA, reservations
+// shared by the gateways, failover with data integrity, configuration
+// changes while a gateway is down, and an etcd outage.
+//
+// Ceph: the tests use $CEPH_CONF when it is set, start a throw-away
+// cluster with deploy/microceph.sh when the Ceph daemons are installed,
+// and skip otherwise. etcd: /usr/bin/etcd (Debian's etcd-server).
+//
+//	go test -tags pacific -timeout 15m ./tests/cluster/          (about 3 minutes)
+//	go test -tags pacific -short ./tests/cluster/                (skips the 30 s etcd outage)
+package cluster
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// env is what every test shares: binaries, Ceph and etcd.
+var env struct {
+	skip     string // why the package is skipped; "" when it runs
+	bin      string // directory of rbdgw, rbdgw-admin, mpio
+	root     string // repository root
+	cephConf string
+	etcd     *etcdServer
+}
+
+func TestMain(m *testing.M) {
+	code := 0
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster tests:", err)
+		code = 1
+	} else {
+		code = m.Run()
+	}
+	teardown()
+	os.Exit(code)
+}
+
+func setup() error {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return err
+	}
+	env.root = root
+	if env.bin, err = os.MkdirTemp("", "rbdgw-cluster-test"); err != nil {
+		return err
+	}
+	for _, tool := range []string{"iscsi-ls", "iscsi-test-cu"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			env.skip = tool + " not installed (apt-get install libiscsi-bin)"
+			return nil
+		}
+	}
+	if env.skip = cephAvailable(); env.skip != "" {
+		return nil
+	}
+	if err := build(); err != nil {
+		return err
+	}
+	if env.etcd, err = startEtcd(filepath.Join(env.bin, "etcd")); err != nil {
+		if err == errNoEtcd {
+			env.skip = err.Error()
+			return nil
+		}
+		return err
+	}
+	return startCeph()
+}
+
+func teardown() {
+	if env.etcd != nil {
+		env.etcd.stop()
+	}
+	stopCeph()
+	if env.bin != "" {
+		os.RemoveAll(env.bin)
+	}
+}
+
+// build compiles the daemon (with librbd), the admin tool and mpio.
+func build() error {
+	for _, b := range []struct{ out, pkg, tags string }{
+		{"rbdgw", "./gateway/cmd/rbdgw", "pacific"},
+		{"rbdgw-admin", "./gateway/cmd/rbdgw-admin", ""},
+		{"mpio", "./gateway/internal/clustertest/mpio", ""},
+	} {
+		args := []string{"build", "-o", filepath.Join(env.bin, b.out)}
+		if b.tags != "" {
+			args = append(args, "-tags", b.tags)
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
+		cmd.Dir = env.root
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b.pkg, err)
+		}
+	}
+	return nil
+}
+
+// need skips the test when the package cannot run here.
+func need(t *testing.T) {
+	t.Helper()
+	if env.skip != "" {
+		t.Skip("skipping: " + env.skip)
+	}
+}
