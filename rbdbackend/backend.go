@@ -51,6 +51,20 @@ type CompareAndWriter interface {
 	CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, err error)
 }
 
+// AtomicWriter promises that WriteAt is atomic for every range within its
+// limits: a concurrent read returns either none or all of the new data, an
+// overlapping concurrent write is ordered entirely before or after it, and
+// a write interrupted by a failure (of the gateway, the connection or the
+// store) leaves either all of the old or all of the new data, never a mix.
+// A range is within the limits when its length is at most maxBytes and a
+// multiple of granularityBytes, and its offset a multiple of
+// alignmentBytes; a granularity or alignment of 0 or 1 imposes nothing.
+// maxBytes 0 means that no write is atomic (a wrapper whose inner image
+// makes no promise).
+type AtomicWriter interface {
+	AtomicWriteLimits() (maxBytes, alignmentBytes, granularityBytes int64)
+}
+
 // AllocationReporter tells which parts of the image hold data
 // (GET LBA STATUS). Extent returns whether the byte at off is allocated and
 // the length of the run of the same state starting at off (at most
@@ -62,6 +76,13 @@ type AllocationReporter interface {
 // Resizer grows an image (shrink is refused).
 type Resizer interface {
 	Resize(size int64) error
+}
+
+// SizeWatcher reports size changes made outside this process (another
+// client resized the image). The callback runs on the watcher's own
+// goroutine, after Size already returns the new value; it must not block.
+type SizeWatcher interface {
+	OnResize(fn func(size int64))
 }
 
 // Errors an Image returns; the SCSI layer maps each to sense data in one

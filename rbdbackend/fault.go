@@ -81,6 +81,7 @@ var (
 	_ CompareAndWriter   = (*FaultImage)(nil)
 	_ AllocationReporter = (*FaultImage)(nil)
 	_ Resizer            = (*FaultImage)(nil)
+	_ AtomicWriter       = (*FaultImage)(nil)
 )
 
 // NewFaultImage wraps inner with no faults and no latency.
@@ -233,6 +234,17 @@ func (f *FaultImage) Resize(size int64) error {
 		return unsupported(OpResize)
 	}
 	return pick(after, inner.Resize(size))
+}
+
+// AtomicWriteLimits are those of the inner image: WriteAt forwards to it
+// whole, and an injected fault either stops a write before it reaches the
+// inner image or reports an error after all of it was applied. An inner
+// image without the capability gives zero limits: no write is atomic.
+func (f *FaultImage) AtomicWriteLimits() (maxBytes, alignmentBytes, granularityBytes int64) {
+	if inner, ok := f.inner.(AtomicWriter); ok {
+		return inner.AtomicWriteLimits()
+	}
+	return 0, 0, 0
 }
 
 // enter counts the call, sleeps the configured latency and consumes the

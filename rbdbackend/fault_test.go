@@ -146,6 +146,12 @@ func TestFaultImageWithoutCapabilities(t *testing.T) {
 		}
 	}
 	mustWrite(t, f, block, 0)
+	if max, _, _ := f.AtomicWriteLimits(); max != 0 {
+		t.Errorf("atomic writes of %d bytes promised over an image without the capability", max)
+	}
+	if max, align, gran := NewFaultImage(NewMemoryImage(1 << 20)).AtomicWriteLimits(); max == 0 || align > 1 || gran > 1 {
+		t.Errorf("limits over a memory image: %d, %d, %d", max, align, gran)
+	}
 }
 
 func TestFaultImageInjectRejectsBadFaults(t *testing.T) {

@@ -64,6 +64,9 @@ var (
 	_ CompareAndWriter   = (*FileImage)(nil)
 	_ AllocationReporter = (*FileImage)(nil)
 	_ Resizer            = (*FileImage)(nil)
+	// FileImage is deliberately not an AtomicWriter: reads take no lock, so
+	// a pread racing a pwrite can return part of it, and a crash may leave
+	// a write torn at page or sector boundaries.
 )
 
 // OpenFileImage opens (or, with opts.Size > 0, creates) the image file at

@@ -3,6 +3,7 @@ package rbdbackend
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 )
 
@@ -48,6 +49,7 @@ var (
 	_ CompareAndWriter   = (*MemoryImage)(nil)
 	_ AllocationReporter = (*MemoryImage)(nil)
 	_ Resizer            = (*MemoryImage)(nil)
+	_ AtomicWriter       = (*MemoryImage)(nil)
 )
 
 // NewMemoryImage returns an empty image of size bytes. It panics if size
@@ -114,6 +116,15 @@ func (m *MemoryImage) WriteAt(p []byte, off int64) (int, error) {
 		return nil
 	})
 	return done, err
+}
+
+// AtomicWriteLimits reports that every write is atomic, whatever its
+// offset and length: WriteAt holds the stripes of all the chunks it writes
+// at once, and ReadAt those of all the chunks it reads, so neither sees
+// the other half done. Memory has no failure that could tear a write and
+// leave the image behind.
+func (m *MemoryImage) AtomicWriteLimits() (maxBytes, alignmentBytes, granularityBytes int64) {
+	return math.MaxInt64, 0, 0
 }
 
 // Flush succeeds at once: memory holds no volatile cache.

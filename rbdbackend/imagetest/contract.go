@@ -53,6 +53,7 @@ func Run(t *testing.T, open Factory) {
 		{"ConcurrentWriters", contractConcurrentWriters},
 		{"CompareAndWriteCounter", contractCompareAndWriteCounter},
 		{"CompareAndWriteSeesWholeWrites", contractCompareAndWriteSeesWholeWrites},
+		{"AtomicWritesAreWhole", contractAtomicWritesAreWhole},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
@@ -596,4 +597,56 @@ func mustWriteNoFatal(t testing.TB, img rbdbackend.Image, p []byte, off int64) {
 	if _, err := img.WriteAt(p, off); err != nil {
 		t.Errorf("WriteAt(%d bytes, %d): %v", len(p), off, err)
 	}
+}
+
+// contractAtomicWritesAreWhole races writers of two patterns over one range
+// within the atomic write limits (straddling a 1 MiB boundary when the
+// alignment allows) with readers of the whole range: every read must see a
+// single pattern, never parts of two writes.
+func contractAtomicWritesAreWhole(t *testing.T, open Factory) {
+	img := open(t, Size)
+	maxBytes, align, gran := capability[rbdbackend.AtomicWriter](t, img).AtomicWriteLimits()
+	if maxBytes <= 0 {
+		t.Skip("the image promises no atomic write")
+	}
+	n := min(maxBytes, 256<<10, Size)
+	if gran > 1 {
+		n -= n % gran
+	}
+	if n <= 0 {
+		t.Fatalf("limits (%d, %d, %d) allow no write the suite can make", maxBytes, align, gran)
+	}
+	off := max(mib-n/2, 0)
+	if align > 1 {
+		off -= off % align
+	}
+	if off+n > Size {
+		t.Fatalf("limits (%d, %d, %d) allow no write within %d bytes", maxBytes, align, gran, Size)
+	}
+	patterns := [][]byte{bytes.Repeat([]byte{0xAA}, int(n)), bytes.Repeat([]byte{0xBB}, int(n))}
+	const rounds = 300
+	var wg sync.WaitGroup
+	for _, p := range patterns {
+		wg.Go(func() {
+			for range rounds {
+				mustWriteNoFatal(t, img, p, off)
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			buf := make([]byte, n)
+			for range rounds {
+				if _, err := img.ReadAt(buf, off); err != nil {
+					t.Errorf("ReadAt: %v", err)
+					return
+				}
+				if i := firstDifference(buf, bytes.Repeat(buf[:1], len(buf))); i >= 0 {
+					t.Errorf("read of %d bytes at %d is torn at byte %d", n, off, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

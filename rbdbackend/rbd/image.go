@@ -42,6 +42,8 @@ type Image struct {
 	// ranges orders this process's writes against compare-and-write.
 	ranges rangelock.Table
 
+	onResize atomic.Pointer[func(int64)] // SizeWatcher callback
+
 	updates cgo.Handle    // identifies this Image to header-update callbacks
 	updated chan struct{} // a header update arrived; refresh the size
 	done    chan struct{}
@@ -215,6 +217,10 @@ func (i *Image) watchSize() {
 	}
 }
 
+// OnResize registers fn to run when the image's size changes, whoever
+// resized it (rbdbackend.SizeWatcher).
+func (i *Image) OnResize(fn func(size int64)) { i.onResize.Store(&fn) }
+
 // refreshHeader reloads what the data path caches from the header.
 func (i *Image) refreshHeader() {
 	i.mu.RLock()
@@ -225,7 +231,10 @@ func (i *Image) refreshHeader() {
 	}
 	size, rc := h.size()
 	if rc >= 0 {
-		i.size.Store(size)
+		old := i.size.Swap(size)
+		if fn := i.onResize.Load(); fn != nil && old != size {
+			(*fn)(size)
+		}
 		var f uint64
 		if f, rc = h.features(); rc >= 0 {
 			i.features.Store(f)
@@ -241,6 +250,7 @@ var (
 	_ rbdbackend.Image              = (*Image)(nil)
 	_ rbdbackend.Flusher            = (*Image)(nil)
 	_ rbdbackend.Discarder          = (*Image)(nil)
+	_ rbdbackend.SizeWatcher        = (*Image)(nil)
 	_ rbdbackend.WriteSamer         = (*Image)(nil)
 	_ rbdbackend.CompareAndWriter   = (*Image)(nil)
 	_ rbdbackend.AllocationReporter = (*Image)(nil)

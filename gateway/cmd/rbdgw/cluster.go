@@ -272,9 +272,6 @@ func (d *clusterDaemon) apply(s *cluster.Snapshot) {
 	d.portalsMu.Lock()
 	d.portals = targetPortals(s, d.opts.gateway)
 	d.portalsMu.Unlock()
-	if err := d.listeners.apply(cfg.Portals); err != nil {
-		d.log.Error("portals not all applied", "err", err)
-	}
 	d.provider.Update(s)
 	d.manager.Update(s)
 	keep := map[string]bool{}
@@ -282,7 +279,13 @@ func (d *clusterDaemon) apply(s *cluster.Snapshot) {
 		keep[disk.Name] = true
 	}
 	d.hub.Retain(keep)
-	if err := d.recon.Apply(cfg); err != nil {
+	err = d.recon.Apply(cfg)
+	// Portals open once their targets exist, so that the first initiator
+	// to connect finds them.
+	if lerr := d.listeners.apply(cfg.Portals); lerr != nil {
+		d.log.Error("portals not all applied", "err", lerr)
+	}
+	if err != nil {
 		d.log.Error("configuration applied with errors", "rev", s.Rev, "err", err)
 		return
 	}

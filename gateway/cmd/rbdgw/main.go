@@ -119,11 +119,13 @@ func (d *daemon) run() error {
 		Revision: revision(version),
 	})
 	d.listeners = newListeners(d.log, d.server)
-	if err := d.listeners.apply(cfg.Portals); err != nil {
-		return err
-	}
+	// Targets exist before the portals open, so no initiator ever finds
+	// the gateway without them.
 	if err := d.recon.Apply(cfg); err != nil {
 		d.log.Error("configuration applied with errors", "err", err)
+	}
+	if err := d.listeners.apply(cfg.Portals); err != nil {
+		return err
 	}
 	d.log.Info("rbdgw running", "version", version, "portals", cfg.Portals, "targets", len(cfg.Targets), "disks", len(cfg.Disks))
 

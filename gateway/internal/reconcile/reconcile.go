@@ -205,6 +205,11 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 		img.Close()
 		return nil, err
 	}
+	if w, ok := img.(rbdbackend.SizeWatcher); ok {
+		// A resize made with the rbd tool (or by another gateway) reaches
+		// initiators as CAPACITY DATA HAS CHANGED without a reload.
+		w.OnResize(func(int64) { lu.Resized() })
+	}
 	r.log.Info("disk opened", "disk", spec.Name, "backend", spec.Backend, "size", img.Size())
 	return &disk{spec: spec, img: img, lu: lu}, nil
 }

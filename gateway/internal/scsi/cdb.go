@@ -54,6 +54,8 @@ func rangeOf(cdb []byte) blockRange {
 		return blockRange{lba: uint64(be32(cdb[2:6])), blocks: uint64(be32(cdb[6:10])), lenField: 6}
 	case opCompareAndWrite:
 		return blockRange{lba: be64(cdb[2:10]), blocks: uint64(cdb[13]), lenField: 13}
+	case opWriteAtomic16:
+		return blockRange{lba: be64(cdb[2:10]), blocks: uint64(be16(cdb[12:14])), lenField: 12}
 	}
 	if len(cdb) >= 16 && cdb[0]>>5 == 4 { // group 4: 16-byte CDBs
 		return blockRange{lba: be64(cdb[2:10]), blocks: uint64(be32(cdb[10:14])), lenField: 10}

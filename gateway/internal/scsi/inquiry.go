@@ -222,6 +222,13 @@ func vpdLimits(t *task) []byte {
 		p[32] = 0x80              // UGAVALID: UNMAP GRANULARITY ALIGNMENT 0
 	}
 	put64(p[36:44], uint64(l.MaxWriteSameBlocks))
+	if lu.caps&capAtomicWrite != 0 {
+		// Atomic writes without boundaries: the two "with atomic
+		// boundary" fields stay zero.
+		put32(p[44:48], lu.atomic.maxBlocks)   // MAXIMUM ATOMIC TRANSFER LENGTH
+		put32(p[48:52], lu.atomic.alignment)   // ATOMIC ALIGNMENT
+		put32(p[52:56], lu.atomic.granularity) // ATOMIC TRANSFER LENGTH GRANULARITY
+	}
 	return vpdFinish(p)
 }
 

@@ -160,6 +160,7 @@ type LU struct {
 	alloc      rbdbackend.AllocationReporter
 	prefetcher prefetcher
 	lbprz      bool // unmapped blocks read as zeroes
+	atomic     atomicLimits
 
 	pr    *pr.Manager
 	tasks taskSet
@@ -321,6 +322,13 @@ func (lu *LU) probeCapabilities() {
 	}
 	if p, ok := lu.img.(prefetcher); ok {
 		lu.prefetcher = p
+	}
+	if w, ok := lu.img.(rbdbackend.AtomicWriter); ok {
+		bs := lu.cfg.BlockSize
+		if l, ok := atomicLimitsOf(w, bs, lu.cfg.Limits.MaxTransferBytes/bs); ok {
+			lu.atomic = l
+			lu.caps |= capAtomicWrite
+		}
 	}
 }
 

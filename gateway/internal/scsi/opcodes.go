@@ -41,6 +41,7 @@ const (
 	opPrefetch16        byte = 0x90
 	opSyncCache16       byte = 0x91
 	opWriteSame16       byte = 0x93
+	opWriteAtomic16     byte = 0x9c
 	opServiceActionIn16 byte = 0x9e
 	opReportLUNs        byte = 0xa0
 	opMaintenanceIn     byte = 0xa3

@@ -41,6 +41,7 @@ type capability uint8
 
 const (
 	capDiscard capability = 1 << iota
+	capAtomicWrite
 )
 
 // handlerFunc executes one command. It returns Data-In (already cut to the
@@ -202,6 +203,11 @@ func opEntries() []*opEntry {
 			usage: rw16(opSyncCache16, 0x06), run: cmdSyncCache},
 		{name: "WRITE SAME(16)", opcode: opWriteSame16, cdbLen: 16, dir: dirOut, access: pr.AccessWrite,
 			usage: rw16(opWriteSame16, 0xf9), timeout: 120, run: cmdWriteSame},
+		{name: "WRITE ATOMIC(16)", opcode: opWriteAtomic16, cdbLen: 16, dir: dirOut, access: pr.AccessWrite,
+			needs: capAtomicWrite, run: cmdWriteAtomic,
+			// WRPROTECT, DPO, FUA; the ATOMIC BOUNDARY field stays reserved
+			// (MAXIMUM ATOMIC BOUNDARY SIZE 0).
+			usage: cat([]byte{opWriteAtomic16, 0xf8}, lba4, lba4, []byte{0, 0, 0xff, 0xff, groupMask, ctl})},
 		{name: "READ CAPACITY(16)", opcode: opServiceActionIn16, sa: saReadCapacity16, hasSA: true,
 			cdbLen: 16, dir: dirIn, flags: flagALUAStandby, access: pr.AccessAllowed,
 			usage: cat([]byte{opServiceActionIn16, 0x1f}, lba4, lba4, lba4, []byte{0x01, ctl}), run: cmdReadCapacity16},

@@ -101,9 +101,8 @@ func TestUnknownOpcodeAndServiceAction(t *testing.T) {
 			}
 		}
 	}
-	// SANITIZE and WRITE ATOMIC(16) are not supported.
+	// SANITIZE is not supported.
 	e.expectSense(cdb10(0x48, 0, 0), nil, senseIllegalRequest, ascInvalidOpcode)
-	e.expectSense(cdb16(0x9c, 0, 1), nil, senseIllegalRequest, ascInvalidOpcode)
 }
 
 // rsocAll parses the all-commands format into opcode/SA descriptors.
@@ -208,19 +207,46 @@ func TestReportSupportedOpcodesMatchesTable(t *testing.T) {
 	e.expectSense(rsocCDB(false, 4, 0, 0, 64), nil, senseIllegalRequest, ascInvalidFieldInCDB)
 }
 
-// A logical unit without discard does not offer UNMAP, in RSOC as in
-// dispatch.
+// A logical unit without discard does not offer UNMAP, nor one without
+// atomic writes WRITE ATOMIC(16), in RSOC as in dispatch; with the
+// capabilities both are offered.
 func TestCapabilityGatedCommands(t *testing.T) {
-	e := newEnvWithImage(t, plainImage{rbdbackend.NewMemoryImage(testBlocks * testBlockSize)})
-	for _, d := range parseRSOCAll(t, e.good(rsocCDB(false, rsocAll, 0, 0, 65535), nil)) {
-		if d.opcode == opUnmap {
-			t.Fatal("UNMAP reported without a Discarder")
+	gated := []struct {
+		opcode byte
+		cdb    []byte
+		data   []byte
+	}{
+		{opUnmap, cdbUnmap(24), unmapList([2]uint64{0, 1})},
+		{opWriteAtomic16, cdbWriteAtomic16(0, 1), fill(testBlockSize, 1)},
+	}
+	plain := newEnvWithImage(t, plainImage{rbdbackend.NewMemoryImage(testBlocks * testBlockSize)})
+	full := newEnv(t)
+	for _, g := range gated {
+		if reportsOpcode(t, plain, g.opcode) {
+			t.Errorf("opcode %#02x reported without the capability", g.opcode)
+		}
+		plain.expectSense(g.cdb, g.data, senseIllegalRequest, ascInvalidOpcode)
+		if got := plain.good(rsocCDB(false, rsocOpcode, g.opcode, 0, 64), nil); got[1]&7 != supportNone {
+			t.Errorf("opcode %#02x one-command without the capability: % x", g.opcode, got)
+		}
+		if !reportsOpcode(t, full, g.opcode) {
+			t.Errorf("opcode %#02x not reported with the capability", g.opcode)
+		}
+		full.good(g.cdb, g.data)
+		if got := full.good(rsocCDB(false, rsocOpcode, g.opcode, 0, 64), nil); got[1]&7 != supportStandard {
+			t.Errorf("opcode %#02x one-command with the capability: % x", g.opcode, got)
 		}
 	}
-	e.expectSense(cdbUnmap(24), unmapList([2]uint64{0, 1}), senseIllegalRequest, ascInvalidOpcode)
-	if got := e.good(rsocCDB(false, rsocOpcode, opUnmap, 0, 64), nil); got[1]&7 != supportNone {
-		t.Errorf("UNMAP one-command: % x", got)
+}
+
+func reportsOpcode(t *testing.T, e *env, opcode byte) bool {
+	t.Helper()
+	for _, d := range parseRSOCAll(t, e.good(rsocCDB(false, rsocAll, 0, 0, 65535), nil)) {
+		if d.opcode == opcode {
+			return true
+		}
 	}
+	return false
 }
 
 // plainImage hides every optional capability of the image it wraps.

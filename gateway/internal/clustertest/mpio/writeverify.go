@@ -23,8 +23,11 @@ type multipath struct {
 	s        *session
 	retryFor time.Duration
 
-	retries   int
+	retries   int // failed attempts (errors, not ready)
 	failovers int
+	// unitAttentions counts commands repeated because the target reported
+	// a change (new LUN, ownership move): normal, not a failure.
+	unitAttentions int
 	// downSince is when the current run of failures started.
 	downSince time.Time
 }
@@ -63,7 +66,7 @@ func (m *multipath) do(cdb, data []byte, readLen int) (*iscsitest.Result, error)
 		key, _, _ := senseOf(r)
 		switch {
 		case r.Status == statusCheck && key == senseUnitAttention:
-			m.retries++ // the initiator learns about the change and retries
+			m.unitAttentions++ // the host learns about the change and repeats
 		case r.Status == statusCheck && key == senseNotReady, r.Status == statusBusy:
 			if err := m.failed(describe(r)); err != nil {
 				return nil, err
@@ -191,7 +194,7 @@ func writeVerify(args []string) error {
 		}
 	}
 	emit(map[string]any{"event": "done", "chunks": *chunks, "passes": passes, "writes": total,
-		"failovers": m.failovers, "retries": m.retries, "mismatches": mismatches,
+		"failovers": m.failovers, "retries": m.retries, "unit_attentions": m.unitAttentions, "mismatches": mismatches,
 		"portal": m.s.portal, "elapsed_ms": time.Since(start).Milliseconds()})
 	if m.s != nil {
 		m.s.close()

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	daemonBin = filepath.Join(dir, "rbdgw")
-	build := exec.Command("go", "build", "-o", daemonBin, "github.com/rbdgw/rbdgw/gateway/cmd/rbdgw")
+	build := exec.Command("go", "build", "-tags", buildTags, "-o", daemonBin, "github.com/rbdgw/rbdgw/gateway/cmd/rbdgw")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the daemon:", err)

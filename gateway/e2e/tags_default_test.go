@@ -1,0 +1,5 @@
+//go:build !pacific
+
+package e2e
+
+const buildTags = ""
