@@ -7,4 +7,4 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 go test -tags pacific -run '^$' -bench . -benchmem ./gateway/internal/pdu/ ./gateway/internal/iscsi/ ./rbdbackend/
 "$here/memory-vs-tgt.sh"
-if [ -x "$here/rbd-bench.sh" ]; then "$here/rbd-bench.sh"; fi
+"$here/rbd-gateway.sh"

@@ -95,7 +95,7 @@ func (d *clusterDaemon) run() error {
 	if err != nil {
 		return err
 	}
-	if err := d.register(ctx); err != nil {
+	if err := d.register(ctx, 2*d.opts.leaseTTL+10*time.Second); err != nil {
 		return err
 	}
 	d.provider = alua.NewProvider(gw.Name, gw.TPGID, d.log)
@@ -189,7 +189,7 @@ func (d *clusterDaemon) connectEtcd() error {
 		}
 		endpoints[i] = e
 	}
-	cli, err := cluster.Dial(cluster.ClientConfig{Endpoints: endpoints})
+	cli, err := dialEtcd(endpoints)
 	if err != nil {
 		return err
 	}
@@ -211,9 +211,10 @@ func (d *clusterDaemon) closeEtcd() {
 	}
 }
 
-// register makes this gateway live and publishes its record.
-func (d *clusterDaemon) register(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, 2*d.opts.leaseTTL+10*time.Second)
+// register makes this gateway live and publishes its record, waiting at
+// most timeout (a previous run's key must expire first).
+func (d *clusterDaemon) register(ctx context.Context, timeout time.Duration) error {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	reg, err := d.store.Register(rctx, d.opts.gateway, d.opts.leaseTTL)
 	if err != nil {
@@ -242,17 +243,24 @@ func (d *clusterDaemon) registration() *cluster.Registration {
 func (d *clusterDaemon) reregister(ctx context.Context) <-chan struct{} {
 	old := d.registration()
 	d.log.Warn("liveness lease lost; registering again")
+	// Short attempts: while etcd is down each one fails at its deadline,
+	// and the first after etcd is back succeeds.
+	const attempt = 2 * time.Second
 	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		// Revoking the old lease removes its key at once instead of after
-		// its TTL; it fails harmlessly when the lease already expired.
-		_ = old.Close(cctx)
+		// its TTL (etcd extends leases when it restarts); it fails
+		// harmlessly when the lease is already gone.
+		cctx, cancel := context.WithTimeout(ctx, attempt)
+		err := old.Close(cctx)
 		cancel()
-		if err := d.register(ctx); err != nil {
-			d.log.Warn("registration failed; retrying", "err", err)
+		if err == nil {
+			err = d.register(ctx, attempt)
+		}
+		if err != nil {
+			d.log.Debug("registration failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Second):
+			case <-time.After(200 * time.Millisecond):
 			}
 			continue
 		}

@@ -55,6 +55,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "rbdgw:", err)
 		os.Exit(2)
 	}
+	startPprof(log)
 	if *etcdAddrs != "" || *embeddedDir != "" {
 		exitOnError(log, runClusterMode(log, clusterFlags{
 			etcd: *etcdAddrs, gateway: *gatewayName, prefix: *etcdPrefix,

@@ -17,7 +17,7 @@
 package scsi
 
 import (
-	"fmt"
+	"sync/atomic"
 )
 
 // Status is the SAM status byte.
@@ -48,6 +48,10 @@ const (
 // Nexus identifies an I_T nexus: one initiator port (iSCSI initiator name +
 // ISID) talking to one target port (target name + portal group tag, which
 // is this gateway's target port group and relative target port).
+//
+// The port names are built once and cached in the Nexus (safe for
+// concurrent use); a Nexus must therefore not be copied by value once in
+// use. A change of the identifying fields is noticed and the names rebuilt.
 type Nexus struct {
 	InitiatorName  string
 	ISID           [6]byte
@@ -55,20 +59,18 @@ type Nexus struct {
 	TPGT           uint16 // portal group tag of the target port
 	RelativePortID uint16 // relative target port identifier (VPD 0x83, RTPG)
 	PortGroupID    uint16 // target port group (ALUA) of the target port
+
+	names atomic.Pointer[nexusNames]
 }
 
 // InitiatorPort is the SCSI initiator port name "<iqn>,i,0x<isid>".
-func (n *Nexus) InitiatorPort() string {
-	return fmt.Sprintf("%s,i,0x%012x", n.InitiatorName, n.ISID[:])
-}
+func (n *Nexus) InitiatorPort() string { return n.portNames().initiatorPort }
 
 // TargetPort is the SCSI target port name "<iqn>,t,0x<tpgt>".
-func (n *Nexus) TargetPort() string {
-	return fmt.Sprintf("%s,t,0x%04x", n.TargetName, n.TPGT)
-}
+func (n *Nexus) TargetPort() string { return n.portNames().targetPort }
 
 // Key identifies the nexus in maps (initiator port + target port).
-func (n *Nexus) Key() string { return n.InitiatorPort() + "|" + n.TargetPort() }
+func (n *Nexus) Key() string { return n.portNames().key }
 
 // Command is one SCSI command as the transport delivered it.
 type Command struct {
@@ -86,6 +88,17 @@ type Command struct {
 	// DataOut is the data the initiator sent (immediate, unsolicited and
 	// solicited Data-Out, in order), at most ExpectedLength bytes.
 	DataOut []byte
+
+	// DataIn optionally lends the device server a buffer for the Data-In
+	// of a READ (6/10/12/16): when its capacity holds the data, the blocks
+	// are read into DataIn[:n] and Result.Data is that slice, so the
+	// command allocates no buffer of its own. Pass it with length 0; other
+	// commands, and reads that do not fit, ignore it. The buffer must stay
+	// untouched until Execute returns, and Result.Data aliases it
+	// afterwards. When the result is Aborted, a read abandoned by the abort
+	// may still be filling the buffer: it must not be reused (dropping it
+	// to the garbage collector is safe).
+	DataIn []byte
 }
 
 // Result is the outcome of a command.

@@ -19,6 +19,9 @@ type task struct {
 	cdb   []byte // cut to the command's CDB length
 	nexus *Nexus
 	op    *opEntry
+	// entry is the task's place in the task set of its logical unit,
+	// allocated with the task.
+	entry taskEntry
 	// status is the status of a successful command (CONDITION MET for
 	// PRE-FETCH).
 	status Status
@@ -87,7 +90,8 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) (res Result) {
 func (t *task) runOnLU() (res Result) {
 	lu := t.lu
 	parent := t.ctx
-	entry, waits, err := lu.tasks.enter(parent, t.nexus, t.cmd.Tag, t.cmd.Attr)
+	entry := &t.entry
+	waits, err := lu.tasks.enter(parent, entry, t.nexus, t.cmd.Tag, t.cmd.Attr)
 	if errors.Is(err, errOverlapped) {
 		return t.result(nil, newSense(senseAbortedCommand, ascOverlappedCommands))
 	}

@@ -200,7 +200,7 @@ type discardZeroer interface {
 // nexusState is what a logical unit keeps for one I_T nexus. Guarded by
 // LU.mu.
 type nexusState struct {
-	nexus   Nexus
+	nexus   *Nexus // a copy owned by the logical unit
 	port    pr.Port
 	ua      uaQueue
 	prevent bool
@@ -405,7 +405,7 @@ func (lu *LU) nexusLocked(n *Nexus) *nexusState {
 	key := n.Key()
 	nx := lu.nexuses[key]
 	if nx == nil {
-		nx = &nexusState{nexus: *n, port: portOf(n)}
+		nx = &nexusState{nexus: n.clone(), port: portOf(n)}
 		lu.nexuses[key] = nx
 	}
 	return nx

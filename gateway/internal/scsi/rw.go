@@ -28,13 +28,28 @@ func (t *task) mediaRange(limit bool) (blockRange, error) {
 // fua reports the FUA bit of a 10/12/16-byte READ or WRITE.
 func (t *task) fua() bool { return hasProtectField(t.cdb[0]) && t.cdb[1]&0x08 != 0 }
 
-// cmdRead is READ(6/10/12/16).
+// cmdRead is READ(6/10/12/16). The blocks go into the transport's
+// Data-In buffer when it lent one that is large enough.
 func cmdRead(t *task) ([]byte, error) {
 	r, err := t.mediaRange(true)
 	if err != nil || r.blocks == 0 {
 		return nil, err
 	}
-	return t.readBlocks(r.lba, r.blocks)
+	bs := uint64(t.lu.cfg.BlockSize)
+	buf := t.dataInBuffer(r.blocks * bs)
+	if err := t.readAt(buf, int64(r.lba*bs)); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// dataInBuffer returns n bytes for Data-In: Command.DataIn when its
+// capacity holds them, a new buffer otherwise.
+func (t *task) dataInBuffer(n uint64) []byte {
+	if d := t.cmd.DataIn; uint64(cap(d)) >= n {
+		return d[:n]
+	}
+	return make([]byte, n)
 }
 
 // isWriteAndVerify reports WRITE AND VERIFY(10/12/16).

@@ -143,12 +143,12 @@ func (t *Target) NexusLogin(n *Nexus) {
 	if n == nil {
 		return
 	}
-	c := *n
+	c := n.clone()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.nexuses[c.Key()] = &c
+	t.nexuses[c.Key()] = c
 	for _, lu := range *t.lus.Load() {
-		lu.attach(&c, ascPowerOnReset)
+		lu.attach(c, ascPowerOnReset)
 	}
 }
 

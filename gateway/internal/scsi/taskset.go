@@ -19,10 +19,13 @@ type taskEntry struct {
 	attr          TaskAttr
 	ctx           context.Context
 	cancel        context.CancelFunc
-	// done is closed when the task has left the task set.
-	done chan struct{}
 
 	// Guarded by taskSet.mu.
+	//
+	// done is closed when the task has left the task set. It is made only
+	// when something waits for the task (an ORDERED task, task
+	// management), which most tasks never see.
+	done    chan struct{}
 	aborted bool
 	// reportAborted: answer TASK ABORTED status (the task was aborted by
 	// another I_T nexus while TAS=1); otherwise no response is sent.
@@ -45,40 +48,50 @@ var errOverlapped = errors.New("overlapped task tag")
 
 func (s *taskSet) init() { s.tasks = make(map[taskKey]*taskEntry) }
 
-// enter adds a task and returns what it must wait for before it runs
-// (SAM-5 8.5): an ORDERED task waits for every task that entered before it,
-// a SIMPLE task for the last ORDERED task, a HEAD OF QUEUE task for nothing.
-func (s *taskSet) enter(parent context.Context, n *Nexus, tag uint32, attr TaskAttr) (*taskEntry, []<-chan struct{}, error) {
+// enter fills e (which the caller allocates with the rest of the task) and
+// adds it to the set, and returns what the task must wait for before it
+// runs (SAM-5 8.5): an ORDERED task waits for every task that entered
+// before it, a SIMPLE task for the last ORDERED task, a HEAD OF QUEUE task
+// for nothing.
+func (s *taskSet) enter(parent context.Context, e *taskEntry, n *Nexus, tag uint32, attr TaskAttr) ([]<-chan struct{}, error) {
 	ctx, cancel := context.WithCancel(parent)
-	e := &taskEntry{
+	*e = taskEntry{
 		key:           taskKey{nexus: n.Key(), tag: tag},
 		initiatorPort: n.InitiatorPort(),
 		attr:          attr,
 		ctx:           ctx,
 		cancel:        cancel,
-		done:          make(chan struct{}),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.tasks[e.key]; dup {
 		cancel()
-		return nil, nil, errOverlapped
+		return nil, errOverlapped
 	}
 	var waits []<-chan struct{}
 	switch attr {
 	case TaskHeadOfQueue:
 	case TaskOrdered:
 		for _, other := range s.tasks {
-			waits = append(waits, other.done)
+			waits = append(waits, other.doneLocked())
 		}
 		s.lastOrdered = e
 	default: // SIMPLE, untagged and ACA are scheduled as SIMPLE
 		if s.lastOrdered != nil {
-			waits = append(waits, s.lastOrdered.done)
+			waits = append(waits, s.lastOrdered.doneLocked())
 		}
 	}
 	s.tasks[e.key] = e
-	return e, waits, nil
+	return waits, nil
+}
+
+// doneLocked returns the channel closed when e leaves the set, making it
+// if nobody asked before. taskSet.mu must be held and e be in the set.
+func (e *taskEntry) doneLocked() chan struct{} {
+	if e.done == nil {
+		e.done = make(chan struct{})
+	}
+	return e.done
 }
 
 // leave removes a finished task and reports whether it was aborted and
@@ -90,9 +103,12 @@ func (s *taskSet) leave(e *taskEntry) (aborted, report bool) {
 		s.lastOrdered = nil
 	}
 	aborted, report = e.aborted, e.reportAborted
+	done := e.done
 	s.mu.Unlock()
 	e.cancel()
-	close(e.done)
+	if done != nil {
+		close(done)
+	}
 	return aborted, report
 }
 
@@ -107,6 +123,7 @@ func (s *taskSet) abort(match func(*taskEntry) bool, report func(*taskEntry) boo
 		}
 		e.aborted = true
 		e.reportAborted = report(e)
+		e.doneLocked() // for waitDone
 		out = append(out, e)
 	}
 	s.mu.Unlock()
@@ -140,6 +157,6 @@ func waitFor(ctx context.Context, chans []<-chan struct{}) error {
 // medium.
 func waitDone(tasks []*taskEntry) {
 	for _, e := range tasks {
-		<-e.done
+		<-e.done // made by abort, under the lock, before the task could leave
 	}
 }
