@@ -36,7 +36,10 @@ cleanup() {
 		kill "$daemon_pid" 2>/dev/null
 		wait "$daemon_pid" 2>/dev/null
 	fi
-	if [ "$backend" = rbd ] && [ -z "$url" ] && [ -n "${started_ceph:-}" ]; then
+	if [ -n "${image:-}" ]; then
+		rbd -c "$CEPH_CONF" rm --no-progress "rbd/$image" >/dev/null 2>&1
+	fi
+	if [ "$backend" = rbd ] && [ -n "${started_ceph:-}" ]; then
 		"$root/deploy/microceph.sh" stop >/dev/null 2>&1
 	fi
 }
