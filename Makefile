@@ -6,7 +6,7 @@ GOFLAGS_T := -tags $(TAGS)
 BIN       := bin
 STATICCHECK_VERSION := 2025.1.1
 
-.PHONY: all deps build demo test unit lint conformance conformance-rbd bench fuzz clean
+.PHONY: all deps build demo demo-memory test unit lint conformance conformance-rbd cluster-test bench fuzz clean
 
 all: build
 
@@ -16,10 +16,14 @@ deps:
 build: deps
 	$(GO) build $(GOFLAGS_T) -o $(BIN)/rbdgw ./gateway/cmd/rbdgw
 
-# demo: starts the gateway in the foreground and prints its URL; Ctrl-C stops
-# everything it started.
+# demo: starts a two-gateway cluster (micro Ceph, etcd, gateways on
+# 127.0.0.1:3260 and :3261) in the foreground and prints its URLs; Ctrl-C
+# stops everything it started. demo-memory: one gateway, memory disk.
 demo: build
 	deploy/demo.sh
+
+demo-memory: build
+	deploy/demo.sh --memory
 
 # test: everything CI runs: format, vet, staticcheck, then, with a micro Ceph
 # cluster on 127.0.0.1, the unit and end-to-end tests with the race detector
@@ -44,6 +48,12 @@ conformance:
 
 conformance-rbd:
 	tests/conformance/run.sh --backend rbd
+
+# cluster-test: gateway processes against etcd and a micro Ceph cluster
+# (started unless CEPH_CONF is set); about 2-3 minutes, 45 s of which is the
+# etcd outage test (GOTESTFLAGS=-short skips it). `make unit` runs them too.
+cluster-test:
+	$(GO) test $(GOFLAGS_T) -count=1 -timeout 15m $(GOTESTFLAGS) -v ./tests/cluster/
 
 bench: build
 	deploy/bench/run-all.sh

@@ -378,10 +378,13 @@ func (d *clusterDaemon) shutdown() error {
 	d.backends.close()
 	// Leaving the cluster at once lets the other gateways take this one's
 	// disks over after their grace period instead of after the lease TTL.
+	// Bounded: when etcd is gone too the lease simply expires.
 	if reg := d.registration(); reg != nil {
-		if rerr := reg.Close(ctx); rerr != nil {
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if rerr := reg.Close(rctx); rerr != nil {
 			d.log.Warn("cannot revoke the liveness lease", "err", rerr)
 		}
+		rcancel()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("sessions did not end in time: %w", err)

@@ -39,6 +39,8 @@ type Directory struct {
 	mu    sync.Mutex // serialises writes of the record
 	rec   Record
 	lease clientv3.LeaseID
+	// dirty: the last write failed, so etcd may hold an older record.
+	dirty bool
 }
 
 // New returns the directory of the cluster under prefix (the cluster
@@ -71,7 +73,7 @@ func (d *Directory) Publish(ctx context.Context, lease clientv3.LeaseID) error {
 func (d *Directory) SetClient(ctx context.Context, addr string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.rec.Client == addr {
+	if d.rec.Client == addr && !d.dirty {
 		return nil
 	}
 	d.rec.Client = addr
@@ -84,10 +86,10 @@ func (d *Directory) SetClient(ctx context.Context, addr string) error {
 func (d *Directory) SetApplied(ctx context.Context, rev int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if rev <= d.rec.Applied {
+	if rev <= d.rec.Applied && !d.dirty {
 		return nil
 	}
-	d.rec.Applied = rev
+	d.rec.Applied = max(d.rec.Applied, rev)
 	return d.putLocked(ctx)
 }
 
@@ -102,8 +104,10 @@ func (d *Directory) putLocked(ctx context.Context) error {
 		return err
 	}
 	if _, err := d.cli.Put(ctx, d.Key(d.rec.Gateway), string(val), clientv3.WithLease(d.lease)); err != nil {
+		d.dirty = true
 		return fmt.Errorf("peer: publish %s: %w", d.rec.Gateway, err)
 	}
+	d.dirty = false
 	return nil
 }
 

@@ -236,8 +236,11 @@ func (h *Hub) apply(disk string, rev int64, value []byte) {
 	s.observe(rev, rec)
 }
 
-// confirm publishes that everything up to rev is applied.
+// confirm publishes that everything up to rev is applied. Bounded: when
+// etcd just went away, the next confirmation carries the revision.
 func (h *Hub) confirm(ctx context.Context, rev int64) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	if err := h.opts.Peers.SetApplied(ctx, rev); err != nil {
 		h.log.Warn("cannot confirm applied reservation state", "rev", rev, "err", err)
 	}
