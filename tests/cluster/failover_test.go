@@ -130,4 +130,17 @@ func TestFailoverKeepsData(t *testing.T) {
 	if err != nil || ev[len(ev)-1]["mismatches"] != float64(0) || ev[len(ev)-1]["retries"] != float64(0) {
 		t.Fatalf("writes through the returned gw-a: %v %v", ev, err)
 	}
+
+	// The administrator gives the disk back to gw-a.
+	c.admin("owner", "move", "rbd/"+c.images[0], "gw-a")
+	for _, g := range c.gws {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if s := groupStates(c.identity(g)); s[1] == "AO+pref" && s[2] == "ANO" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("through %s after owner move: %v", g.name, groupStates(c.identity(g)))
+			}
+		}
+	}
 }

@@ -38,6 +38,7 @@ cleanup() {
 	fi
 	if [ -n "${image:-}" ]; then
 		rbd -c "$CEPH_CONF" rm --no-progress "rbd/$image" >/dev/null 2>&1
+		rbd -c "$CEPH_CONF" rm --no-progress "rbd/$image-512" >/dev/null 2>&1
 	fi
 	if [ "$backend" = rbd ] && [ -n "${started_ceph:-}" ]; then
 		"$root/deploy/microceph.sh" stop >/dev/null 2>&1
@@ -52,7 +53,10 @@ if [ -z "$url" ]; then
 	iqn=iqn.2024-01.io.rbdgw:conformance
 	cfg="$OUT/gateway.yaml"
 	case "$backend" in
-	memory) disk="{name: lun0, backend: memory, size: 134217728}" ;;
+	memory)
+		disk="{name: lun0, backend: memory, size: 134217728}"
+		disk512="{name: lun2, backend: memory, size: 134217728, physical_block_size: 512}"
+		;;
 	rbd)
 		if [ -z "${CEPH_CONF:-}" ]; then
 			export CEPH_DIR="${CEPH_DIR:-$OUT/ceph}"
@@ -62,7 +66,9 @@ if [ -z "$url" ]; then
 		fi
 		image="conformance-$$"
 		rbd -c "$CEPH_CONF" create --size 128M "rbd/$image" || exit 1
+		rbd -c "$CEPH_CONF" create --size 128M "rbd/$image-512" || exit 1
 		disk="{name: lun0, backend: rbd, pool: rbd, image: $image}"
+		disk512="{name: lun2, backend: rbd, pool: rbd, image: $image-512, physical_block_size: 512}"
 		;;
 	*) echo "unknown backend $backend" >&2; exit 2 ;;
 	esac
@@ -71,9 +77,10 @@ portals: ["127.0.0.1:$port1", "127.0.0.1:$port2"]
 disks:
   - $disk
   - {name: readonly, backend: memory, size: 16777216, read_only: true}
+  - $disk512
 targets:
   - iqn: $iqn
-    luns: [{id: 0, disk: lun0}, {id: 1, disk: readonly}]
+    luns: [{id: 0, disk: lun0}, {id: 1, disk: readonly}, {id: 2, disk: lun2}]
     acls: [{initiator: "$ini1"}, {initiator: "$ini2"}]
 YAML
 	"$root/bin/rbdgw" -config "$cfg" -log-level warn >"$OUT/daemon.log" 2>&1 &
@@ -86,6 +93,10 @@ YAML
 	url2="iscsi://127.0.0.1:$port2/$iqn/0"
 	# The ReadOnly suite needs a write-protected logical unit.
 	url_ro="iscsi://127.0.0.1:$port1/$iqn/1"
+	# GetLBAStatus.UnmapSingle (libiscsi 1.19) queries LBA i+1 but expects
+	# the first descriptor at i+LBPPB, which SBC-3 forbids unless there is
+	# one logical block per physical block: run it on such a LUN.
+	url_512="iscsi://127.0.0.1:$port1/$iqn/2"
 fi
 
 mapfile -t tests < <(iscsi-test-cu --list | grep -E '^ALL\.[^.]+\.[^.]+$' | grep -E "${filter:-.}")
@@ -96,6 +107,7 @@ for t in "${tests[@]}"; do
 	case "$t" in
 	ALL.MultipathIO.*) [ -n "$url2" ] && args+=("$url2") ;;
 	ALL.ReadOnly.*) [ -n "${url_ro:-}" ] && args[${#args[@]}-1]="$url_ro" ;;
+	ALL.GetLBAStatus.UnmapSingle) [ -n "${url_512:-}" ] && args[${#args[@]}-1]="$url_512" ;;
 	esac
 	log="$OUT/logs/$t.log"
 	timeout -k 5 "$per_test_timeout" iscsi-test-cu "${args[@]}" >"$log" 2>&1

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,11 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 		return a.commit(ctx, cluster.PutDiscoveryAuth(*c))
 	case "discovery-auth delete":
 		return a.commit(ctx, cluster.DeleteDiscoveryAuth())
+	case "owner":
+		if len(args) != 3 || args[0] != "move" {
+			return usagef("owner move POOL/IMAGE GATEWAY")
+		}
+		return a.ownerMove(ctx, args[1], args[2])
 	case "show":
 		return a.show(ctx)
 	case "wait":
@@ -186,15 +192,52 @@ func (a *admin) hostPut(ctx context.Context, args []string) error {
 	return a.commit(ctx, cluster.PutHost(h))
 }
 
+// ownerMove makes gateway the ALUA owner of disk (to rebalance, or to
+// prefer a gateway). Both gateways stay live: the exclusive lock follows
+// the initiators' writes, which move to the new optimized path after the
+// unit attention every gateway establishes.
+func (a *admin) ownerMove(ctx context.Context, disk, gateway string) error {
+	s, _, err := a.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	l, ok := s.DiskMapping(disk)
+	if !ok {
+		return fmt.Errorf("disk %s is not mapped by any target", disk)
+	}
+	if !slices.Contains(s.Targets[l.Target].Gateways, gateway) {
+		return fmt.Errorf("gateway %s does not serve target %s", gateway, l.Target)
+	}
+	if _, live := s.Live[gateway]; !live {
+		return fmt.Errorf("gateway %s is not live: the disk would move on at once", gateway)
+	}
+	cur := s.Owners[disk]
+	if cur.Gateway == gateway {
+		fmt.Fprintf(a.out, "ok (%s already owns %s)\n", gateway, disk)
+		return nil
+	}
+	o, err := a.store.ClaimOwner(ctx, disk, gateway, cur.Epoch)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "ok (%s owns %s, epoch %d)\n", o.Gateway, disk, o.Epoch)
+	return nil
+}
+
 // show prints the configuration as JSON with CHAP secrets masked.
 func (a *admin) show(ctx context.Context) error {
 	s, _, err := a.store.Load(ctx)
 	if err != nil {
 		return err
 	}
+	return a.print(describe(s))
+}
+
+// print writes v as indented JSON.
+func (a *admin) print(v any) error {
 	enc := json.NewEncoder(a.out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(describe(s))
+	return enc.Encode(v)
 }
 
 // wait polls until the named gateways are live and, with -owned, every

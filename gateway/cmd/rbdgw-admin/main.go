@@ -38,6 +38,8 @@ commands:
   host delete IQN INITIATOR
   discovery-auth put USER:SECRET[:MUSER:MSECRET]
   discovery-auth delete
+  owner move POOL/IMAGE GATEWAY
+                              make a live gateway serving the disk its ALUA owner (rebalance)
   show                        the whole configuration, owners and live gateways (JSON, secrets masked)
   wait [-live NAME ...] [-owned]
                               wait until the gateways are live and every mapped disk has an owner

@@ -43,7 +43,10 @@ type clusterOptions struct {
 // clusterDaemon is a gateway of a cluster: its configuration, ALUA
 // ownership and reservations come from etcd.
 type clusterDaemon struct {
-	log      *slog.Logger
+	log *slog.Logger
+	// storeLog is log without the gateway attribute, which the cluster
+	// store adds to its own messages where it matters.
+	storeLog *slog.Logger
 	opts     clusterOptions
 	backends *backends
 
@@ -82,7 +85,7 @@ func (d *clusterDaemon) run() error {
 	}
 	changes := d.store.Watch(ctx, snap.Rev)
 	for snap.Gateways[d.opts.gateway].Name == "" {
-		d.log.Warn("this gateway is not defined in the cluster yet; waiting (rbdgw-admin gateway put)", "gateway", d.opts.gateway)
+		d.log.Warn("this gateway is not defined in the cluster yet; waiting (rbdgw-admin gateway put)")
 		ch, ok := <-changes
 		if !ok {
 			return ctx.Err()
@@ -194,7 +197,7 @@ func (d *clusterDaemon) connectEtcd() error {
 		return err
 	}
 	d.cli = cli
-	d.store, err = cluster.New(cli, cluster.Options{Prefix: d.opts.prefix, Logger: d.log})
+	d.store, err = cluster.New(cli, cluster.Options{Prefix: d.opts.prefix, Logger: d.storeLog})
 	if err != nil {
 		return err
 	}
@@ -442,6 +445,6 @@ func runClusterMode(log *slog.Logger, f clusterFlags, b *backends) error {
 	if opts.leaseTTL < 2*time.Second {
 		return errors.New("-lease-ttl must be at least 2s")
 	}
-	d := &clusterDaemon{log: log.With("gateway", opts.gateway), opts: opts, backends: b}
+	d := &clusterDaemon{log: log.With("gateway", opts.gateway), storeLog: log, opts: opts, backends: b}
 	return d.run()
 }

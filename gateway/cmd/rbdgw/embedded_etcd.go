@@ -35,8 +35,10 @@ func startEmbeddedEtcd(log *slog.Logger, dir, clientAddr, peerAddr string) (*emb
 	// Keep the history compact: the gateways only need recent revisions.
 	cfg.AutoCompactionMode = "revision"
 	cfg.AutoCompactionRetention = "10000"
-	// etcd logs through zap; only warnings and errors are worth seeing.
-	cfg.LogLevel = "warn"
+	// etcd logs through zap, in JSON. Its warnings for a single member
+	// (one port for HTTP and gRPC, unsigned simple tokens, closed
+	// listeners at shutdown) are expected here: show only errors.
+	cfg.LogLevel = "error"
 	cfg.Logger = "zap"
 	srv, err := embed.StartEtcd(cfg)
 	if err != nil {

@@ -1,0 +1,152 @@
+package iscsi
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Inline execution. Handing a command to its own goroutine and its
+// completion back to the serve loop costs two goroutine wake-ups, which on
+// a logical unit that answers in microseconds (a memory image, a page-cache
+// hit) cost more than the command itself. A plain READ or WRITE of at most
+// inlineMaxBytes therefore runs on the serve loop itself when its logical
+// unit has recently answered fast; every other command, and every command
+// of a slow logical unit (RBD), runs on its own goroutine.
+//
+// A command run inline that turns out slow must not stall the connection:
+// once it has run for reliefAfter, the next event for the loop (or a
+// watchdog timer) starts a new serve loop goroutine, and the stalled one
+// ends as if it had been a task goroutine, reporting its completion on the
+// channel. Only one goroutine runs the loop at any time.
+const (
+	inlineMaxBytes   = 128 << 10
+	inlineMaxLatency = 50 * time.Microsecond // average Execute time below which a LU counts as fast
+	inlineWarmup     = 16                    // samples before the average is trusted
+	reliefAfter      = time.Millisecond
+)
+
+// lunLatency is the running average of a logical unit's Execute times.
+type lunLatency struct {
+	avg     time.Duration
+	samples int
+}
+
+// add folds one sample in (exponential average, weight 1/8).
+func (l *lunLatency) add(d time.Duration) {
+	if l.samples == 0 {
+		l.avg = d
+	} else {
+		l.avg += (d - l.avg) / 8
+	}
+	if l.samples < inlineWarmup {
+		l.samples++
+	}
+}
+
+func (l *lunLatency) fast() bool {
+	return l.samples >= inlineWarmup && l.avg < inlineMaxLatency
+}
+
+// inlineOpcode reports the commands whose cost is bounded by their data
+// length: plain reads and writes. WRITE SAME, UNMAP, COMPARE AND WRITE,
+// EXTENDED COPY or SYNCHRONIZE CACHE may take far longer than their EDTL
+// suggests.
+func inlineOpcode(op byte) bool {
+	switch op {
+	case 0x08, 0x28, 0xa8, 0x88, // READ (6), (10), (12), (16)
+		0x0a, 0x2a, 0xaa, 0x8a: // WRITE (6), (10), (12), (16)
+		return true
+	}
+	return false
+}
+
+// monoEpoch anchors monotonic timestamps stored in atomics.
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// loopBaton records whether the serve loop is running a command inline
+// and lets another goroutine take the loop over when that command stalls.
+// Its word holds a generation (upper bits) and the mode (low bit): the
+// generation changes at every takeover, so a stalled goroutine that comes
+// back can tell that the loop moved on without it.
+type loopBaton struct {
+	word  atomic.Uint64
+	since atomic.Int64 // monoNow() when the inline command started
+
+	// resume starts a new serve loop goroutine after a takeover.
+	resume func()
+
+	timerMu sync.Mutex
+	timer   *time.Timer
+	armed   atomic.Bool
+	stopped bool
+}
+
+const batonInline = 1
+
+// begin marks an inline command starting and returns the token end needs.
+func (b *loopBaton) begin() uint64 {
+	b.since.Store(monoNow())
+	w := b.word.Load() &^ batonInline
+	b.word.Store(w | batonInline)
+	if !b.armed.Load() {
+		b.arm()
+	}
+	return w
+}
+
+// end marks the inline command finished. False means another goroutine
+// took the loop over meanwhile: the caller no longer owns any loop state.
+func (b *loopBaton) end(token uint64) bool {
+	return b.word.CompareAndSwap(token|batonInline, token)
+}
+
+// relieve takes the loop over when an inline command has run for longer
+// than reliefAfter. Goroutines that feed the loop call it before they
+// queue an event, so the event is not held up behind the stalled command.
+func (b *loopBaton) relieve() {
+	w := b.word.Load()
+	if w&batonInline == 0 || time.Duration(monoNow()-b.since.Load()) < reliefAfter {
+		return
+	}
+	// The next generation, not inline: the new loop starts clean.
+	if b.word.CompareAndSwap(w, (w&^batonInline)+2) {
+		go b.resume()
+	}
+}
+
+// arm starts the watchdog that relieves a stalled loop no event would
+// reach. It re-arms itself while inline commands keep running and goes
+// idle otherwise, so an idle connection costs no timer wake-ups.
+func (b *loopBaton) arm() {
+	b.timerMu.Lock()
+	defer b.timerMu.Unlock()
+	if b.stopped || b.armed.Swap(true) {
+		return
+	}
+	if b.timer == nil {
+		b.timer = time.AfterFunc(reliefAfter, b.watch)
+	} else {
+		b.timer.Reset(reliefAfter)
+	}
+}
+
+func (b *loopBaton) watch() {
+	b.relieve()
+	b.armed.Store(false)
+	if b.word.Load()&batonInline != 0 {
+		b.arm()
+	}
+}
+
+// stop ends the watchdog for good (the connection is gone).
+func (b *loopBaton) stop() {
+	b.timerMu.Lock()
+	defer b.timerMu.Unlock()
+	b.stopped = true
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+}
