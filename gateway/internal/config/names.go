@@ -29,7 +29,7 @@ func ValidateName(name string) error {
 	case strings.HasPrefix(name, "naa."):
 		return validateHexName(name, "naa.", 16, 32)
 	}
-	return fmt.Errorf("iSCSI name %q: must start with iqn., eui. or naa.", name)
+	return fmt.Errorf("iSCSI name %q: must start with \"iqn.\", \"eui.\" or \"naa.\"", name)
 }
 
 // validateIQN checks "iqn.YYYY-MM.reversed.domain[:anything]".

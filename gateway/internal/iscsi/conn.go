@@ -102,6 +102,7 @@ func (c *conn) kill(reason string) {
 		close(c.killed)
 		c.nc.Close()
 	})
+	c.ffp.baton.relieve()
 }
 
 // requestLogout asks the initiator to log out; before the full feature
@@ -136,6 +137,7 @@ func (c *conn) dropSession(reason string) {
 }
 
 func (c *conn) wakeCtl() {
+	c.ffp.baton.relieve()
 	select {
 	case c.ctlWake <- struct{}{}:
 	default:
@@ -151,23 +153,42 @@ func (c *conn) takeCtl() (logout, drop string) {
 	return logout, drop
 }
 
-// serve runs the connection. A panic anywhere in it is contained here: it
-// is logged with its stack and only this connection is closed.
+// serve runs the connection: login, then the full feature phase.
 func (c *conn) serve() {
-	defer c.srv.connDone(c)
-	defer close(c.done)
-	defer c.cleanup()
+	c.runOwned(func() bool {
+		c.setState(ConnXptUp)
+		if !c.runLogin() {
+			return true
+		}
+		return c.fullFeature()
+	})
+}
+
+// resumeLoop continues the serve loop on a new goroutine after a command
+// run inline stalled (see loopBaton).
+func (c *conn) resumeLoop() { c.runOwned(c.loop) }
+
+// runOwned runs body on a goroutine that owns the connection and cleans
+// the connection up when body ends it, not when body handed the serve loop
+// to another goroutine (it returned false). A panic is contained here: it
+// is logged with its stack and only this connection is closed.
+func (c *conn) runOwned(body func() bool) {
+	ended := true
+	defer func() {
+		if ended {
+			c.cleanup()
+			close(c.done)
+			c.srv.connDone(c)
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("panic serving connection", "panic", r, "stack", string(debug.Stack()))
 			c.ffp.exit = exitNow
+			ended = true
 		}
 	}()
-	c.setState(ConnXptUp)
-	if !c.runLogin() {
-		return
-	}
-	c.fullFeature()
+	ended = body()
 }
 
 // cleanup ends the connection: flushes when asked to, stops the reader and
@@ -181,6 +202,12 @@ func (c *conn) cleanup() {
 	}()
 	f := &c.ffp
 	if f.started {
+		f.baton.stop()
+		f.ping.stop()
+		f.logout.stop()
+		if f.nopTick != nil {
+			f.nopTick.Stop()
+		}
 		if f.exit == exitGraceful {
 			c.flush(5 * time.Second)
 		}
