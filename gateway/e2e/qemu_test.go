@@ -37,6 +37,19 @@ func fileSHA256(t *testing.T, path string, limit int64) [32]byte {
 	return sum
 }
 
+// writeRandomFile fills path with size random bytes.
+func writeRandomFile(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestQemuRoundTrip writes 256 MiB of random data through qemu-img (libiscsi)
 // into a LUN and reads it back out: the bytes must be identical.
 func TestQemuRoundTrip(t *testing.T) {
@@ -45,14 +58,7 @@ func TestQemuRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.raw")
 	const size = 256 << 20
-	f, err := os.Create(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeRandomFile(t, src, size)
 	url := "iscsi://" + g.portal() + "/iqn.2024-01.io.rbdgw:data/0"
 	if out, err := run(t, 5*time.Minute, "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", src, url); err != nil {
 		t.Fatalf("convert into the LUN: %v\n%s", err, out)

@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,14 +55,7 @@ func TestRBDQemuRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.raw")
 	const size = 256 << 20
-	f, err := os.Create(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeRandomFile(t, src, size)
 	url := "iscsi://" + g.portal() + "/iqn.2024-01.io.rbdgw:rbd/0"
 	if out, err := run(t, 5*time.Minute, "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", src, url); err != nil {
 		t.Fatalf("convert into the LUN: %v\n%s", err, out)

@@ -26,7 +26,7 @@ func TestAtomicWriteLimitsFollowTheObjectSize(t *testing.T) {
 // Writers of two patterns over one whole object race with readers of it:
 // every read sees one pattern.
 func TestAtomicWriteWithinAnObjectIsWhole(t *testing.T) {
-	img := contractImage(t)
+	img := contractImage(t, contractSize)
 	n, align, _ := img.AtomicWriteLimits()
 	off := 3 * align
 	patterns := [][]byte{bytes.Repeat([]byte{0xAA}, int(n)), bytes.Repeat([]byte{0xBB}, int(n))}

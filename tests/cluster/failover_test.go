@@ -72,16 +72,20 @@ func (m *asyncMPIO) rest() ([]map[string]any, error) {
 	return evs, m.cmd.Wait()
 }
 
-// A host writes a known pattern through gw-a, which is killed in the
-// middle; the host fails over to gw-b, which fences gw-a's Ceph client and
-// takes the disk over; every block reads back as last written. gw-a comes
-// back non-optimized with a new client.
+// A host writes a known pattern through the owner gateway, which is
+// killed in the middle; the host fails over to the other gateway, which
+// fences the dead one's Ceph client and takes the disk over; every block
+// reads back as last written. The killed gateway comes back non-optimized
+// with a new client, and an administrator gives the disk back to it.
 func TestFailoverKeepsData(t *testing.T) {
 	c := newCluster(t, 2)
+	// a is the owner (whichever registered first), b the other gateway;
+	// their port group ids are 1 for gw-a and 2 for gw-b.
 	a, b := c.gws[0], c.gws[1]
-	if o := c.owner(); o != "gw-a" {
-		t.Fatalf("the first disk should go to gw-a, not %q", o)
+	if c.owner() == b.name {
+		a, b = b, a
 	}
+	ga, gb := tpgOf(a), tpgOf(b)
 	oldClient := a.cephClient()
 	w := startMPIO(t, "write-verify", "-target", c.iqn, "-portal", a.portal, "-portal", b.portal,
 		"-chunks", "1500", "-interval", "2ms", "-retry-for", "60s")
@@ -93,7 +97,7 @@ func TestFailoverKeepsData(t *testing.T) {
 	rec := w.until(t, 60*time.Second, func(ev map[string]any) bool { return ev["event"] == "recovered" })
 	failover := time.UnixMilli(int64(rec["unix_ms"].(float64))).Sub(killed)
 	if rec["portal"] != b.portal {
-		t.Fatalf("recovered through %v, want gw-b", rec["portal"])
+		t.Fatalf("recovered through %v, want %s", rec["portal"], b.name)
 	}
 	evs, err := w.rest()
 	if err != nil {
@@ -103,39 +107,39 @@ func TestFailoverKeepsData(t *testing.T) {
 	if done["event"] != "done" || done["mismatches"] != float64(0) {
 		t.Fatalf("write-verify ended with %v", done)
 	}
-	t.Logf("failover: %v from SIGKILL of gw-a to the first write completed through gw-b (%v writes, %v retries)",
-		failover.Round(time.Millisecond), done["writes"], done["retries"])
+	t.Logf("failover: %v from SIGKILL of %s to the first write completed through %s (%v writes, %v retries)",
+		failover.Round(time.Millisecond), a.name, b.name, done["writes"], done["retries"])
 
 	out, err := ceph("osd", "blocklist", "ls")
 	if err != nil || !strings.Contains(out, oldClient) {
-		t.Fatalf("gw-a's old client %s is not in the OSD blocklist: %v\n%s", oldClient, err, out)
+		t.Fatalf("%s's old client %s is not in the OSD blocklist: %v\n%s", a.name, oldClient, err, out)
 	}
-	if o := c.owner(); o != "gw-b" {
-		t.Fatalf("owner after the failover: %q", o)
+	if o := c.owner(); o != b.name {
+		t.Fatalf("owner after the failover: %q, want %s", o, b.name)
 	}
 
-	// gw-a returns: non-optimized, with a client that is not fenced, and
-	// it still serves writes (the lock moves to it and back).
+	// The killed gateway returns: non-optimized, with a client that is not
+	// fenced, and it still serves writes (the lock moves to it and back).
 	a.start()
 	c.waitReady()
 	if a.cephClient() == oldClient {
-		t.Fatal("gw-a reuses its fenced client")
+		t.Fatalf("%s reuses its fenced client", a.name)
 	}
 	for _, g := range c.gws {
-		if s := groupStates(c.identity(g)); s[1] != "ANO" || s[2] != "AO+pref" {
-			t.Fatalf("through %s after gw-a returned: %v, want gw-a ANO and gw-b AO", g.name, s)
+		if s := groupStates(c.identity(g)); s[ga] != "ANO" || s[gb] != "AO+pref" {
+			t.Fatalf("through %s after %s returned: %v, want it ANO and %s AO", g.name, a.name, s, b.name)
 		}
 	}
 	ev, err := mpio(t, "write-verify", "-target", c.iqn, "-portal", a.portal, "-chunks", "64", "-lba", "100000")
 	if err != nil || ev[len(ev)-1]["mismatches"] != float64(0) || ev[len(ev)-1]["retries"] != float64(0) {
-		t.Fatalf("writes through the returned gw-a: %v %v", ev, err)
+		t.Fatalf("writes through the returned %s: %v %v", a.name, ev, err)
 	}
 
-	// The administrator gives the disk back to gw-a.
-	c.admin("owner", "move", "rbd/"+c.images[0], "gw-a")
+	// The administrator gives the disk back.
+	c.admin("owner", "move", "rbd/"+c.images[0], a.name)
 	for _, g := range c.gws {
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			if s := groupStates(c.identity(g)); s[1] == "AO+pref" && s[2] == "ANO" {
+			if s := groupStates(c.identity(g)); s[ga] == "AO+pref" && s[gb] == "ANO" {
 				break
 			}
 			if time.Now().After(deadline) {

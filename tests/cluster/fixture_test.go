@@ -286,3 +286,7 @@ func groupStates(id map[string]any) map[int]string {
 	}
 	return out
 }
+
+// tpgOf is the target port group id of a gateway of newCluster: 1 for
+// gw-a, 2 for gw-b, ...
+func tpgOf(g *gateway) int { return int(g.name[len(g.name)-1]-'a') + 1 }

@@ -68,7 +68,17 @@ type clusterDaemon struct {
 
 	regMu sync.Mutex
 	reg   *cluster.Registration
+
+	// applied is the newest snapshot applied; incomplete is set when a
+	// part of it could not be applied (an image that did not open), so
+	// that it is retried.
+	applied    *cluster.Snapshot
+	incomplete bool
 }
+
+// retryEvery is how often a configuration that was not applied completely
+// is applied again.
+const retryEvery = 5 * time.Second
 
 func (d *clusterDaemon) run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -98,6 +108,8 @@ func (d *clusterDaemon) run() error {
 	if err != nil {
 		return err
 	}
+	// Kept until Publish (inside register) writes the record.
+	_ = d.peers.SetClient(ctx, ceph.ClientAddr())
 	if err := d.register(ctx, 2*d.opts.leaseTTL+10*time.Second); err != nil {
 		return err
 	}
@@ -146,6 +158,7 @@ func (d *clusterDaemon) run() error {
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastTry := time.Now()
 	lost := d.registration().Done()
 	for {
 		select {
@@ -166,6 +179,11 @@ func (d *clusterDaemon) run() error {
 				d.log.Warn("cannot publish the Ceph client address", "err", err)
 			}
 			cancel()
+			if d.incomplete && time.Since(lastTry) >= retryEvery {
+				lastTry = time.Now()
+				d.log.Info("applying the configuration again", "rev", d.applied.Rev)
+				d.apply(d.applied)
+			}
 		case <-ctx.Done():
 			d.log.Info("stopping")
 			err := d.shutdown()
@@ -290,7 +308,9 @@ func (d *clusterDaemon) apply(s *cluster.Snapshot) {
 		keep[disk.Name] = true
 	}
 	d.hub.Retain(keep)
+	d.applied = s
 	err = d.recon.Apply(cfg)
+	d.incomplete = err != nil
 	// Portals open once their targets exist, so that the first initiator
 	// to connect finds them.
 	if lerr := d.listeners.apply(cfg.Portals); lerr != nil {

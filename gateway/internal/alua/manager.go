@@ -68,8 +68,10 @@ type Manager struct {
 	opts ManagerOptions
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	snap      *cluster.Snapshot
+	mu   sync.Mutex
+	snap *cluster.Snapshot
+	// goneSince is when a disk planned for this gateway was first seen
+	// without a live owner (or without any owner).
 	goneSince map[string]time.Time
 	busy      map[string]bool
 	images    map[string]LockedImage
@@ -145,7 +147,16 @@ func (m *Manager) evaluate(now time.Time) {
 			continue
 		}
 		if !owned {
-			m.startLocked(disk, 0, true, false, "disk has no owner")
+			// Gateways starting together wait for each other (up to the
+			// grace period) so that their disks are spread over all of
+			// them rather than taken by the first one up.
+			since, seen := m.goneSince[disk]
+			if !seen {
+				m.goneSince[disk], since = now, now
+			}
+			if allServingLive(m.snap, disk) || now.Sub(since) >= m.opts.Grace {
+				m.startLocked(disk, 0, true, false, "disk has no owner")
+			}
 			continue
 		}
 		// The plan keeps a live owner; the disk is planned for this
@@ -159,6 +170,21 @@ func (m *Manager) evaluate(now time.Time) {
 			m.startLocked(disk, rec.Epoch, true, false, "owner "+rec.Gateway+" is gone")
 		}
 	}
+}
+
+// allServingLive reports whether every gateway serving disk's target is
+// live.
+func allServingLive(s *cluster.Snapshot, disk string) bool {
+	l, ok := s.DiskMapping(disk)
+	if !ok {
+		return false
+	}
+	for _, g := range s.Targets[l.Target].Gateways {
+		if _, live := s.Live[g]; !live {
+			return false
+		}
+	}
+	return true
 }
 
 // startLocked runs a takeover of disk in the background unless one is in

@@ -283,3 +283,18 @@ func TestLostClaimFencesNothing(t *testing.T) {
 		t.Fatalf("claim from a stale epoch: %v", err)
 	}
 }
+
+func TestNewDiskWaitsForTheOtherGatewaysUpToTheGrace(t *testing.T) {
+	store := newStore(t)
+	ctx := context.Background()
+	live := []string{"gw-a", "gw-b"} // gw-c serves the target but is not up yet
+	m := newManager(store, "gw-a", live)
+	defer m.Close()
+	m.Update(load(t, store, live...))
+	time.Sleep(50 * time.Millisecond)
+	if o, _ := store.Owners(ctx); o["rbd/d0"].Gateway != "" {
+		t.Fatalf("claimed before the grace period: %+v", o["rbd/d0"])
+	}
+	go m.Run(ctx)
+	waitOwner(t, store, "gw-a", 1)
+}

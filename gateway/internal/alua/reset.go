@@ -31,8 +31,10 @@ func (p *Provider) LogicalUnitReset(lu *scsi.LU) {
 }
 
 // PeerReset applies a reset made through another gateway to the logical
-// unit of disk here, if this gateway has seen it in a command (a logical
-// unit no initiator has used here has no unit attention to report).
+// unit of disk here. The provider knows a logical unit once a command has
+// reached it; one that no command has reached since this gateway opened it
+// is skipped (its I_T nexuses still hold the unit attention of their
+// login, or never used it).
 func (p *Provider) PeerReset(disk string) {
 	if lu := p.lu(disk); lu != nil {
 		lu.PeerReset()

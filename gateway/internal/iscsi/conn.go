@@ -209,6 +209,7 @@ func (c *conn) cleanup() {
 			f.nopTick.Stop()
 		}
 		if f.exit == exitGraceful {
+			c.flushOut()
 			c.flush(5 * time.Second)
 		}
 		close(f.loopDone)
@@ -218,7 +219,7 @@ func (c *conn) cleanup() {
 	if f.started {
 		f.ioWG.Wait()
 		c.drainRx()
-		for _, it := range f.q.close() {
+		for _, it := range append(f.q.close(), f.out...) {
 			it.release.Release()
 			if it.done != nil {
 				close(it.done)

@@ -34,6 +34,14 @@ type ffpState struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 
+	// ready holds commands handed to the SCSI layer while the current event
+	// was handled; the loop starts them before it waits again.
+	ready   taskQueue
+	out     []outItem // PDUs for the writer, handed over by flushOut
+	baton   loopBaton
+	latency map[uint64]*lunLatency // Execute times per LUN
+	nopTick *time.Ticker
+
 	statSN       uint32
 	warnedStatSN bool
 	lastTTT      uint32
@@ -90,6 +98,12 @@ func (c *conn) startFFP() {
 	f.q = newSendQueue()
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.tasks = make(map[uint32]*task)
+	f.latency = make(map[uint64]*lunLatency)
+	f.baton.resume = c.resumeLoop
+	f.baton.takeovers = &c.srv.loopTakeovers
+	if iv := c.srv.cfg.nopInterval; iv > 0 {
+		f.nopTick = time.NewTicker(iv)
+	}
 	f.started = true
 
 	f.ioWG.Add(2)
@@ -113,6 +127,7 @@ func (c *conn) readLoop() {
 	for {
 		p, err := c.rd.Read()
 		in := rxItem{p: p, err: err}
+		c.ffp.baton.relieve()
 		select {
 		case c.ffp.rx <- in:
 		case <-c.ffp.stopIO:
@@ -127,6 +142,7 @@ func (c *conn) readLoop() {
 
 func (c *conn) writeLoop() {
 	defer c.ffp.ioWG.Done()
+	defer c.ffp.baton.relieve()
 	defer close(c.ffp.writerDead)
 	defer func() {
 		if r := recover(); r != nil {
@@ -139,23 +155,38 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// fullFeature is the serve loop: the only goroutine touching session and
-// connection state after login.
-func (c *conn) fullFeature() {
+// fullFeature starts the full feature phase and runs its loop. It reports
+// false when another goroutine took the loop over (see loopBaton).
+func (c *conn) fullFeature() bool {
 	c.startFFP()
+	return c.loop()
+}
+
+// loop is the serve loop: the only goroutine touching session and
+// connection state after login. It reports false when it handed the loop
+// to another goroutine, true when the connection is to end.
+func (c *conn) loop() bool {
 	f := &c.ffp
 	var nopC <-chan time.Time
-	if iv := c.srv.cfg.nopInterval; iv > 0 {
-		tick := time.NewTicker(iv)
-		defer tick.Stop()
-		nopC = tick.C
+	if f.nopTick != nil {
+		nopC = f.nopTick.C
 	}
-	defer f.ping.stop()
-	defer f.logout.stop()
-	for f.exit == exitNone {
+	for {
+		if !c.runReady() {
+			return false
+		}
+		c.flushOut()
+		if f.exit != exitNone {
+			return true
+		}
 		select {
 		case in := <-f.rx:
 			c.handleRx(in)
+			// PDUs that arrived together are handled together, so their
+			// responses leave together.
+			for n := len(f.rx); n > 0 && f.exit == exitNone; n-- {
+				c.handleRx(<-f.rx)
+			}
 		case m := <-f.completions:
 			c.handleCompletion(m)
 		case r := <-f.tmfResults:

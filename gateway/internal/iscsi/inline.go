@@ -11,7 +11,7 @@ import (
 // a logical unit that answers in microseconds (a memory image, a page-cache
 // hit) cost more than the command itself. A plain READ or WRITE of at most
 // inlineMaxBytes therefore runs on the serve loop itself when its logical
-// unit has recently answered fast; every other command, and every command
+// unit has recently answered fast (Options.InlineLatency); every other command, and every command
 // of a slow logical unit (RBD), runs on its own goroutine.
 //
 // A command run inline that turns out slow must not stall the connection:
@@ -20,10 +20,9 @@ import (
 // ends as if it had been a task goroutine, reporting its completion on the
 // channel. Only one goroutine runs the loop at any time.
 const (
-	inlineMaxBytes   = 128 << 10
-	inlineMaxLatency = 50 * time.Microsecond // average Execute time below which a LU counts as fast
-	inlineWarmup     = 16                    // samples before the average is trusted
-	reliefAfter      = time.Millisecond
+	inlineMaxBytes = 128 << 10
+	inlineWarmup   = 16 // samples before the average is trusted
+	reliefAfter    = time.Millisecond
 )
 
 // lunLatency is the running average of a logical unit's Execute times.
@@ -44,8 +43,9 @@ func (l *lunLatency) add(d time.Duration) {
 	}
 }
 
-func (l *lunLatency) fast() bool {
-	return l.samples >= inlineWarmup && l.avg < inlineMaxLatency
+// fast reports whether the average is trusted and below limit.
+func (l *lunLatency) fast(limit time.Duration) bool {
+	return l.samples >= inlineWarmup && l.avg < limit
 }
 
 // inlineOpcode reports the commands whose cost is bounded by their data
@@ -76,7 +76,8 @@ type loopBaton struct {
 	since atomic.Int64 // monoNow() when the inline command started
 
 	// resume starts a new serve loop goroutine after a takeover.
-	resume func()
+	resume    func()
+	takeovers *atomic.Int64
 
 	timerMu sync.Mutex
 	timer   *time.Timer
@@ -113,6 +114,7 @@ func (b *loopBaton) relieve() {
 	}
 	// The next generation, not inline: the new loop starts clean.
 	if b.word.CompareAndSwap(w, (w&^batonInline)+2) {
+		b.takeovers.Add(1)
 		go b.resume()
 	}
 }
@@ -149,4 +151,36 @@ func (b *loopBaton) stop() {
 	if b.timer != nil {
 		b.timer.Stop()
 	}
+}
+
+// noteLatency records how long a command of the inline shape took.
+func (c *conn) noteLatency(lun uint64, d time.Duration) {
+	l := c.ffp.latency[lun]
+	if l == nil {
+		l = &lunLatency{}
+		c.ffp.latency[lun] = l
+	}
+	l.add(d)
+}
+
+// taskQueue is a FIFO of tasks that reuses its backing array.
+type taskQueue struct {
+	items []*task
+	head  int
+}
+
+func (q *taskQueue) push(t *task) { q.items = append(q.items, t) }
+
+// pop returns the oldest task, nil when empty.
+func (q *taskQueue) pop() *task {
+	if q.head == len(q.items) {
+		return nil
+	}
+	t := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return t
 }

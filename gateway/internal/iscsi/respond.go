@@ -2,12 +2,26 @@ package iscsi
 
 import "github.com/rbdgw/rbdgw/gateway/internal/pdu"
 
-// send queues PDUs for the writer. An initiator that provokes more control
-// responses than it reads loses the connection.
+// send queues PDUs for the writer. They are handed over when the loop is
+// done with the events at hand (flushOut), so responses produced together
+// leave in one write.
 func (c *conn) send(items ...outItem) {
-	if !c.ffp.q.push(items...) {
+	c.ffp.out = append(c.ffp.out, items...)
+}
+
+// flushOut hands the queued PDUs to the writer. An initiator that provokes
+// more control responses than it reads loses the connection.
+func (c *conn) flushOut() {
+	f := &c.ffp
+	if len(f.out) == 0 {
+		return
+	}
+	ok := f.q.push(f.out...)
+	clear(f.out)
+	f.out = f.out[:0]
+	if !ok {
 		c.log.Warn("send queue overloaded or closed, dropping connection")
-		c.ffp.exit = exitNow
+		f.exit = exitNow
 	}
 }
 

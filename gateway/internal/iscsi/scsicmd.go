@@ -3,6 +3,7 @@ package iscsi
 import (
 	"context"
 	"runtime/debug"
+	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
@@ -12,6 +13,7 @@ import (
 type completion struct {
 	task     *task
 	res      scsi.Result
+	took     time.Duration // time spent in Execute
 	panicked bool
 }
 
@@ -84,11 +86,14 @@ func (c *conn) newTask(cmd *pdu.SCSICommand) (*task, string) {
 		write:     cmd.Write,
 	}
 	lun, lunOK := pdu.DecodeLUN(cmd.LUN)
+	attr := scsi.TaskAttr(cmd.Attr)
+	t.inlineShape = len(cmd.CDB) > 0 && inlineOpcode(cmd.CDB[0]) && cmd.EDTL <= inlineMaxBytes &&
+		(attr == scsi.TaskSimple || attr == scsi.TaskUntagged)
 	t.cmd = scsi.Command{
 		Nexus:          c.sess.nexus,
 		LUN:            lun,
 		CDB:            cmd.CDB,
-		Attr:           scsi.TaskAttr(cmd.Attr),
+		Attr:           attr,
 		Tag:            cmd.ITT,
 		ExpectedLength: cmd.EDTL,
 		Read:           cmd.Read,
@@ -171,7 +176,8 @@ func (c *conn) advanceWrite(t *task) {
 	}
 }
 
-// execute hands the task to the SCSI layer on its own goroutine.
+// execute hands the task to the SCSI layer: it is running from now on and
+// starts once the current event is handled (runReady).
 func (c *conn) execute(t *task) {
 	f := &c.ffp
 	t.running = true
@@ -182,22 +188,74 @@ func (c *conn) execute(t *task) {
 		c.handleCompletion(completion{task: t, res: scsi.Result{Status: scsi.StatusCheckCondition, Sense: t.failSense}})
 		return
 	}
-	buf := t.buf
-	t.buf = nil
-	if buf != nil {
-		t.cmd.DataOut = (*buf)[:t.xfer]
+	t.execBuf, t.buf = t.buf, nil
+	if t.execBuf != nil {
+		t.cmd.DataOut = (*t.execBuf)[:t.xfer]
 	}
-	ctx, cancel := context.WithCancel(f.ctx)
-	t.cancel = cancel
-	f.taskWG.Add(1)
-	go c.runTask(ctx, t, buf)
+	t.ctx, t.cancel = context.WithCancel(f.ctx)
+	f.ready.push(t)
 }
 
-func (c *conn) runTask(ctx context.Context, t *task, buf *[]byte) {
+// runReady starts the ready tasks: inline when their LU answers fast,
+// otherwise on their own goroutines. It reports false when an inline task
+// stalled and the loop went on without this goroutine.
+func (c *conn) runReady() bool {
 	f := &c.ffp
-	defer f.taskWG.Done()
+	for {
+		// Popped before it runs, so a loop that takes over finds exactly
+		// the tasks still to start.
+		t := f.ready.pop()
+		if t == nil {
+			return true
+		}
+		if f.exit != exitNone || !c.runsInline(t) {
+			f.taskWG.Add(1)
+			go c.runTask(t)
+			continue
+		}
+		if !c.runInline(t) {
+			return false
+		}
+	}
+}
+
+// runsInline reports whether t runs on the serve loop (see inline.go).
+func (c *conn) runsInline(t *task) bool {
+	if !t.inlineShape {
+		return false
+	}
+	l := c.ffp.latency[t.cmd.LUN]
+	return l != nil && l.fast(c.srv.cfg.inlineLatency)
+}
+
+// runInline executes t on the serve loop goroutine. If t stalls and
+// another goroutine takes the loop over, this one reports t's completion
+// like a task goroutine and returns false: it owns no state any more.
+func (c *conn) runInline(t *task) bool {
+	f := &c.ffp
+	f.taskWG.Add(1)
+	c.srv.inlineRuns.Add(1)
+	token := f.baton.begin()
+	m := c.executeTask(t)
+	if !f.baton.end(token) {
+		c.reportCompletion(m)
+		return false
+	}
+	f.taskWG.Done()
+	c.handleCompletion(m)
+	return true
+}
+
+func (c *conn) runTask(t *task) {
+	c.reportCompletion(c.executeTask(t))
+}
+
+// executeTask runs t in the SCSI layer. Only t.cmd, t.ctx and t.execBuf
+// are touched: the goroutine running it may not own the loop's state.
+func (c *conn) executeTask(t *task) completion {
 	defer t.cancel()
 	m := completion{task: t}
+	start := monoNow()
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -205,10 +263,20 @@ func (c *conn) runTask(ctx context.Context, t *task, buf *[]byte) {
 				m.panicked = true
 			}
 		}()
-		m.res = c.sess.device.Execute(ctx, &t.cmd)
+		m.res = c.sess.device.Execute(t.ctx, &t.cmd)
 	}()
+	m.took = time.Duration(monoNow() - start)
 	// The SCSI layer is done with DataOut once Execute returned.
-	putWriteBuf(buf)
+	putWriteBuf(t.execBuf)
+	t.execBuf = nil
+	return m
+}
+
+// reportCompletion hands a task's outcome to the serve loop.
+func (c *conn) reportCompletion(m completion) {
+	f := &c.ffp
+	defer f.taskWG.Done()
+	f.baton.relieve()
 	select {
 	case f.completions <- m:
 	case <-f.loopDone:
@@ -224,6 +292,9 @@ func (c *conn) handleCompletion(m completion) {
 	if m.panicked {
 		f.exit = exitNow
 		return
+	}
+	if t.inlineShape && !m.res.Aborted {
+		c.noteLatency(t.cmd.LUN, m.took)
 	}
 	c.removeTask(t)
 	if t.dataFailed {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/config"
@@ -35,6 +36,10 @@ type Options struct {
 	// LogoutGrace is how long an initiator asked to log out (Async Message)
 	// has before the connection is dropped (default 5 s).
 	LogoutGrace time.Duration
+	// InlineLatency: plain reads and writes of a LU whose commands take
+	// less than this on average run on the connection's serve loop instead
+	// of a goroutine of their own (default 50 µs; negative: never).
+	InlineLatency time.Duration
 }
 
 // TargetSpec describes one target as this gateway presents it.
@@ -100,6 +105,10 @@ type Server struct {
 	closing       bool
 
 	connWG sync.WaitGroup
+
+	// Counters for tests and diagnostics: commands run on the serve loop,
+	// and serve loops taken over from a stalled inline command.
+	inlineRuns, loopTakeovers atomic.Int64
 }
 
 // NewServer returns a Server with no targets.

@@ -41,8 +41,15 @@ type task struct {
 	// before asking the SCSI layer to abort, so a task whose goroutine has
 	// not yet entered the logical unit's task set cannot run after the
 	// abort (it would otherwise execute and see the reset's unit attention).
-	cancel    context.CancelFunc
-	failSense []byte // answer CHECK CONDITION with this instead of executing
+	cancel context.CancelFunc
+	ctx    context.Context // the task's context in the SCSI layer, set when it starts
+	// execBuf backs cmd.DataOut while the SCSI layer runs the task; the
+	// goroutine executing it returns it to the pool.
+	execBuf *[]byte
+	// inlineShape: a plain READ or WRITE small enough to run on the serve
+	// loop when its LU answers fast (inline.go).
+	inlineShape bool
+	failSense   []byte // answer CHECK CONDITION with this instead of executing
 	// dataFailed: a Data-Out went wrong; the rest of the data in flight is
 	// read and dropped, then the command ends with failSense.
 	dataFailed bool

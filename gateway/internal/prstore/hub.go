@@ -181,12 +181,10 @@ func (h *Hub) reloadAll(ctx context.Context) (int64, error) {
 		h.apply(disk, kv.ModRevision, kv.Value)
 	}
 	// A key deleted while the watch was down (the disk was deleted and
-	// maybe re-created) is not in the listing: read those stores again.
+	// maybe re-created) is not in the listing.
 	for _, s := range h.all() {
 		if !seen[s.disk] {
-			if _, err := s.reload(ctx); err != nil {
-				h.log.Warn("cannot reload reservation state", "disk", s.disk, "err", err)
-			}
+			s.deleted()
 		}
 	}
 	h.confirm(ctx, resp.Header.Revision)
@@ -208,11 +206,13 @@ func (h *Hub) follow(ctx context.Context, rev int64) (int64, error) {
 		}
 		for _, ev := range wr.Events {
 			disk := strings.TrimPrefix(string(ev.Kv.Key), h.prefix)
-			var value []byte
-			if ev.Type != mvccpb.DELETE {
-				value = ev.Kv.Value
+			if ev.Type == mvccpb.DELETE {
+				if s := h.store(disk); s != nil {
+					s.deleted()
+				}
+			} else {
+				h.apply(disk, ev.Kv.ModRevision, ev.Kv.Value)
 			}
-			h.apply(disk, ev.Kv.ModRevision, value)
 			rev = max(rev, ev.Kv.ModRevision)
 		}
 		if len(wr.Events) > 0 {

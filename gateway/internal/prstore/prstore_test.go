@@ -281,6 +281,37 @@ func TestWatchSurvivesCompactionAndRestart(t *testing.T) {
 	}
 }
 
+func TestDiskDeletedAndCreatedAgain(t *testing.T) {
+	store, gws := newCluster(t, "gw-a")
+	ctx := context.Background()
+	s := gws[0].open(t)
+	if err := s.Update(ctx, register(1, "i1")); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting the disk deletes its state; a new disk of the same name
+	// starts from nothing, and the open store follows.
+	if _, err := store.Apply(ctx, cluster.DeleteDisk(disk)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Apply(ctx, cluster.PutDisk(cluster.Disk{Pool: "rbd", Image: "lun0", Size: 1 << 20})); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st, _ := s.Get(ctx); len(st.Registrations) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted state is still served")
+		}
+	}
+	if err := s.Update(ctx, register(2, "i2")); err != nil {
+		t.Fatalf("update of the new disk: %v", err)
+	}
+	if st, _ := s.Get(ctx); len(st.Registrations) != 1 || st.Registrations[0].Key != 2 {
+		t.Fatalf("state of the new disk: %+v", st)
+	}
+}
+
 func TestRecordCodec(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -139,6 +139,13 @@ func (s *Store) observe(rev int64, rec record) {
 	}
 }
 
+// deleted records that pr/<disk> was deleted (with its disk): the state is
+// the initial one again and the next write creates the key.
+func (s *Store) deleted() {
+	initial, _ := decode(nil)
+	s.cur.Store(&snapshot{rev: 0, rec: initial})
+}
+
 // String names the store in logs.
 func (s *Store) String() string { return fmt.Sprintf("reservations of %s", s.disk) }
 
