@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -39,6 +41,14 @@ func Dial(cfg ClientConfig) (*clientv3.Client, error) {
 		TLS:                  cfg.TLS,
 		Username:             cfg.Username,
 		Password:             cfg.Password,
+		// gRPC's reconnect backoff grows to two minutes by default while
+		// etcd is down; a gateway would then come back long after etcd did,
+		// past its lease and past the grace the other gateways give it
+		// before they take its disks over.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		})},
 		// The store reports what matters through its errors and slog; the
 		// client's own zap output would only duplicate it.
 		Logger: zap.NewNop(),
