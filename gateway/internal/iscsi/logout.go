@@ -82,6 +82,8 @@ func (c *conn) maybeFinishLogout() {
 	if f.logout.req == nil || f.running > 0 || f.exit != exitNone {
 		return
 	}
+	// Sessions have one connection: a successful logout ends the session.
+	c.sess.releaseNexus()
 	c.logoutRespond(f.logout.req, pdu.LogoutRespSuccess)
 	f.logoutClean = true
 	f.exit = exitGraceful

@@ -26,8 +26,9 @@ type session struct {
 	log       *slog.Logger
 
 	// done is closed when the session reaches FREE (its nexus logged out).
-	done    chan struct{}
-	endOnce sync.Once
+	done      chan struct{}
+	nexusOnce sync.Once
+	endOnce   sync.Once
 
 	mu       sync.Mutex
 	tsih     uint16
@@ -161,13 +162,23 @@ func (ss *session) end(clean bool) {
 		if !clean {
 			ss.setState(SessionFailed)
 		}
-		if ss.device != nil && ss.nexus != nil {
-			ss.nexusCall("NexusLogout", func() { ss.device.NexusLogout(ss.nexus) })
-		}
+		ss.releaseNexus()
 		ss.srv.unregister(ss)
 		ss.setState(SessionFree)
 		ss.log.Info("session closed", "clean", clean)
 		close(ss.done)
+	})
+}
+
+// releaseNexus logs the I_T nexus out of the SCSI layer, once. A logout
+// does it before its response goes out, so that an initiator acting on the
+// response (another host's RESERVE, say) never finds the old nexus's SPC-2
+// reservation still held.
+func (ss *session) releaseNexus() {
+	ss.nexusOnce.Do(func() {
+		if ss.device != nil && ss.nexus != nil {
+			ss.nexusCall("NexusLogout", func() { ss.device.NexusLogout(ss.nexus) })
+		}
 	})
 }
 
