@@ -28,13 +28,7 @@ func TestLibiscsiAcrossGateways(t *testing.T) {
 	}
 	pick := regexp.MustCompile(`^ALL\.(MultipathIO|Prout[A-Za-z]*|Prin[A-Za-z]*|Reserve6)\.[A-Za-z0-9]+$`)
 	for _, l := range trimLines(string(out)) {
-		// Reserve6.Logout reserves again from a second initiator right
-		// after the first logged out; the iSCSI layer sends the Logout
-		// Response before the session's I_T nexus loss releases the SPC-2
-		// reservation, and releasing it in etcd takes a few milliseconds,
-		// so that test races here. It runs in the single-gateway
-		// conformance suite.
-		if pick.MatchString(l) && l != "ALL.Reserve6.Logout" {
+		if pick.MatchString(l) {
 			tests = append(tests, l)
 		}
 	}
