@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,12 +58,31 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// logBuffer collects the daemon's output; the test reads it while the
+// daemon still writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // gateway is a running daemon.
 type gateway struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	cfgPath string
-	log     *bytes.Buffer
+	log     *logBuffer
 	port    int
 }
 
@@ -70,7 +90,7 @@ type gateway struct {
 // returning once the portal accepts connections.
 func startGateway(t *testing.T, cfg string) *gateway {
 	t.Helper()
-	g := &gateway{t: t, port: freePort(t), log: &bytes.Buffer{}}
+	g := &gateway{t: t, port: freePort(t), log: &logBuffer{}}
 	g.cfgPath = filepath.Join(t.TempDir(), "gateway.yaml")
 	g.writeConfig(cfg)
 	g.cmd = exec.Command(daemonBin, "-config", g.cfgPath, "-log-level", "debug", "-watch-interval", "0")
