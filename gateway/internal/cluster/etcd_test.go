@@ -1,36 +1,26 @@
 package cluster
 
 import (
-	"bytes"
+	"errors"
 	"context"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 )
 
 // testEtcd is a real single-member etcd (Debian's etcd-server) on loopback
 // with random ports and a temporary data directory, for one test.
 type testEtcd struct {
-	t          *testing.T
-	bin        string
-	dir        string
-	clientPort int
-	peerPort   int
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   syncBuffer
+	t *testing.T
+	*clustertest.Etcd
 }
 
 func startEtcd(t *testing.T) *testEtcd {
@@ -38,127 +28,31 @@ func startEtcd(t *testing.T) *testEtcd {
 	if testing.Short() {
 		t.Skip("skipping: needs a real etcd server (-short)")
 	}
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if _, statErr := os.Stat("/usr/bin/etcd"); statErr != nil {
-			t.Skip("skipping: etcd binary not found (apt-get install etcd-server); cluster tests run against a real etcd")
-		}
-		bin = "/usr/bin/etcd"
+	e, err := clustertest.StartEtcd(t.TempDir())
+	if errors.Is(err, clustertest.ErrNoEtcd) {
+		t.Skip("skipping: etcd binary not found (apt-get install etcd-server); cluster tests run against a real etcd")
 	}
-	e := &testEtcd{t: t, bin: bin, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t)}
-	e.start()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		e.stop()
+		e.Stop()
 		if t.Failed() {
-			t.Logf("etcd output:\n%s", e.logs.String())
+			t.Logf("etcd output:\n%s", e.Logs())
 		}
 	})
-	return e
+	return &testEtcd{t: t, Etcd: e}
 }
 
-func (e *testEtcd) endpoint() string { return "http://127.0.0.1:" + strconv.Itoa(e.clientPort) }
-
-func (e *testEtcd) start() {
-	e.t.Helper()
-	peer := "http://127.0.0.1:" + strconv.Itoa(e.peerPort)
-	cmd := exec.Command(e.bin,
-		"--name", "test",
-		"--data-dir", e.dir,
-		"--listen-client-urls", e.endpoint(),
-		"--advertise-client-urls", e.endpoint(),
-		"--listen-peer-urls", peer,
-		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer,
-		"--heartbeat-interval", "50",
-		"--election-timeout", "500",
-		"--logger", "zap",
-		"--log-outputs", "stderr",
-	)
-	cmd.Stdout, cmd.Stderr = &e.logs, &e.logs
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start etcd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	e.mu.Lock()
-	e.cmd, e.exited = cmd, exited
-	e.mu.Unlock()
-	e.waitHealthy(exited)
-}
-
-func (e *testEtcd) waitHealthy(exited chan struct{}) {
-	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			e.t.Fatalf("etcd exited during start:\n%s", e.logs.String())
-		default:
-		}
-		resp, err := client.Get(e.endpoint() + "/health")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"true"`)) {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("etcd did not become healthy:\n%s", e.logs.String())
-}
-
-// stop ends the process gracefully (SIGTERM), killing it if it lingers.
-func (e *testEtcd) stop() {
-	e.mu.Lock()
-	cmd, exited := e.cmd, e.exited
-	e.cmd = nil
-	e.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (e *testEtcd) endpoint() string { return e.Endpoint() }
 
 // restart stops etcd and starts it again on the same data and ports.
 func (e *testEtcd) restart() {
 	e.t.Helper()
-	e.stop()
-	e.start()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	e.Stop()
+	if err := e.Start(); err != nil {
+		e.t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func newClient(t *testing.T, endpoint string) *clientv3.Client {
