@@ -220,10 +220,7 @@ func (c *conn) cleanup() {
 		f.ioWG.Wait()
 		c.drainRx()
 		for _, it := range append(f.q.close(), f.out...) {
-			it.release.Release()
-			if it.done != nil {
-				close(it.done)
-			}
+			it.dispose()
 		}
 	}
 

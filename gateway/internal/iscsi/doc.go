@@ -13,10 +13,16 @@
 //
 // Goroutines of a connection: serve (login, then the full feature phase
 // loop, the only owner of connection and session state), a reader (PDUs
-// into a channel), a writer (drains a queue with one writev per wake), and
-// one per SCSI command or task management call while it runs in the SCSI
-// layer; they report back on channels that also watch the loop's end. A
-// panic in any of them closes only that connection.
+// into a channel; solicited Data-Out payloads and a WRITE's immediate data
+// straight into the command's buffer, see datasink.go), a writer (drains a
+// queue with one writev per wake; the loop hands it everything one batch
+// of events produced at once), and one per SCSI command or task management
+// call while it runs in the SCSI layer; they report back on channels that
+// also watch the loop's end. Plain reads and writes of at most 128 KiB to a
+// logical unit that answers in microseconds run on the serve loop itself
+// instead (inline.go); should one stall, another goroutine takes the loop
+// over, so one goroutine at a time owns the state. A panic in any of them
+// closes only that connection.
 //
 // Protocol choices:
 //   - ErrorRecoveryLevel 0 and one connection per session (MaxConnections=1
@@ -34,7 +40,9 @@
 //     condition of RFC 7143 section 11.4.7.2) once the data in flight has
 //     arrived; a Data-Out for an unknown TTT is rejected.
 //   - Read data: Data-In PDUs of the initiator's MaxRecvDataSegmentLength in
-//     MaxBurstLength sequences, GOOD status in the last one (S bit).
+//     MaxBurstLength sequences, GOOD status in the last one (S bit). A READ
+//     is lent a pooled buffer for its data (scsi.Command.DataIn), returned
+//     once the Data-In is written.
 //   - Residuals compare EDTL with what the CDB transfers
 //     (scsi.Target.DataOutLengthLUN for Data-Out, the result length for
 //     Data-In).

@@ -37,6 +37,7 @@ type ffpState struct {
 	// ready holds commands handed to the SCSI layer while the current event
 	// was handled; the loop starts them before it waits again.
 	ready   taskQueue
+	sink    dataSink  // shared with the reader goroutine
 	out     []outItem // PDUs for the writer, handed over by flushOut
 	baton   loopBaton
 	latency map[uint64]*lunLatency // Execute times per LUN
@@ -54,14 +55,18 @@ type ffpState struct {
 	logout       logoutState
 }
 
-// rxItem is what the reader hands to the serve loop.
+// rxItem is what the reader hands to the serve loop. buf, when set, is a
+// command-sized buffer holding a WRITE's immediate data (p.Data aliases
+// it), for its task to adopt.
 type rxItem struct {
 	p   *pdu.PDU
 	err error
+	buf *[]byte
 }
 
 func (in rxItem) release() {
 	in.p.Release()
+	putWriteBuf(in.buf)
 	if in.err == nil {
 		return
 	}
@@ -125,8 +130,8 @@ func (c *conn) readLoop() {
 		}
 	}()
 	for {
-		p, err := c.rd.Read()
-		in := rxItem{p: p, err: err}
+		in := c.readPDU()
+		err := in.err
 		c.ffp.baton.relieve()
 		select {
 		case c.ffp.rx <- in:
@@ -212,6 +217,8 @@ func (c *conn) loop() bool {
 // handleRx dispatches one received PDU (or read error).
 func (c *conn) handleRx(in rxItem) {
 	f := &c.ffp
+	buf := in.buf // adopted by a new task, else returned to the pool
+	defer func() { putWriteBuf(buf) }()
 	if in.err != nil {
 		var dd *pdu.DataDigestError
 		var pe *pdu.ProtocolError
@@ -286,7 +293,7 @@ func (c *conn) handleRx(in rxItem) {
 	c.checkExpStatSN(req)
 	r := rxPDU{p: p, req: req}
 	if op == pdu.OpSCSICommand {
-		c.arriveCommand(r)
+		c.arriveCommand(r, &buf)
 		return
 	}
 	if p.BHS.Immediate() || p.BHS.ITT() == reservedTag && op == pdu.OpNOPOut {
@@ -316,7 +323,9 @@ func cmdSNOf(req pdu.Request) uint32 {
 
 // checkExpStatSN notes an initiator acknowledging a StatSN never sent. At
 // ErrorRecoveryLevel 0 no status is kept for retransmission, so the value
-// is only a sanity check; it is logged once per connection.
+// is only a sanity check; it is logged once per connection, at debug
+// level: libiscsi takes the StatSN field of an R2T (the next StatSN, not
+// advanced by the R2T) as a status received and acknowledges it.
 func (c *conn) checkExpStatSN(req pdu.Request) {
 	var exp uint32
 	switch r := req.(type) {
@@ -335,7 +344,7 @@ func (c *conn) checkExpStatSN(req pdu.Request) {
 	}
 	if snLess(c.ffp.statSN, exp) && !c.ffp.warnedStatSN {
 		c.ffp.warnedStatSN = true
-		c.log.Warn("initiator acknowledges a StatSN not sent yet", "exp_statsn", exp, "statsn", c.ffp.statSN)
+		c.log.Debug("initiator acknowledges a StatSN not sent yet", "exp_statsn", exp, "statsn", c.ffp.statSN)
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 // a logical unit that answers in microseconds (a memory image, a page-cache
 // hit) cost more than the command itself. A plain READ or WRITE of at most
 // inlineMaxBytes therefore runs on the serve loop itself when its logical
-// unit has recently answered fast (Options.InlineLatency); every other command, and every command
-// of a slow logical unit (RBD), runs on its own goroutine.
+// unit has recently answered fast (Options.InlineLatency); every other
+// command, and every command of a slow logical unit (RBD), runs on its own
+// goroutine.
 //
 // A command run inline that turns out slow must not stall the connection:
 // once it has run for reliefAfter, the next event for the loop (or a
@@ -22,7 +23,9 @@ import (
 const (
 	inlineMaxBytes = 128 << 10
 	inlineWarmup   = 16 // samples before the average is trusted
-	reliefAfter    = time.Millisecond
+	// reliefAfter is well above an operating system time slice, so a
+	// thread merely preempted does not cause a takeover.
+	reliefAfter = 10 * time.Millisecond
 )
 
 // lunLatency is the running average of a logical unit's Execute times.
@@ -68,9 +71,9 @@ func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 
 // loopBaton records whether the serve loop is running a command inline
 // and lets another goroutine take the loop over when that command stalls.
-// Its word holds a generation (upper bits) and the mode (low bit): the
-// generation changes at every takeover, so a stalled goroutine that comes
-// back can tell that the loop moved on without it.
+// Its word holds a sequence number (upper bits), advanced by every inline
+// command and every takeover, and the inline flag (low bit): a stalled
+// goroutine that comes back can tell that the loop moved on without it.
 type loopBaton struct {
 	word  atomic.Uint64
 	since atomic.Int64 // monoNow() when the inline command started
@@ -90,29 +93,30 @@ const batonInline = 1
 // begin marks an inline command starting and returns the token end needs.
 func (b *loopBaton) begin() uint64 {
 	b.since.Store(monoNow())
-	w := b.word.Load() &^ batonInline
-	b.word.Store(w | batonInline)
+	token := (b.word.Load() | batonInline) + 2
+	b.word.Store(token)
 	if !b.armed.Load() {
 		b.arm()
 	}
-	return w
+	return token
 }
 
 // end marks the inline command finished. False means another goroutine
 // took the loop over meanwhile: the caller no longer owns any loop state.
 func (b *loopBaton) end(token uint64) bool {
-	return b.word.CompareAndSwap(token|batonInline, token)
+	return b.word.CompareAndSwap(token, token&^batonInline)
 }
 
 // relieve takes the loop over when an inline command has run for longer
 // than reliefAfter. Goroutines that feed the loop call it before they
 // queue an event, so the event is not held up behind the stalled command.
 func (b *loopBaton) relieve() {
+	// since is stored before the word: read after it, it belongs to this
+	// inline command or a later one, never to an earlier one.
 	w := b.word.Load()
 	if w&batonInline == 0 || time.Duration(monoNow()-b.since.Load()) < reliefAfter {
 		return
 	}
-	// The next generation, not inline: the new loop starts clean.
 	if b.word.CompareAndSwap(w, (w&^batonInline)+2) {
 		b.takeovers.Add(1)
 		go b.resume()

@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +146,54 @@ func TestSlowOrDisabledInlineStaysOnGoroutines(t *testing.T) {
 				t.Fatalf("%d commands ran inline", n)
 			}
 		})
+	}
+}
+
+func TestLoopBaton(t *testing.T) {
+	resumed := make(chan struct{}, 4)
+	var takeovers atomic.Int64
+	b := &loopBaton{resume: func() { resumed <- struct{}{} }, takeovers: &takeovers}
+	defer b.stop()
+
+	// A quick inline command keeps the loop.
+	tok := b.begin()
+	b.relieve()
+	if !b.end(tok) {
+		t.Fatal("quick inline command lost the loop")
+	}
+	b.relieve() // nothing inline: no effect
+	if takeovers.Load() != 0 {
+		t.Fatal("takeover without a stalled command")
+	}
+
+	// A stalled one is taken over once; coming back it learns so.
+	tok = b.begin()
+	b.since.Store(monoNow() - int64(2*reliefAfter))
+	b.relieve()
+	b.relieve()
+	<-resumed
+	if takeovers.Load() != 1 {
+		t.Fatalf("%d takeovers, want 1", takeovers.Load())
+	}
+	if b.end(tok) {
+		t.Fatal("stalled command kept a loop that was taken over")
+	}
+
+	// The new owner's inline commands have their own tokens.
+	tok2 := b.begin()
+	if tok2 == tok || !b.end(tok2) {
+		t.Fatal("new owner's inline command")
+	}
+
+	// The watchdog relieves a stall that no event would reach.
+	tok = b.begin()
+	b.since.Store(monoNow() - int64(2*reliefAfter))
+	select {
+	case <-resumed:
+	case <-time.After(10 * reliefAfter):
+		t.Fatal("watchdog did not take the stalled loop over")
+	}
+	if b.end(tok) {
+		t.Fatal("stalled command kept the loop")
 	}
 }

@@ -19,7 +19,11 @@ type completion struct {
 
 // arriveCommand registers a SCSI Command as it arrives, so its Data-Out can
 // be collected even before its CmdSN turn comes.
-func (c *conn) arriveCommand(r rxPDU) {
+//
+// immediate, when it points to a buffer, holds the immediate data in a
+// command-sized buffer; the task takes it (and clears *immediate) when it
+// fits.
+func (c *conn) arriveCommand(r rxPDU, immediate **[]byte) {
 	f := &c.ffp
 	cmd := r.req.(*pdu.SCSICommand)
 	defer r.p.Release()
@@ -33,7 +37,7 @@ func (c *conn) arriveCommand(r rxPDU) {
 		c.reject(pdu.RejectImmCmd, &r.p.BHS)
 		return
 	}
-	t, why := c.newTask(cmd)
+	t, why := c.newTask(cmd, immediate)
 	if t == nil {
 		c.log.Warn("SCSI command rejected", "itt", cmd.ITT, "reason", why)
 		c.reject(pdu.RejectProtocolError, &r.p.BHS)
@@ -59,7 +63,7 @@ func (c *conn) consumeCmdSN(immediate bool, cmdSN uint32) {
 
 // newTask builds a task and takes its immediate data. A nil task means the
 // PDU breaks the negotiated rules (the reason is returned).
-func (c *conn) newTask(cmd *pdu.SCSICommand) (*task, string) {
+func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string) {
 	p := &c.params
 	imm := uint32(len(cmd.Data))
 	switch {
@@ -124,7 +128,12 @@ func (c *conn) newTask(cmd *pdu.SCSICommand) (*task, string) {
 		t.xfer = 0 // still read what the initiator sends, then answer
 	}
 	if t.xfer > 0 {
-		t.buf = getWriteBuf(int(t.xfer))
+		if b := *immediate; b != nil && len(*b) >= int(t.xfer) {
+			// The immediate data is already in place (store sees that).
+			t.buf, *immediate = b, nil
+		} else {
+			t.buf = getWriteBuf(int(t.xfer))
+		}
 	}
 	t.store(0, cmd.Data)
 	t.unsolNext = imm
@@ -134,6 +143,7 @@ func (c *conn) newTask(cmd *pdu.SCSICommand) (*task, string) {
 		t.unsolEnd = min(cmd.EDTL, uint32(p.FirstBurstLength))
 		if t.unsolEnd <= imm {
 			putWriteBuf(t.buf)
+			t.buf = nil
 			return nil, "unsolicited data announced but no room left for it"
 		}
 	}
@@ -160,6 +170,11 @@ func (c *conn) advanceWrite(t *task) {
 		r := r2tState{ttt: c.nextTTT(), offset: t.r2tNext, length: min(burst, t.xfer-t.r2tNext)}
 		t.r2tNext += r.length
 		t.r2ts = append(t.r2ts, r)
+		if t.buf != nil {
+			// Open before the R2T goes out: its Data-Out can only follow.
+			c.ffp.sink.open(r.ttt, t.itt, r.offset, (*t.buf)[r.offset:r.offset+r.length])
+			t.windows = append(t.windows, r.ttt)
+		}
 		w := &c.sess.window
 		items = append(items, outItem{p: (&pdu.R2T{
 			LUN: t.rawLUN, ITT: t.itt, TTT: r.ttt,
@@ -183,16 +198,20 @@ func (c *conn) execute(t *task) {
 	t.running = true
 	f.running++
 	if t.failSense != nil {
-		putWriteBuf(t.buf)
-		t.buf = nil
+		c.dropBuf(t)
 		c.handleCompletion(completion{task: t, res: scsi.Result{Status: scsi.StatusCheckCondition, Sense: t.failSense}})
 		return
 	}
+	c.closeWindows(t) // all complete: the reader is done with the buffer
 	t.execBuf, t.buf = t.buf, nil
 	if t.execBuf != nil {
 		t.cmd.DataOut = (*t.execBuf)[:t.xfer]
 	}
-	t.ctx, t.cancel = context.WithCancel(f.ctx)
+	if t.read && t.edtl > 0 && t.edtl <= maxWriteBuffer {
+		// Lend a pooled buffer for the data a READ produces.
+		t.dataIn = getWriteBuf(int(t.edtl))
+		t.cmd.DataIn = (*t.dataIn)[:0]
+	}
 	f.ready.push(t)
 }
 
@@ -208,11 +227,16 @@ func (c *conn) runReady() bool {
 		if t == nil {
 			return true
 		}
-		if f.exit != exitNone || !c.runsInline(t) {
+		if f.exit != exitNone || t.abortRequested || !c.runsInline(t) {
+			t.ctx, t.cancel = context.WithCancel(f.ctx)
+			if t.abortRequested {
+				t.cancel()
+			}
 			f.taskWG.Add(1)
 			go c.runTask(t)
 			continue
 		}
+		t.ctx = f.ctx
 		if !c.runInline(t) {
 			return false
 		}
@@ -253,7 +277,9 @@ func (c *conn) runTask(t *task) {
 // executeTask runs t in the SCSI layer. Only t.cmd, t.ctx and t.execBuf
 // are touched: the goroutine running it may not own the loop's state.
 func (c *conn) executeTask(t *task) completion {
-	defer t.cancel()
+	if t.cancel != nil {
+		defer t.cancel()
+	}
 	m := completion{task: t}
 	start := monoNow()
 	func() {
@@ -296,6 +322,11 @@ func (c *conn) handleCompletion(m completion) {
 	if t.inlineShape && !m.res.Aborted {
 		c.noteLatency(t.cmd.LUN, m.took)
 	}
+	if m.res.Aborted {
+		// An abandoned read may still be filling the buffer: it must not
+		// be reused.
+		t.dataIn = nil
+	}
 	c.removeTask(t)
 	if t.dataFailed {
 		f.stale.add(t.itt)
@@ -330,8 +361,7 @@ func (c *conn) removeTask(t *task) {
 
 // forgetTask drops a task that never ran.
 func (c *conn) forgetTask(t *task) {
-	putWriteBuf(t.buf)
-	t.buf = nil
+	c.dropBuf(t)
 	t.r2ts = nil
 	c.removeTask(t)
 }
@@ -371,6 +401,9 @@ func (c *conn) sendResult(t *task, res scsi.Result) {
 	if !collapse {
 		c.sendResponse(t, res, resid, uint32(pdus)+t.r2tSN)
 	}
+	// The lent Data-In buffer goes back to the pool once the last PDU of
+	// the command is written.
+	c.ffp.out[len(c.ffp.out)-1].buf, t.dataIn = t.dataIn, nil
 }
 
 // sendDataIn cuts data into Data-In PDUs of at most the initiator's
@@ -381,11 +414,6 @@ func (c *conn) sendDataIn(t *task, data []byte, withStatus bool, status scsi.Sta
 	w := &c.sess.window
 	seg := c.maxSendSeg
 	burst := max(c.params.MaxBurstLength, seg)
-	count := 0
-	for b := 0; b < len(data); b += burst {
-		count += (min(b+burst, len(data)) - b + seg - 1) / seg
-	}
-	items := make([]outItem, 0, count)
 	dataSN := uint32(0)
 	for b := 0; b < len(data); b += burst {
 		bEnd := min(b+burst, len(data))
@@ -403,11 +431,10 @@ func (c *conn) sendDataIn(t *task, data []byte, withStatus bool, status scsi.Sta
 				f.statSN++
 			}
 			dataSN++
-			items = append(items, outItem{p: d.Encode()})
+			c.send(outItem{p: d.Encode()})
 		}
 	}
-	c.send(items...)
-	return count
+	return int(dataSN)
 }
 
 // sendResponse queues a SCSI Response.
@@ -443,7 +470,9 @@ func (c *conn) handleDataOut(p *pdu.PDU) {
 		c.reject(pdu.RejectInvalidPDUField, &p.BHS)
 		return
 	}
-	switch verdict, why := t.acceptDataOut(d, uint32(c.params.FirstBurstLength)); verdict {
+	verdict, why := t.acceptDataOut(d, uint32(c.params.FirstBurstLength))
+	c.syncWindows(t)
+	switch verdict {
 	case dataOutBadTag:
 		c.log.Warn("Data-Out rejected", "itt", d.ITT, "ttt", d.TTT, "reason", why)
 		c.reject(pdu.RejectInvalidPDUField, &p.BHS)
@@ -467,6 +496,7 @@ func (c *conn) dataOutDigestError(p *pdu.PDU) {
 	if t := c.ffp.tasks[d.ITT]; t != nil && !t.running && t.expectsData() {
 		t.failData(senseProtocolCRC())
 		t.drain(d)
+		c.syncWindows(t)
 		c.advanceWrite(t)
 	}
 }
@@ -479,8 +509,7 @@ func (c *conn) abortAll() {
 	f.cancel() // the SCSI layer aborts what it is still waiting on
 	for _, t := range f.tasks {
 		if !t.running {
-			putWriteBuf(t.buf)
-			t.buf = nil
+			c.dropBuf(t)
 			continue
 		}
 		// Returns once the task stopped touching the medium.

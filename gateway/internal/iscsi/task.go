@@ -31,21 +31,33 @@ type task struct {
 	r2tNext     uint32 // next offset to solicit
 	r2tSN       uint32
 	r2ts        []r2tState
+	windows     []uint32 // TTTs with a dataSink window open
+	// bufLost: the reader may still write into buf (a window closed while
+	// it was filling): buf must not go back to the pool.
+	bufLost bool
 
 	// Residual of a command that moves Data-Out, fixed at arrival.
 	outResidual residual
 
 	admitted bool // its CmdSN turn came (or it is immediate)
 	running  bool // handed to the SCSI layer
-	// cancel aborts the task in the SCSI layer. Task management calls it
-	// before asking the SCSI layer to abort, so a task whose goroutine has
-	// not yet entered the logical unit's task set cannot run after the
-	// abort (it would otherwise execute and see the reset's unit attention).
-	cancel context.CancelFunc
-	ctx    context.Context // the task's context in the SCSI layer, set when it starts
+	// ctx is the task's context in the SCSI layer, set when it starts.
+	// cancel, set with it for a task on its own goroutine, aborts it there.
+	// Task management cancels a running task (cancelTask) before asking
+	// the SCSI layer to abort, so a task whose goroutine has not yet
+	// entered the logical unit's task set cannot run after the abort (it
+	// would otherwise execute and see the reset's unit attention). A task
+	// run inline shares the connection's context: task management only
+	// sees it running after a takeover, and it was inside Execute by then.
+	ctx            context.Context
+	cancel         context.CancelFunc
+	abortRequested bool // cancelTask was called, maybe before the task started
 	// execBuf backs cmd.DataOut while the SCSI layer runs the task; the
 	// goroutine executing it returns it to the pool.
 	execBuf *[]byte
+	// dataIn is the pooled buffer lent to a READ for its data (cmd.DataIn);
+	// it returns to the pool after the response is written.
+	dataIn *[]byte
 	// inlineShape: a plain READ or WRITE small enough to run on the serve
 	// loop when its LU answers fast (inline.go).
 	inlineShape bool
@@ -100,11 +112,14 @@ func (t *task) expectsData() bool { return t.unsolOpen || len(t.r2ts) > 0 }
 // store copies Data-Out at off into the command buffer, dropping what lies
 // beyond xfer.
 func (t *task) store(off uint32, data []byte) {
-	if off >= t.xfer || t.buf == nil {
+	if off >= t.xfer || t.buf == nil || len(data) == 0 {
 		return
 	}
 	end := min(uint64(off)+uint64(len(data)), uint64(t.xfer))
-	copy((*t.buf)[off:end], data)
+	dst := (*t.buf)[off:end]
+	if &dst[0] != &data[0] { // the reader may have stored it in place
+		copy(dst, data)
+	}
 }
 
 func (t *task) findR2T(ttt uint32) int {
@@ -244,4 +259,13 @@ func (a *staleTags) has(itt uint32) bool {
 		}
 	}
 	return false
+}
+
+// cancelTask aborts a running task in the SCSI layer, or makes it start
+// aborted when it has not started yet.
+func (t *task) cancelTask() {
+	t.abortRequested = true
+	if t.cancel != nil {
+		t.cancel()
+	}
 }

@@ -45,7 +45,7 @@ func (c *conn) handleTMF(req *pdu.TaskMgmtReq) {
 			return
 		}
 		op.abortTask = t
-		t.cancel()
+		t.cancelTask()
 		op.pending++
 		t.tmfs = append(t.tmfs, op)
 		c.callTMF(op, t.cmd.LUN, t.itt)
@@ -100,7 +100,7 @@ func (c *conn) abortTasks(op *tmfOp, match func(*task) bool) {
 			c.abortLocal(t)
 			continue
 		}
-		t.cancel()
+		t.cancelTask()
 		op.pending++
 		t.tmfs = append(t.tmfs, op)
 	}

@@ -12,13 +12,24 @@ import (
 const maxQueuedControl = 4096
 
 // outItem is one queued PDU. release, when set, is a received PDU whose
-// pooled data the outgoing PDU aliases (a NOP-In echoing ping data); it is
-// released once written. done, when set, is closed after the write.
+// pooled data the outgoing PDU aliases (a NOP-In echoing ping data); buf is
+// a pooled buffer the PDUs of a command alias (Data-In). Both are released
+// once written. done, when set, is closed after the write.
 type outItem struct {
 	p       *pdu.PDU
 	release *pdu.PDU
+	buf     *[]byte
 	control bool
 	done    chan struct{}
+}
+
+// dispose releases what the item holds once it was written or dropped.
+func (it *outItem) dispose() {
+	it.release.Release()
+	putWriteBuf(it.buf)
+	if it.done != nil {
+		close(it.done)
+	}
 }
 
 // sendQueue feeds the connection's writer goroutine. Producers never block:
@@ -114,10 +125,7 @@ func runWriter(q *sendQueue, w *pdu.Writer, stop <-chan struct{}) error {
 		}
 		clear(pdus)
 		for i := range items {
-			items[i].release.Release()
-			if items[i].done != nil {
-				close(items[i].done)
-			}
+			items[i].dispose()
 		}
 		clear(items)
 		spare = items

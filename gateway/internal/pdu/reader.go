@@ -21,6 +21,7 @@ type Reader struct {
 	dataDigest   bool
 	maxData      int
 	digest       [4]byte
+	pad          [3]byte
 }
 
 // NewReader wraps r in a 64 KiB bufio.Reader. Digests start off and the data
@@ -53,49 +54,111 @@ func (r *Reader) SetMaxDataSegmentLength(n int) {
 //     be resynchronised, drop the connection.
 func (r *Reader) Read() (*PDU, error) {
 	p := &PDU{}
-	if _, err := io.ReadFull(r.br, p.BHS[:]); err != nil {
+	if err := r.ReadHeader(p); err != nil {
 		return nil, err
+	}
+	if err := r.ReadData(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ReadHeader reads the next PDU's BHS, AHS and header digest into p and
+// leaves its data segment unread: ReadData or ReadDataInto must follow,
+// so that a caller can choose where the data goes once it has seen the
+// header. It fails like Read; DataSegmentLength is checked against the
+// limit here, before any data is read.
+func (r *Reader) ReadHeader(p *PDU) error {
+	*p = PDU{}
+	if _, err := io.ReadFull(r.br, p.BHS[:]); err != nil {
+		return err
 	}
 	if n := p.BHS.TotalAHSLength(); n > 0 {
 		p.AHS = make([]byte, n)
 		if err := r.readFull(p.AHS); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if r.headerDigest {
 		if err := r.readFull(r.digest[:]); err != nil {
-			return nil, err
+			return err
 		}
 		if binary.LittleEndian.Uint32(r.digest[:]) != CRC32C(p.BHS[:], p.AHS) {
-			return nil, ErrHeaderDigest
+			return ErrHeaderDigest
 		}
 	}
-	n := p.BHS.DataSegmentLength()
-	if n == 0 {
-		return p, nil
-	}
-	if n > r.maxData {
-		return nil, protoErr("DataSegmentLength " + strconv.Itoa(n) +
+	if n := p.BHS.DataSegmentLength(); n > r.maxData {
+		return protoErr("DataSegmentLength " + strconv.Itoa(n) +
 			" exceeds MaxRecvDataSegmentLength " + strconv.Itoa(r.maxData))
 	}
-	padded := n + padLen(n)
-	p.pooled = getBuffer(padded)
-	buf := *p.pooled
-	if err := r.readFull(buf); err != nil {
-		p.Release()
-		return nil, err
+	return nil
+}
+
+// ReadData reads the data segment of the PDU whose header ReadHeader just
+// returned into a pooled buffer (release it with p.Release). It fails like
+// Read; on a *DataDigestError the error holds p.
+func (r *Reader) ReadData(p *PDU) error {
+	n := p.BHS.DataSegmentLength()
+	if n == 0 {
+		return nil
+	}
+	p.pooled = getBuffer(n + padLen(n))
+	if err := r.readData(p, *p.pooled); err != nil {
+		if _, digest := err.(*DataDigestError); !digest {
+			p.Release()
+		}
+		return err
+	}
+	return nil
+}
+
+// ReadDataInto reads the data segment of the PDU whose header ReadHeader
+// just returned into dst, which must be exactly DataSegmentLength bytes
+// long, so a payload lands where it is needed without a copy. Padding and
+// the data digest are consumed and checked. p.Data is dst afterwards. It
+// fails like Read; on a *DataDigestError dst holds the damaged data.
+func (r *Reader) ReadDataInto(p *PDU, dst []byte) error {
+	n := p.BHS.DataSegmentLength()
+	if len(dst) != n {
+		return errDestinationLength
+	}
+	if n == 0 {
+		return nil
+	}
+	return r.readData(p, dst)
+}
+
+var errDestinationLength = errors.New("iscsi: destination does not match the DataSegmentLength")
+
+// readData reads DataSegmentLength bytes into buf, the padding (into buf
+// when it has room for it, else into scratch) and the digest.
+func (r *Reader) readData(p *PDU, buf []byte) error {
+	n := p.BHS.DataSegmentLength()
+	pad := padLen(n)
+	body := buf[:n]
+	if len(buf) >= n+pad {
+		body = buf[:n+pad]
+	}
+	if err := r.readFull(body); err != nil {
+		return err
+	}
+	padBytes := body[n:]
+	if len(body) == n && pad > 0 {
+		padBytes = r.pad[:pad]
+		if err := r.readFull(padBytes); err != nil {
+			return err
+		}
 	}
 	p.Data = buf[:n]
 	if r.dataDigest {
 		if err := r.readFull(r.digest[:]); err != nil {
-			p.Release()
-			return nil, err
+			return err
 		}
-		if binary.LittleEndian.Uint32(r.digest[:]) != CRC32C(buf) {
-			return nil, &DataDigestError{PDU: p}
+		if binary.LittleEndian.Uint32(r.digest[:]) != CRC32C(p.Data, padBytes) {
+			return &DataDigestError{PDU: p}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // readFull reads inside a PDU, where a clean EOF is still a truncation.
