@@ -8,7 +8,7 @@ packages=(
 	librbd-dev librados-dev ceph-mon ceph-osd ceph-common
 	etcd-server etcd-client
 	libiscsi-bin qemu-utils qemu-block-extra sg3-utils
-	tgt tgt-rbd tmux
+	tgt tgt-rbd tmux iproute2 curl
 )
 
 missing=()
