@@ -1,112 +1,24 @@
 package cluster
 
 import (
-	"strings"
+	"github.com/rbdgw/rbdgw/gateway/internal/config"
 )
 
 // maxISCSINameLen is the longest iSCSI name in bytes (RFC 7143 section 4.2.7.1).
-const maxISCSINameLen = 223
+const maxISCSINameLen = config.MaxNameLength
 
 // CanonicalISCSIName returns the form names are stored and compared in:
-// trimmed and lower case. RFC 3722's stringprep profile folds case, so
-// "eui.02004567A425678D" and "eui.02004567a425678d" are the same node.
-func CanonicalISCSIName(name string) string {
-	return strings.ToLower(strings.TrimSpace(name))
-}
+// trimmed and lower case (config.CanonicalName).
+func CanonicalISCSIName(name string) string { return config.CanonicalName(name) }
 
-// ValidateISCSIName checks an iSCSI name in canonical form against the
-// three formats of RFC 7143 section 4.2.7 (and RFC 3980 for naa.):
-//
-//	iqn.yyyy-mm.<reversed domain>[:<unique string>]
-//	eui.<16 hex digits>
-//	naa.<16 or 32 hex digits>
-//
-// Only the ASCII subset RFC 3722 leaves after normalisation is accepted:
-// lower-case letters, digits, '-', '.' and ':'.
+// ValidateISCSIName checks an iSCSI name in canonical form
+// (config.ValidateName), reporting ErrInvalid.
 func ValidateISCSIName(name string) error {
-	if name == "" {
-		return invalidf("iSCSI name is empty")
-	}
-	if len(name) > maxISCSINameLen {
-		return invalidf("iSCSI name is %d bytes, longer than %d", len(name), maxISCSINameLen)
-	}
-	if CanonicalISCSIName(name) != name {
-		return invalidf("iSCSI name %q is not in canonical (trimmed, lower-case) form", name)
-	}
-	switch {
-	case strings.HasPrefix(name, "iqn."):
-		return validateIQN(name)
-	case strings.HasPrefix(name, "eui."):
-		return validateHexName(name, "eui.", 16)
-	case strings.HasPrefix(name, "naa."):
-		return validateHexName(name, "naa.", 16, 32)
-	}
-	return invalidf("iSCSI name %q must start with iqn., eui. or naa.", name)
-}
-
-func validateIQN(name string) error {
-	for i := 0; i < len(name); i++ {
-		if !isNameChar(name[i]) {
-			return invalidf("iSCSI name %q contains %q; only a-z, 0-9, '-', '.' and ':' are allowed", name, name[i])
-		}
-	}
-	rest := name[len("iqn."):]
-	// Date the naming authority owned its domain: yyyy-mm.
-	if len(rest) < len("yyyy-mm.") || rest[4] != '-' || rest[7] != '.' ||
-		!allDigits(rest[:4]) || !allDigits(rest[5:7]) {
-		return invalidf("iSCSI name %q: expected iqn.yyyy-mm.<reversed domain>", name)
-	}
-	if month := (rest[5]-'0')*10 + rest[6] - '0'; month < 1 || month > 12 {
-		return invalidf("iSCSI name %q: month must be 01-12", name)
-	}
-	authority, unique, hasUnique := strings.Cut(rest[len("yyyy-mm."):], ":")
-	if authority == "" {
-		return invalidf("iSCSI name %q: naming authority (reversed domain) is missing", name)
-	}
-	for label := range strings.SplitSeq(authority, ".") {
-		if label == "" {
-			return invalidf("iSCSI name %q: empty label in the naming authority", name)
-		}
-	}
-	if hasUnique && unique == "" {
-		return invalidf("iSCSI name %q: nothing after ':'", name)
+	if err := config.ValidateName(name); err != nil {
+		return invalidf("%v", err)
 	}
 	return nil
 }
 
-func validateHexName(name, prefix string, lengths ...int) error {
-	hex := name[len(prefix):]
-	for _, n := range lengths {
-		if len(hex) == n && isHex(hex) {
-			return nil
-		}
-	}
-	if len(lengths) == 1 {
-		return invalidf("iSCSI name %q: %s needs exactly %d hex digits", name, prefix, lengths[0])
-	}
-	return invalidf("iSCSI name %q: %s needs %d or %d hex digits", name, prefix, lengths[0], lengths[1])
-}
-
-func isNameChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ':'
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // isHex accepts lower-case hex only: names and WWNs are stored canonical.
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return s != ""
-}
+func isHex(s string) bool { return config.IsLowerHex(s) }

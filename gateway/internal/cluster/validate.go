@@ -9,20 +9,11 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/config"
 )
 
-// CHAP limits.
-//
-// Secrets are 12 to 16 bytes. The Microsoft iSCSI initiator refuses secrets
-// shorter than 12 bytes (96 bits) on connections without IPsec and longer
-// than 16 bytes on any connection; RFC 7143 section 9.2.1 likewise requires
-// secrets of at least 96 random bits when IPsec is not used. Linux
-// open-iscsi and ESXi accept longer secrets, so 12-16 is what every
-// initiator can use. Secrets and user names are printable ASCII without
-// spaces so that they travel unchanged through iSCSI text keys, the REST API
-// and gwcli command lines.
+// CHAP limits (config.CHAP.Validate explains them).
 const (
-	MinCHAPSecretLen = 12
-	MaxCHAPSecretLen = 16
-	MaxCHAPUserLen   = 255
+	MinCHAPSecretLen = config.MinCHAPSecretLength
+	MaxCHAPSecretLen = config.MaxCHAPSecretLength
+	MaxCHAPUserLen   = config.MaxCHAPUserLength
 )
 
 // Name limits.
@@ -39,69 +30,17 @@ const (
 	wwnHexDigits = 16
 )
 
-// ValidateCHAP checks one set of CHAP credentials. field names the
-// credentials in errors ("discovery-auth", "host ... chap"); secrets are
-// never quoted.
+// ValidateCHAP checks one set of CHAP credentials (config.CHAP.Validate).
+// field names the credentials in errors ("discovery-auth", "host ... chap");
+// secrets are never quoted.
 func ValidateCHAP(c *config.CHAP, field string) error {
 	if c == nil {
 		return nil
 	}
-	if err := validateCHAPUser(c.User, field+" user"); err != nil {
-		return err
-	}
-	if err := validateCHAPSecret(c.Secret, field+" secret"); err != nil {
-		return err
-	}
-	if c.MutualUser == "" && c.MutualSecret == "" {
-		return nil
-	}
-	if c.MutualUser == "" || c.MutualSecret == "" {
-		return invalidf("%s: mutual CHAP needs both a mutual user and a mutual secret", field)
-	}
-	if err := validateCHAPUser(c.MutualUser, field+" mutual user"); err != nil {
-		return err
-	}
-	if err := validateCHAPSecret(c.MutualSecret, field+" mutual secret"); err != nil {
-		return err
-	}
-	// RFC 7143 section 9.2.1: a secret that authenticates initiators must not
-	// authenticate targets (else a reflected challenge proves nothing).
-	if c.MutualSecret == c.Secret {
-		return invalidf("%s: the mutual secret must differ from the secret", field)
+	if err := c.Validate(); err != nil {
+		return invalidf("%s: %v", field, err)
 	}
 	return nil
-}
-
-func validateCHAPUser(user, field string) error {
-	if user == "" {
-		return invalidf("%s is empty", field)
-	}
-	if len(user) > MaxCHAPUserLen {
-		return invalidf("%s is longer than %d bytes", field, MaxCHAPUserLen)
-	}
-	if !printableNoSpace(user) {
-		return invalidf("%s must be printable ASCII without spaces", field)
-	}
-	return nil
-}
-
-func validateCHAPSecret(secret, field string) error {
-	if n := len(secret); n < MinCHAPSecretLen || n > MaxCHAPSecretLen {
-		return invalidf("%s must be %d to %d characters (is %d)", field, MinCHAPSecretLen, MaxCHAPSecretLen, n)
-	}
-	if !printableNoSpace(secret) {
-		return invalidf("%s must be printable ASCII without spaces", field)
-	}
-	return nil
-}
-
-func printableNoSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // validateSimpleName accepts [A-Za-z0-9._-], starting with a letter or digit:
@@ -207,7 +146,7 @@ func validateDisk(d *Disk) error {
 	if d.Size <= 0 || d.Size%int64(d.BlockSize) != 0 {
 		return invalidf("disk %s: size must be a positive multiple of the block size %d", d.ID(), d.BlockSize)
 	}
-	if d.Serial != "" && (len(d.Serial) > maxSerialLen || !printableNoSpace(d.Serial)) {
+	if d.Serial != "" && (len(d.Serial) > maxSerialLen || !config.PrintableNoSpace(d.Serial)) {
 		return invalidf("disk %s: serial must be 1-%d printable ASCII characters without spaces", d.ID(), maxSerialLen)
 	}
 	if d.WWN != "" && (len(d.WWN) != wwnHexDigits || !isHex(d.WWN)) {

@@ -208,40 +208,78 @@ func (d *Disk) Validate() error {
 	return nil
 }
 
-// Validate checks CHAP credentials. RFC 7143 does not bound the secret,
-// but Windows' initiator requires 12 to 16 characters, so anything else
-// would be a configuration that some hosts cannot use.
+// CHAP limits. Secrets are 12 to 16 bytes: the Microsoft iSCSI initiator
+// refuses secrets shorter than 12 bytes (96 bits) on connections without
+// IPsec and longer than 16 bytes on any connection; RFC 7143 §9.2.1 likewise
+// asks for at least 96 random bits without IPsec. Linux open-iscsi and ESXi
+// accept longer ones, so 12-16 is what every initiator can use. Secrets and
+// user names are printable ASCII without spaces so that they travel
+// unchanged through iSCSI text keys, configuration files and command lines.
+const (
+	MinCHAPSecretLength = 12
+	MaxCHAPSecretLength = 16
+	MaxCHAPUserLength   = 255
+)
+
+// Validate checks CHAP credentials. Errors name the field, never the
+// secret.
 func (c *CHAP) Validate() error {
-	if err := validateCredential("user", c.User, "secret", c.Secret); err != nil {
+	if err := validateCHAPUser(c.User, "user"); err != nil {
 		return err
 	}
-	if c.MutualUser != "" || c.MutualSecret != "" {
-		if err := validateCredential("mutual_user", c.MutualUser, "mutual_secret", c.MutualSecret); err != nil {
-			return err
-		}
-		if c.MutualSecret == c.Secret {
-			return fmt.Errorf("mutual_secret must differ from secret")
-		}
+	if err := validateCHAPSecret(c.Secret, "secret"); err != nil {
+		return err
+	}
+	if c.MutualUser == "" && c.MutualSecret == "" {
+		return nil
+	}
+	if c.MutualUser == "" || c.MutualSecret == "" {
+		return fmt.Errorf("mutual CHAP needs both mutual_user and mutual_secret")
+	}
+	if err := validateCHAPUser(c.MutualUser, "mutual_user"); err != nil {
+		return err
+	}
+	if err := validateCHAPSecret(c.MutualSecret, "mutual_secret"); err != nil {
+		return err
+	}
+	// RFC 7143 §9.2.1: a secret that authenticates initiators must not
+	// authenticate targets (else a reflected challenge proves nothing).
+	if c.MutualSecret == c.Secret {
+		return fmt.Errorf("mutual_secret must differ from secret")
 	}
 	return nil
 }
 
-func validateCredential(userField, user, secretField, secret string) error {
-	if user == "" || len(user) > 255 {
-		return fmt.Errorf("%s must be 1 to 255 characters", userField)
-	}
-	if strings.ContainsAny(user, "\x00=") {
-		return fmt.Errorf("%s must not contain NUL or '='", userField)
-	}
-	if len(secret) < 12 || len(secret) > 16 {
-		return fmt.Errorf("%s must be 12 to 16 characters", secretField)
-	}
-	for _, r := range secret {
-		if r < 0x21 || r > 0x7e {
-			return fmt.Errorf("%s must be printable ASCII without spaces", secretField)
-		}
+func validateCHAPUser(user, field string) error {
+	switch {
+	case user == "":
+		return fmt.Errorf("%s is empty", field)
+	case len(user) > MaxCHAPUserLength:
+		return fmt.Errorf("%s is longer than %d bytes", field, MaxCHAPUserLength)
+	case !PrintableNoSpace(user) || strings.Contains(user, "="):
+		return fmt.Errorf("%s must be printable ASCII without spaces or '='", field)
 	}
 	return nil
+}
+
+func validateCHAPSecret(secret, field string) error {
+	if n := len(secret); n < MinCHAPSecretLength || n > MaxCHAPSecretLength {
+		return fmt.Errorf("%s must be %d to %d characters (is %d)", field, MinCHAPSecretLength, MaxCHAPSecretLength, n)
+	}
+	if !PrintableNoSpace(secret) {
+		return fmt.Errorf("%s must be printable ASCII without spaces", field)
+	}
+	return nil
+}
+
+// PrintableNoSpace reports whether s is printable ASCII without spaces.
+func PrintableNoSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func validateTuning(t *Tuning) error {
