@@ -50,16 +50,17 @@ func writeRandomFile(t *testing.T, path string, size int64) {
 	}
 }
 
-// TestQemuRoundTrip writes 256 MiB of random data through qemu-img (libiscsi)
-// into a LUN and reads it back out: the bytes must be identical.
-func TestQemuRoundTrip(t *testing.T) {
-	needTools(t, "qemu-img")
-	g := startGateway(t, dataConfig)
+// roundTripSize is how much random data the round-trip tests move.
+const roundTripSize = 256 << 20
+
+// qemuRoundTrip writes roundTripSize random bytes into the LUN at url with
+// qemu-img (libiscsi), reads them back out, and fails the test unless they
+// are identical. It returns the checksum of the data written.
+func qemuRoundTrip(t *testing.T, url string) [32]byte {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.raw")
-	const size = 256 << 20
-	writeRandomFile(t, src, size)
-	url := "iscsi://" + g.portal() + "/iqn.2024-01.io.rbdgw:data/0"
+	writeRandomFile(t, src, roundTripSize)
 	if out, err := run(t, 5*time.Minute, "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", src, url); err != nil {
 		t.Fatalf("convert into the LUN: %v\n%s", err, out)
 	}
@@ -67,9 +68,19 @@ func TestQemuRoundTrip(t *testing.T) {
 	if out, err := run(t, 5*time.Minute, "qemu-img", "convert", "-f", "raw", "-O", "raw", url, dst); err != nil {
 		t.Fatalf("convert out of the LUN: %v\n%s", err, out)
 	}
-	if fileSHA256(t, src, size) != fileSHA256(t, dst, size) {
-		t.Fatal("data read back differs from the data written")
+	want := fileSHA256(t, src, roundTripSize)
+	if fileSHA256(t, dst, roundTripSize) != want {
+		t.Fatal("data read back through the gateway differs from the data written")
 	}
+	return want
+}
+
+// TestQemuRoundTrip writes 256 MiB of random data through qemu-img (libiscsi)
+// into a LUN and reads it back out: the bytes must be identical.
+func TestQemuRoundTrip(t *testing.T) {
+	needTools(t, "qemu-img")
+	g := startGateway(t, dataConfig)
+	qemuRoundTrip(t, "iscsi://"+g.portal()+"/iqn.2024-01.io.rbdgw:data/0")
 }
 
 // TestReloadKeepsSessions adds a disk and a LUN with SIGHUP while qemu-img
