@@ -53,7 +53,7 @@ conformance-rbd:
 # (started unless CEPH_CONF is set); about 2-3 minutes, 45 s of which is the
 # etcd outage test (GOTESTFLAGS=-short skips it). `make unit` runs them too.
 cluster-test:
-	$(GO) test $(GOFLAGS_T) -count=1 -timeout 15m $(GOTESTFLAGS) -v ./tests/cluster/
+	$(GO) test $(GOFLAGS_T) -count=1 -timeout 15m $(GOTESTFLAGS) -v ./gateway/e2e/cluster/
 
 bench: build
 	deploy/bench/run-all.sh

@@ -26,7 +26,7 @@ func TestEtcdOutage(t *testing.T) {
 		"-chunks", "256", "-duration", (etcdOutage + 15*time.Second).String(), "-interval", "2ms")
 	w.until(t, 30*time.Second, func(ev map[string]any) bool { return ev["event"] == "progress" })
 
-	env.etcd.stop()
+	env.etcd.Stop()
 	down := time.Now()
 	progress := 0
 	for time.Since(down) < etcdOutage {
@@ -41,7 +41,7 @@ func TestEtcdOutage(t *testing.T) {
 		case <-time.After(time.Second):
 		}
 	}
-	if err := env.etcd.start(); err != nil {
+	if err := env.etcd.Start(); err != nil {
 		t.Fatalf("restart etcd: %v", err)
 	}
 	if progress == 0 {

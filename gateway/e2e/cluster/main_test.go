@@ -9,12 +9,14 @@
 // cluster with deploy/microceph.sh when the Ceph daemons are installed,
 // and skip otherwise. etcd: /usr/bin/etcd (Debian's etcd-server).
 //
-//	go test -tags pacific -timeout 15m ./tests/cluster/          (about 3 minutes)
-//	go test -tags pacific -short ./tests/cluster/                (skips the 30 s etcd outage)
+//	go test -tags pacific -timeout 15m ./gateway/e2e/cluster/          (about 3 minutes)
+//	go test -tags pacific -short ./gateway/e2e/cluster/                (skips the 30 s etcd outage)
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +29,7 @@ var env struct {
 	bin      string // directory of rbdgw, rbdgw-admin, mpio
 	root     string // repository root
 	cephConf string
-	etcd     *etcdServer
+	etcd     *clustertest.Etcd
 }
 
 func TestMain(m *testing.M) {
@@ -43,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 func setup() error {
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("../../..")
 	if err != nil {
 		return err
 	}
@@ -63,8 +65,8 @@ func setup() error {
 	if err := build(); err != nil {
 		return err
 	}
-	if env.etcd, err = startEtcd(filepath.Join(env.bin, "etcd")); err != nil {
-		if err == errNoEtcd {
+	if env.etcd, err = clustertest.StartEtcd(filepath.Join(env.bin, "etcd")); err != nil {
+		if errors.Is(err, clustertest.ErrNoEtcd) {
 			env.skip = err.Error()
 			return nil
 		}
@@ -75,7 +77,7 @@ func setup() error {
 
 func teardown() {
 	if env.etcd != nil {
-		env.etcd.stop()
+		env.etcd.Stop()
 	}
 	stopCeph()
 	if env.bin != "" {

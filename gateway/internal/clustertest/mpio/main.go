@@ -1,4 +1,4 @@
-// Command mpio is the initiator the multi-gateway tests (tests/cluster)
+// Command mpio is the initiator the multi-gateway tests (gateway/e2e/cluster)
 // drive gateways with: it behaves like a multipath host that fails over
 // between the portals of one target, and it reads the ALUA and
 // reservation state of a logical unit through a chosen portal. It prints
