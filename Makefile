@@ -4,7 +4,10 @@ TAGS      ?= pacific
 GO        ?= go
 GOFLAGS_T := -tags $(TAGS)
 BIN       := bin
-STATICCHECK_VERSION := 2025.1.1
+# Tools installed with `go install` are pinned to module versions the Go
+# module proxy serves and installed into bin/tools, never taken from PATH.
+STATICCHECK_VERSION := v0.8.2
+TOOLS     := $(CURDIR)/$(BIN)/tools
 
 .PHONY: all deps build demo demo-memory test unit lint conformance conformance-rbd cluster-test bench fuzz clean
 
@@ -13,8 +16,11 @@ all: build
 deps:
 	@deploy/install-deps.sh
 
+# build: every binary of the product into bin/.
+CMDS := gateway/cmd/rbdgw gateway/cmd/rbdgw-admin
+
 build: deps
-	$(GO) build $(GOFLAGS_T) -o $(BIN)/rbdgw ./gateway/cmd/rbdgw
+	@for c in $(CMDS); do echo "go build $$c"; $(GO) build $(GOFLAGS_T) -o $(BIN)/$$(basename $$c) ./$$c || exit 1; done
 
 # demo: starts a two-gateway cluster (micro Ceph, etcd, gateways on
 # 127.0.0.1:3260 and :3261) in the foreground and prints its URLs; Ctrl-C
@@ -35,8 +41,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GOFLAGS_T) ./...
-	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(GOFLAGS_T) ./...
+	@test -x $(TOOLS)/staticcheck && $(TOOLS)/staticcheck -version | grep -q "($(STATICCHECK_VERSION:v%=%))" || \
+		GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS)/staticcheck $(GOFLAGS_T) ./...
 
 # unit: needs CEPH_CONF for the librbd tests (they skip with a message
 # without it); `make test` provides a cluster.

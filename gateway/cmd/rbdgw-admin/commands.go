@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 // admin runs one command against the store.

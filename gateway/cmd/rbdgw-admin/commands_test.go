@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 func TestParseSize(t *testing.T) {

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 // The types below are what show prints: the configuration with CHAP

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 const usage = `usage: rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [-timeout 30s] COMMAND ARGS

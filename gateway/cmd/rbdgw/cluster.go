@@ -18,8 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/alua"
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
 	"github.com/rbdgw/rbdgw/gateway/internal/peer"
 	"github.com/rbdgw/rbdgw/gateway/internal/prstore"

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 func TestTargetPortals(t *testing.T) {

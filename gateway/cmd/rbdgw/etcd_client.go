@@ -3,7 +3,7 @@ package main
 import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 // dialEtcd connects the daemon's etcd client (cluster.Dial caps the

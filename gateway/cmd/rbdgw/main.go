@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/alua"
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
 	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
 )

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 // Defaults of ManagerOptions.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )

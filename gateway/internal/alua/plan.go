@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 // Plan returns the gateway that should own each mapped disk of s: the

@@ -4,7 +4,7 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 const iqn = "iqn.2024-01.io.rbdgw:t"

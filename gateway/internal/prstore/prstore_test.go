@@ -15,7 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/cluster"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 	"github.com/rbdgw/rbdgw/gateway/internal/peer"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"

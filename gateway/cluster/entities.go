@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 // The entity types below are the JSON values stored under their keys. The

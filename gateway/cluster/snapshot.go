@@ -6,7 +6,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 // Snapshot is the whole cluster state at one etcd revision. It is read-only:

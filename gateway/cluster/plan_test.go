@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 const (

@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 // maxISCSINameLen is the longest iSCSI name in bytes (RFC 7143 section 4.2.7.1).

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 func TestRender(t *testing.T) {

@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 // Op is one typed change of the cluster configuration. Ops are validated

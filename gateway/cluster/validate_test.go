@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/config"
+	"github.com/rbdgw/rbdgw/gateway/config"
 )
 
 func TestValidateCHAP(t *testing.T) {
