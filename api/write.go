@@ -1,0 +1,283 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rbdgw/rbdgw/api/model"
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
+)
+
+// change describes one write: the entity it is about (its mod revision is
+// the ETag that If-Match is checked against) and how to build the ops from
+// the current configuration.
+type change struct {
+	// entity is the key of the resource the URL names; "" when the write
+	// has no single entity (an import).
+	entity cluster.Key
+	build  func(snap *cluster.Snapshot) ([]cluster.Op, error)
+	// target, when set, limits wait=applied to the gateways serving it.
+	target string
+	// status is the success status (200 when 0).
+	status int
+}
+
+// maxWriteAttempts bounds the retries of a write that lost a race with an
+// unrelated change.
+const maxWriteAttempts = 5
+
+// commit runs a change: If-Match, dry run, the transaction (retried when
+// an unrelated change won a race), wait=applied, ETag. It writes the
+// response.
+func (s *Server) commit(c *gin.Context, ch change) {
+	res, status, err := s.commitChange(c, ch)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if !res.DryRun {
+		c.Header("ETag", etag(res.Revision))
+	}
+	if status == 0 {
+		status = ch.status
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.ok(c, status, res)
+}
+
+// commitChange is commit without the response; status is 202 when
+// wait=applied timed out, else 0.
+func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int, error) {
+	var res model.WriteResult
+	ifMatch, hasIfMatch, err := parseIfMatch(c.GetHeader("If-Match"))
+	if err != nil {
+		return res, 0, err
+	}
+	dryRun, err := boolQuery(c, "dry_run")
+	if err != nil {
+		return res, 0, err
+	}
+	wait, timeout, err := waitQuery(c)
+	if err != nil {
+		return res, 0, err
+	}
+	ctx, cancel := s.ctx(c)
+	defer cancel()
+	var snap *cluster.Snapshot
+	var rev int64
+	for attempt := 1; ; attempt++ {
+		snap, _, err = s.opts.Store.Load(ctx)
+		if err != nil {
+			return res, 0, err
+		}
+		if hasIfMatch {
+			cur := snap.ModRev(ch.entity)
+			if (ifMatch == -1 && cur == 0) || (ifMatch != -1 && cur != ifMatch) {
+				e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
+					"%s changed since you read it (If-Match %s, now %s); read it again and retry", ch.entity, c.GetHeader("If-Match"), etag(cur))
+				e.Details = map[string]any{"current": cur}
+				return res, 0, e
+			}
+		}
+		ops, err := ch.build(snap)
+		if err != nil {
+			return res, 0, err
+		}
+		changes, err := cluster.Preview(snap, ops...)
+		if err != nil {
+			return res, 0, err
+		}
+		if dryRun {
+			return model.WriteResult{Revision: snap.Rev, DryRun: true, Changes: showChanges(changes)}, 0, nil
+		}
+		if len(ops) == 0 {
+			return model.WriteResult{Revision: snap.Rev, Changes: []model.Change{}}, 0, nil
+		}
+		rev, err = s.opts.Store.Commit(ctx, snap, ops...)
+		var conflict *cluster.ConflictError
+		if errors.As(err, &conflict) && attempt < maxWriteAttempts {
+			continue // reload; If-Match is checked against the new state
+		}
+		if err != nil {
+			return res, 0, err
+		}
+		res = model.WriteResult{Revision: rev, Changes: showChanges(changes)}
+		break
+	}
+	c.Set(ctxRevision, rev)
+	if !wait || len(res.Changes) == 0 {
+		return res, 0, nil
+	}
+	applied, err := s.waitApplied(c.Request.Context(), rev, s.waitGateways(snap, ch.target), timeout)
+	if err != nil {
+		return res, 0, err
+	}
+	res.Applied = applied
+	if !applied.Done {
+		return res, http.StatusAccepted, nil
+	}
+	return res, 0, nil
+}
+
+// waitGateways are the gateways a change must reach: those serving the
+// target, or every gateway.
+func (s *Server) waitGateways(snap *cluster.Snapshot, target string) []string {
+	if t, ok := snap.Targets[target]; ok && target != "" {
+		return t.Gateways
+	}
+	return snap.GatewayNames()
+}
+
+func (s *Server) waitApplied(ctx context.Context, rev int64, names []string, timeout time.Duration) (*model.Applied, error) {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pending, down, err := s.opts.Gateways.WaitApplied(wctx, rev, names)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, err
+	}
+	a := &model.Applied{Done: len(pending) == 0, Pending: nonNil(pending), Down: nonNil(down), Gateways: []string{}}
+	for _, n := range names {
+		if !contains(pending, n) && !contains(down, n) {
+			a.Gateways = append(a.Gateways, n)
+		}
+	}
+	return a, nil
+}
+
+// showChanges renders changes for a response, secrets masked.
+func showChanges(changes []cluster.KeyChange) []model.Change {
+	out := make([]model.Change, 0, len(changes))
+	for _, ch := range changes {
+		if ch.Delete {
+			out = append(out, model.Change{Op: "delete", Key: string(ch.Key)})
+			continue
+		}
+		out = append(out, model.Change{Op: "put", Key: string(ch.Key), Value: maskValue(ch.Value)})
+	}
+	return out
+}
+
+// maskValue returns v as generic JSON with every CHAP secret masked.
+func maskValue(v any) any {
+	switch x := v.(type) {
+	case config.CHAP:
+		return chapOut(&x)
+	case *config.CHAP:
+		return chapOut(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var generic any
+	if json.Unmarshal(b, &generic) != nil {
+		return nil
+	}
+	maskGeneric(generic)
+	return generic
+}
+
+func maskGeneric(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if (k == "secret" || k == "mutual_secret") && val != "" {
+				x[k] = model.Masked
+				continue
+			}
+			maskGeneric(val)
+		}
+	case []any:
+		for _, e := range x {
+			maskGeneric(e)
+		}
+	}
+}
+
+// etag renders a mod revision as a strong entity tag.
+func etag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }
+
+// parseIfMatch reads If-Match: one revision, quoted or not, or "*"
+// (returned as -1: the entity must exist).
+func parseIfMatch(h string) (rev int64, ok bool, err error) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false, nil
+	}
+	if h == "*" {
+		return -1, true, nil
+	}
+	v := strings.TrimPrefix(h, "W/")
+	v = strings.Trim(v, `"`)
+	rev, perr := strconv.ParseInt(v, 10, 64)
+	if perr != nil || rev < 0 {
+		return 0, false, invalidf("If-Match %q: expected one ETag as returned by the API, e.g. \"1234\"", h)
+	}
+	return rev, true, nil
+}
+
+func boolQuery(c *gin.Context, name string) (bool, error) {
+	v, ok := c.GetQuery(name)
+	if !ok {
+		return false, nil
+	}
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, invalidf("query parameter %s=%q: expected true or false", name, v)
+	}
+	return b, nil
+}
+
+// Bounds of wait=applied.
+const (
+	defaultWaitTimeout = 30 * time.Second
+	maxWaitTimeout     = 5 * time.Minute
+)
+
+func waitQuery(c *gin.Context) (bool, time.Duration, error) {
+	timeout := defaultWaitTimeout
+	if t, ok := c.GetQuery("timeout"); ok {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 || d > maxWaitTimeout {
+			return false, 0, invalidf("query parameter timeout=%q: expected a duration from 1s to %s, e.g. 30s", t, maxWaitTimeout)
+		}
+		timeout = d
+	}
+	w, ok := c.GetQuery("wait")
+	if !ok {
+		return false, timeout, nil
+	}
+	if w != "applied" {
+		return false, 0, invalidf("query parameter wait=%q: the only value is \"applied\"", w)
+	}
+	return true, timeout, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
