@@ -70,12 +70,12 @@ func describeJSONError(b []byte, err error) string {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := position(b, syn.Offset)
+		line, col := position(b, syn.Offset-1)
 		return fmt.Sprintf("malformed JSON at line %d, column %d: %v", line, col, syn)
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return fmt.Sprintf("expected a JSON %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+			return fmt.Sprintf("expected %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 		}
 		return fmt.Sprintf("field %q: expected %s, got %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):

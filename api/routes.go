@@ -100,8 +100,8 @@ func (s *Server) table() []route {
 		get("/targets/:iqn/hosts/:initiator", "One host", "hosts", model.Host{}, s.getHost, nf),
 		write(http.MethodPut, "/targets/:iqn/hosts/:initiator", "Create or replace a host: CHAP, the LUNs it sees (empty: none), allowed addresses", "hosts", model.HostPut{}, s.putHost, nf),
 		write(http.MethodDelete, "/targets/:iqn/hosts/:initiator", "Remove a host (refused while a group lists it)", "hosts", nil, s.deleteHost, nf),
-		withQuery(get("/targets/:iqn/hosts/:initiator/connection", "What a host needs to log in to a LUN (os-brick connection properties)", "hosts", model.Connection{}, s.getConnection, nf, http.StatusBadRequest),
-			param{"lun", "integer", "the LUN id (default: the host's only or lowest LUN)"}),
+		operatorOnly(withQuery(get("/targets/:iqn/hosts/:initiator/connection", "What a host needs to log in to a LUN (os-brick connection properties, with the CHAP secret)", "hosts", model.Connection{}, s.getConnection, nf, http.StatusBadRequest),
+			param{"lun", "integer", "the LUN id (default: the host's lowest LUN)"})),
 
 		get("/targets/:iqn/host-groups", "Host groups of a target", "hosts", []model.HostGroup{}, s.listHostGroups, nf),
 		get("/targets/:iqn/host-groups/:group", "One host group", "hosts", model.HostGroup{}, s.getHostGroup, nf),
@@ -142,3 +142,4 @@ func (s *Server) table() []route {
 func withQuery(r route, ps ...param) route { r.query = append(r.query, ps...); return r }
 func withStatus(r route, status int) route { r.status = status; return r }
 func adminOnly(r route) route              { r.role = RoleAdmin; return r }
+func operatorOnly(r route) route           { r.role = RoleOperator; return r }
