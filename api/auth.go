@@ -8,7 +8,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rbdgw/rbdgw/api/model"
-	
 )
 
 // authenticate admits a request whose bearer token has at least the
