@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -75,7 +77,7 @@ func (s *Server) table() []route {
 
 		get("/disks", "Disks (RBD images exported as LUNs)", "disks", []model.Disk{}, s.listDisks),
 		get("/disks/:pool/:image", "One disk with its image's state in Ceph", "disks", model.Disk{}, s.getDisk, nf),
-		write(http.MethodPut, "/disks/:pool/:image", "Create (size given), import (size absent) or grow a disk", "disks", model.DiskPut{}, s.putDisk, nf, http.StatusNotImplemented, http.StatusBadGateway),
+		write(http.MethodPut, "/disks/:pool/:image", "Create (size given), import (size absent) or grow a disk", "disks", model.DiskPut{}, s.putDisk, nf, http.StatusCreated, http.StatusNotImplemented, http.StatusBadGateway),
 		withQuery(write(http.MethodDelete, "/disks/:pool/:image", "Remove a disk from the configuration, and its image with remove_image=true", "disks", nil, s.deleteDisk, nf, http.StatusNotImplemented, http.StatusBadGateway),
 			param{"remove_image", "boolean", "also delete the RBD image (default false: keep it)"}),
 		get("/disks/:pool/:image/snapshots", "Snapshots of a disk's image", "disks", []model.Snapshot{}, s.listSnapshots, nf, http.StatusNotImplemented, http.StatusBadGateway),
@@ -132,6 +134,9 @@ func (s *Server) table() []route {
 			param{"limit", "integer", "entries per page (default 100, at most 1000)"}, param{"before", "string", "the next cursor of the previous page"})),
 	}
 	for i := range rs {
+		if strings.Contains(rs[i].path, ":") && !slices.Contains(rs[i].errs, http.StatusBadRequest) {
+			rs[i].errs = append(rs[i].errs, http.StatusBadRequest) // a malformed name or id
+		}
 		if rs[i].role != 0 {
 			rs[i].errs = append(rs[i].errs, authErrs...)
 		}
