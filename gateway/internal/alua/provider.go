@@ -64,6 +64,15 @@ func (p *Provider) AccessState(lu *scsi.LU, n *scsi.Nexus) scsi.AccessState {
 	return p.stateOf(lu.Name(), d, ok, n.PortGroupID)
 }
 
+// State is the access state this gateway reports for disk through its own
+// target port group (for status displays): Active/Optimized where the disk
+// is owned here, Transitioning while this gateway takes it over,
+// Active/Non-optimized otherwise.
+func (p *Provider) State(disk string) scsi.AccessState {
+	d, ok := p.view.Load().disks[disk]
+	return p.stateOf(disk, d, ok, p.selfTPG)
+}
+
 // TargetPortGroups lists every port group of lu's target with its state.
 func (p *Provider) TargetPortGroups(lu *scsi.LU, n *scsi.Nexus) []scsi.TargetPortGroup {
 	p.remember(lu)

@@ -142,3 +142,24 @@ func TestProviderUnknownDisk(t *testing.T) {
 		t.Fatalf("disk missing from the configuration: %v", got)
 	}
 }
+
+func TestProviderState(t *testing.T) {
+	all := []string{"gw-a", "gw-b"}
+	s := snapshot(all, all, 1, map[string]string{"rbd/d0": "gw-a"})
+	pa, pb := NewProvider("gw-a", 1, quiet), NewProvider("gw-b", 2, quiet)
+	pa.Update(s)
+	pb.Update(s)
+	if got := pa.State("rbd/d0"); got != scsi.ActiveOptimized {
+		t.Errorf("owner reports %#x", got)
+	}
+	if got := pb.State("rbd/d0"); got != scsi.ActiveNonOptimized {
+		t.Errorf("other gateway reports %#x", got)
+	}
+	pb.setTransitioning("rbd/d0", true)
+	if got := pb.State("rbd/d0"); got != scsi.Transitioning {
+		t.Errorf("taking over: %#x", got)
+	}
+	if got := pa.State("rbd/unmapped"); got != scsi.ActiveNonOptimized {
+		t.Errorf("unmapped disk: %#x", got)
+	}
+}

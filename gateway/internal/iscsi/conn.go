@@ -27,6 +27,7 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	remote string
+	local  string // the portal address the initiator connected to
 	// log gains session attributes at login and belongs to the serve
 	// goroutine (and the goroutines it starts); baseLog is for the others.
 	log     *slog.Logger
@@ -54,7 +55,8 @@ type conn struct {
 	cid        uint16
 	sess       *session
 	params     login.Params
-	maxSendSeg int // the initiator's MaxRecvDataSegmentLength
+	authMethod string // "CHAP" or "None"
+	maxSendSeg int    // the initiator's MaxRecvDataSegmentLength
 
 	ffp ffpState
 }
@@ -65,6 +67,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:     s,
 		nc:      nc,
 		remote:  remote,
+		local:   nc.LocalAddr().String(),
 		log:     s.log.With("remote", remote),
 		baseLog: s.log.With("remote", remote),
 		rd:      pdu.NewReader(nc),

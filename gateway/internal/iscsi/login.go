@@ -240,6 +240,7 @@ func (ls *loginState) portalGroupTag(text []byte) uint16 {
 func (ls *loginState) finish() login.Status {
 	c := ls.c
 	c.params = ls.conv.Params()
+	c.authMethod = ls.conv.AuthMethod()
 	c.maxSendSeg = clamp(c.params.MaxRecvDataSegmentLength, minDataSegment, maxDataSegment)
 	if ls.existing != nil {
 		return ls.takeOver()
@@ -250,6 +251,7 @@ func (ls *loginState) finish() login.Status {
 	ss.discovery = c.params.SessionType == login.SessionDiscovery
 	ss.mu.Lock()
 	ss.conn = c
+	ss.loginTime = time.Now()
 	ss.mu.Unlock()
 	for time.Now().Before(ls.deadline) {
 		if !ss.discovery {

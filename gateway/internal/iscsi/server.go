@@ -349,7 +349,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// SessionInfo describes a session for status displays.
+// SessionInfo describes a session for status displays. It is a copy: it
+// does not change when the session does.
 type SessionInfo struct {
 	TSIH      uint16
 	ISID      string // 12 hex digits
@@ -358,9 +359,25 @@ type SessionInfo struct {
 	Discovery bool
 	State     SessionState
 	Remote    string // the connection's remote address
+	// Portal is the local address the connection came in on.
+	Portal    string
+	LoginTime time.Time
+	// The negotiated values of the session and of its current connection.
+	HeaderDigest, DataDigest bool // CRC32C
+	// MaxRecvDataSegmentLength is the initiator's (what the target sends
+	// at most per PDU); TargetMaxRecvDataSegmentLength the target's.
+	MaxRecvDataSegmentLength       int
+	TargetMaxRecvDataSegmentLength int
+	MaxBurstLength                 int
+	FirstBurstLength               int
+	ImmediateData, InitialR2T      bool
+	AuthMethod                     string // "CHAP" or "None"
+	// LUNs are the logical units of the session's target.
+	LUNs []uint64
 }
 
-// Sessions lists the registered sessions.
+// Sessions lists the registered sessions, ordered by TSIH. It is safe for
+// concurrent use and takes no lock on the I/O path.
 func (s *Server) Sessions() []SessionInfo {
 	s.mu.Lock()
 	list := make([]*session, 0, len(s.sessions))
@@ -374,11 +391,24 @@ func (s *Server) Sessions() []SessionInfo {
 		info := SessionInfo{
 			TSIH: ss.tsih, ISID: isidString(ss.isid), Initiator: ss.initiator,
 			Target: ss.key.target, Discovery: ss.discovery, State: ss.state,
+			LoginTime:        ss.loginTime,
+			MaxBurstLength:   ss.params.MaxBurstLength,
+			FirstBurstLength: ss.params.FirstBurstLength,
+			ImmediateData:    ss.params.ImmediateData,
+			InitialR2T:       ss.params.InitialR2T,
 		}
-		if ss.conn != nil {
-			info.Remote = ss.conn.remote
+		if c := ss.conn; c != nil {
+			// Set by login before the connection took the session.
+			info.Remote, info.Portal, info.AuthMethod = c.remote, c.local, c.authMethod
+			info.HeaderDigest, info.DataDigest = c.params.HeaderDigest, c.params.DataDigest
+			info.MaxRecvDataSegmentLength = c.params.MaxRecvDataSegmentLength
+			info.TargetMaxRecvDataSegmentLength = c.params.TargetMaxRecvDataSegmentLength
 		}
+		device := ss.device
 		ss.mu.Unlock()
+		if device != nil {
+			info.LUNs = device.LUNs()
+		}
 		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b SessionInfo) int { return int(a.TSIH) - int(b.TSIH) })

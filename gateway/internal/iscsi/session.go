@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
@@ -30,11 +31,12 @@ type session struct {
 	nexusOnce sync.Once
 	endOnce   sync.Once
 
-	mu       sync.Mutex
-	tsih     uint16
-	state    SessionState
-	conn     *conn // current connection
-	takeover *conn // connection reinstating conn, if any
+	mu        sync.Mutex
+	tsih      uint16
+	state     SessionState
+	loginTime time.Time // when the leading login completed
+	conn      *conn     // current connection
+	takeover  *conn     // connection reinstating conn, if any
 
 	// window is the command window. It belongs to the serve loop of the
 	// connection holding the session; a reinstating connection takes it

@@ -68,6 +68,15 @@ func newConversation(p Policy, random io.Reader) *Conversation {
 // Params are the negotiated values; final once a Response has Done set.
 func (c *Conversation) Params() Params { return c.params }
 
+// AuthMethod is the authentication the login went through: "CHAP" or
+// "None" (also when the initiator skipped the security stage).
+func (c *Conversation) AuthMethod() string {
+	if c.authMethod == "" {
+		return authNone
+	}
+	return c.authMethod
+}
+
 // Stage is the current login stage (StageFullFeature once done).
 func (c *Conversation) Stage() uint8 { return c.stage }
 
