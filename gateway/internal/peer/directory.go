@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,7 +28,14 @@ type Record struct {
 	// Applied is the newest etcd revision of shared logical unit state
 	// (reservations, resets) this gateway has applied.
 	Applied int64 `json:"applied"`
+	// Status is what the gateway reports about itself to the management
+	// plane (package node writes and reads it; peer does not look inside).
+	Status json.RawMessage `json:"status,omitempty"`
 }
+
+// Prefix is where the records of the cluster under prefix (the cluster
+// store's prefix) live.
+func Prefix(prefix string) string { return prefix + keyPrefix }
 
 // Directory publishes this gateway's record and reads the others'. It is
 // safe for concurrent use.
@@ -51,7 +59,7 @@ func New(cli *clientv3.Client, prefix, gateway string, log *slog.Logger) *Direct
 	}
 	return &Directory{
 		cli:    cli,
-		prefix: prefix + keyPrefix,
+		prefix: Prefix(prefix),
 		log:    log.With("component", "peer"),
 		rec:    Record{Gateway: gateway},
 	}
@@ -77,6 +85,18 @@ func (d *Directory) SetClient(ctx context.Context, addr string) error {
 		return nil
 	}
 	d.rec.Client = addr
+	return d.putLocked(ctx)
+}
+
+// SetStatus records the gateway's status document; it is written when it
+// differs from the last one written.
+func (d *Directory) SetStatus(ctx context.Context, status json.RawMessage) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if bytes.Equal(d.rec.Status, status) && !d.dirty {
+		return nil
+	}
+	d.rec.Status = bytes.Clone(status)
 	return d.putLocked(ctx)
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestRecordsFollowPublishAndLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Record{Gateway: "gw-a", Client: "127.0.0.1:0/1", Applied: 42}
-	if recs["gw-a"] != want {
+	if !reflect.DeepEqual(recs["gw-a"], want) {
 		t.Fatalf("record %+v, want %+v", recs["gw-a"], want)
 	}
 	// The record goes with the lease.
@@ -147,5 +148,42 @@ func TestWaitApplied(t *testing.T) {
 				t.Fatalf("error %v should name gw-c", err)
 			}
 		})
+	}
+}
+
+func TestSetStatusWritesChanges(t *testing.T) {
+	cli, prefix := setup(t)
+	ctx := context.Background()
+	a := New(cli, prefix, "gw-a", quiet)
+	if err := a.SetStatus(ctx, []byte(`{"version":"1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(ctx, lease(t, cli)); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (string, int64) {
+		resp, err := cli.Get(ctx, a.Key("gw-a"))
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("get: %v %v", resp, err)
+		}
+		return string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
+	}
+	v, rev := get()
+	if v != `{"gateway":"gw-a","applied":0,"status":{"version":"1"}}` {
+		t.Fatalf("record %s", v)
+	}
+	// The same document again writes nothing; another one does.
+	if err := a.SetStatus(ctx, []byte(`{"version":"1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, again := get(); again != rev {
+		t.Fatalf("unchanged status rewritten (%d -> %d)", rev, again)
+	}
+	if err := a.SetStatus(ctx, []byte(`{"version":"2"}`)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := a.Records(ctx)
+	if err != nil || string(recs["gw-a"].Status) != `{"version":"2"}` {
+		t.Fatalf("records %v %v", recs, err)
 	}
 }
