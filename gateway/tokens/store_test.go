@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,10 +65,18 @@ func newClient(t *testing.T) *clientv3.Client {
 	return cli
 }
 
+var runs atomic.Int64
+
+// testPrefix is a cluster prefix of the test's own, new on every run (the
+// etcd server outlives -count repetitions).
+func testPrefix(t *testing.T) string {
+	return fmt.Sprintf("/test/%s/%d/", t.Name(), runs.Add(1))
+}
+
 // newStore returns a store under a prefix of the test's own.
 func newStore(t *testing.T) (*Store, *clientv3.Client) {
 	cli := newClient(t)
-	return New(cli, "/test/"+t.Name()+"/"), cli
+	return New(cli, testPrefix(t)), cli
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -95,7 +104,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 	}
 
 	// The stored value has the hash, never the secret.
-	resp, err := cli.Get(ctx, "/test/"+t.Name()+"/tokens/"+info.ID)
+	resp, err := cli.Get(ctx, s.prefix+"tokens/"+info.ID)
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("stored key: %v, %v", resp, err)
 	}
@@ -151,7 +160,7 @@ func TestVerifyRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := New(s.cli, "/test/"+t.Name()+"-other/")
+	other := New(s.cli, testPrefix(t))
 	otherTok, _, err := other.Create(ctx, "elsewhere", RoleAdmin, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +252,7 @@ func TestCreateRejects(t *testing.T) {
 func TestBootstrap(t *testing.T) {
 	cli := newClient(t)
 	ctx := testCtx(t)
-	prefix := "/test/" + t.Name() + "/"
+	prefix := testPrefix(t)
 	dir := t.TempDir()
 
 	// Two gateways start together, each with its own client and file.
