@@ -12,18 +12,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Defaults the target offers when Tuning leaves a value at zero.
+// Defaults of the model outside Tuning (tuning.go has the tuning ones).
 const (
-	DefaultQueueDepth               = 128
-	DefaultMaxRecvDataSegmentLength = 262144
-	DefaultMaxBurstLength           = 1048576
-	DefaultFirstBurstLength         = 262144
-	DefaultMaxOutstandingR2T        = 4
-	DefaultMaxConnections           = 1
-	DefaultNopInInterval            = 10
-	DefaultNopInTimeout             = 30
-	DefaultBlockSize                = 512
-	DefaultTPGT                     = 1
+	DefaultBlockSize = 512
+	DefaultTPGT      = 1
 )
 
 // Load reads a configuration file. Files ending in .json are JSON, others
@@ -66,20 +58,7 @@ func Parse(raw []byte, isJSON bool) (*Config, error) {
 
 // ApplyDefaults fills zero values with the defaults.
 func (c *Config) ApplyDefaults() {
-	t := &c.Tuning
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&t.QueueDepth, DefaultQueueDepth)
-	def(&t.MaxRecvDataSegmentLength, DefaultMaxRecvDataSegmentLength)
-	def(&t.MaxBurstLength, DefaultMaxBurstLength)
-	def(&t.FirstBurstLength, DefaultFirstBurstLength)
-	def(&t.MaxOutstandingR2T, DefaultMaxOutstandingR2T)
-	def(&t.MaxConnections, DefaultMaxConnections)
-	def(&t.NopInIntervalSeconds, DefaultNopInInterval)
-	def(&t.NopInTimeoutSeconds, DefaultNopInTimeout)
+	c.Tuning = c.Tuning.WithDefaults()
 	for i := range c.Disks {
 		if c.Disks[i].BlockSize == 0 {
 			c.Disks[i].BlockSize = DefaultBlockSize
@@ -103,7 +82,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("portal %q: %v", p, err)
 		}
 	}
-	if err := validateTuning(&c.Tuning); err != nil {
+	if err := c.Tuning.Validate(); err != nil {
 		return fmt.Errorf("tuning: %w", err)
 	}
 	if c.DiscoveryAuth != nil {
@@ -280,24 +259,4 @@ func PrintableNoSpace(s string) bool {
 		}
 	}
 	return true
-}
-
-func validateTuning(t *Tuning) error {
-	switch {
-	case t.QueueDepth < 1 || t.QueueDepth > 4096:
-		return fmt.Errorf("queue_depth %d: must be 1..4096", t.QueueDepth)
-	case t.MaxRecvDataSegmentLength < 512 || t.MaxRecvDataSegmentLength > 16777215:
-		return fmt.Errorf("max_recv_data_segment_length %d: must be 512..16777215", t.MaxRecvDataSegmentLength)
-	case t.MaxBurstLength < 512 || t.MaxBurstLength > 16777215:
-		return fmt.Errorf("max_burst_length %d: must be 512..16777215", t.MaxBurstLength)
-	case t.FirstBurstLength < 512 || t.FirstBurstLength > t.MaxBurstLength:
-		return fmt.Errorf("first_burst_length %d: must be 512..max_burst_length", t.FirstBurstLength)
-	case t.MaxOutstandingR2T < 1 || t.MaxOutstandingR2T > 65535:
-		return fmt.Errorf("max_outstanding_r2t %d: must be 1..65535", t.MaxOutstandingR2T)
-	case t.MaxConnections < 1 || t.MaxConnections > 65535:
-		return fmt.Errorf("max_connections %d: must be 1..65535", t.MaxConnections)
-	case t.NopInIntervalSeconds < 0 || t.NopInTimeoutSeconds < 1:
-		return fmt.Errorf("nopin_interval/nopin_timeout must be >= 0 / >= 1")
-	}
-	return nil
 }

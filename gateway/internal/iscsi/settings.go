@@ -3,6 +3,7 @@ package iscsi
 import (
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 )
 
@@ -22,58 +23,41 @@ type settings struct {
 }
 
 const (
-	defaultQueueDepth   = 128
-	defaultMaxRecvDSL   = 262144
-	defaultMaxBurst     = 1 << 20
-	defaultFirstBurst   = 256 << 10
-	defaultMaxOutR2T    = 4
-	defaultNopInterval  = 10 * time.Second
-	defaultNopTimeout   = 30 * time.Second
 	defaultLoginTimeout = 15 * time.Second
 	defaultLogoutGrace  = 5 * time.Second
 	// A memory image or a page-cache hit answers a 4 KiB command in a few
 	// microseconds, RBD in hundreds.
 	defaultInlineLatency = 50 * time.Microsecond
 
-	// RFC 7143 section 13 bounds.
-	minDataSegment = 512
-	maxDataSegment = 1<<24 - 1
+	// RFC 7143 section 13 bounds of the length keys, either side's.
+	minDataSegment = config.MinDataSegmentLength
+	maxDataSegment = config.MaxDataSegmentLength
 )
-
-func orDefault(v, def int) int {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
 
 func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
 
+// resolveSettings applies the defaults and ranges of config.TuningLimits:
+// the daemon validated its configuration already, and a target embedded
+// elsewhere still never offers a value outside them.
 func resolveSettings(o Options) settings {
-	t := o.Tuning
+	t := o.Tuning.Clamped()
 	s := settings{
-		queueDepth:        clamp(orDefault(t.QueueDepth, defaultQueueDepth), 1, 1<<16),
-		maxRecvDSL:        clamp(orDefault(t.MaxRecvDataSegmentLength, defaultMaxRecvDSL), minDataSegment, maxDataSegment),
-		maxBurst:          clamp(orDefault(t.MaxBurstLength, defaultMaxBurst), minDataSegment, maxDataSegment),
-		firstBurst:        clamp(orDefault(t.FirstBurstLength, defaultFirstBurst), minDataSegment, maxDataSegment),
-		maxOutstandingR2T: clamp(orDefault(t.MaxOutstandingR2T, defaultMaxOutR2T), 1, 65535),
+		queueDepth:        t.QueueDepth,
+		maxRecvDSL:        t.MaxRecvDataSegmentLength,
+		maxBurst:          t.MaxBurstLength,
+		firstBurst:        t.FirstBurstLength, // at most maxBurst (RFC 7143 section 13.14)
+		maxOutstandingR2T: t.MaxOutstandingR2T,
 		preferDigests:     t.PreferDigests,
 		nopInterval:       time.Duration(t.NopInIntervalSeconds) * time.Second,
 		nopTimeout:        time.Duration(t.NopInTimeoutSeconds) * time.Second,
 		loginTimeout:      o.LoginTimeout,
 		logoutGrace:       o.LogoutGrace,
 	}
-	// FirstBurstLength must not exceed MaxBurstLength (RFC 7143 section 13.14).
-	s.firstBurst = min(s.firstBurst, s.maxBurst)
 	if o.NopInInterval != 0 {
 		s.nopInterval = o.NopInInterval
-	} else if s.nopInterval == 0 {
-		s.nopInterval = defaultNopInterval
 	}
 	if o.NopInTimeout > 0 {
 		s.nopTimeout = o.NopInTimeout
-	} else if s.nopTimeout <= 0 {
-		s.nopTimeout = defaultNopTimeout
 	}
 	if s.loginTimeout <= 0 {
 		s.loginTimeout = defaultLoginTimeout
