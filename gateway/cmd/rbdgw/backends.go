@@ -6,12 +6,14 @@ import (
 	"sync"
 
 	"github.com/rbdgw/rbdgw/gateway/config"
+	"github.com/rbdgw/rbdgw/gateway/node"
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
 // backends opens disk images by backend name. The rados connection is made
 // on the first rbd disk and shared by all of them (one client per gateway
-// process, so one address to fence).
+// process, so one address to fence). It is the node.Backends of cluster
+// mode.
 type backends struct {
 	log      *slog.Logger
 	cephConf string
@@ -34,7 +36,10 @@ func newBackends(log *slog.Logger, cephConf, cephID string) *backends {
 	return &backends{log: log, cephConf: cephConf, cephID: cephID}
 }
 
-func (b *backends) open(d config.Disk) (rbdbackend.Image, error) {
+var _ node.Backends = (*backends)(nil)
+
+// Open opens a disk's image.
+func (b *backends) Open(d config.Disk) (rbdbackend.Image, error) {
 	switch d.Backend {
 	case "memory":
 		return rbdbackend.NewMemoryImage(d.Size), nil
@@ -48,6 +53,15 @@ func (b *backends) open(d config.Disk) (rbdbackend.Image, error) {
 		return conn.open(d.Pool, d.Image, d.Size)
 	}
 	return nil, fmt.Errorf("unknown backend %q", d.Backend)
+}
+
+// Ceph returns the rados connection (node.Backends), making it on first use.
+func (b *backends) Ceph() (node.CephClient, error) {
+	conn, err := b.connect()
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 // connect returns the rados connection, making it on first use.
@@ -64,7 +78,8 @@ func (b *backends) connect() (rbdConnection, error) {
 	return b.rbd, nil
 }
 
-func (b *backends) close() {
+// Close closes the rados connection.
+func (b *backends) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.rbd != nil {

@@ -16,11 +16,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/alua"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
+	"github.com/rbdgw/rbdgw/gateway/internal/listen"
 	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
+	"github.com/rbdgw/rbdgw/gateway/node"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -41,9 +42,9 @@ func main() {
 		gatewayName  = flag.String("gateway", "", "cluster mode: this gateway's name in the cluster (default: host name)")
 		etcdPrefix   = flag.String("etcd-prefix", cluster.DefaultPrefix, "cluster mode: key prefix of the cluster in etcd")
 		embeddedDir  = flag.String("embedded-etcd", "", "cluster mode: run a single-member etcd server inside the daemon with its data in this directory (serves -etcd, default 127.0.0.1:2379)")
-		embeddedPeer = flag.String("embedded-etcd-peer", "127.0.0.1:2380", "cluster mode: peer address of the embedded etcd server")
-		leaseTTL     = flag.Duration("lease-ttl", 10*time.Second, "cluster mode: liveness lease; a gateway silent for this long is considered gone")
-		stallTimeout = flag.Duration("lock-stall-timeout", alua.DefaultStallTimeout, "cluster mode: how long a write waits for another gateway to hand the RBD lock over before that gateway is fenced")
+		embeddedPeer = flag.String("embedded-etcd-peer", node.DefaultEmbeddedPeer, "cluster mode: peer address of the embedded etcd server")
+		leaseTTL     = flag.Duration("lease-ttl", node.DefaultLeaseTTL, "cluster mode: liveness lease; a gateway silent for this long is considered gone")
+		stallTimeout = flag.Duration("lock-stall-timeout", node.DefaultStallTimeout, "cluster mode: how long a write waits for another gateway to hand the RBD lock over before that gateway is fenced")
 	)
 	flag.Parse()
 	if *showVer {
@@ -101,7 +102,7 @@ type daemon struct {
 
 	server    *iscsi.Server
 	recon     *reconcile.Reconciler
-	listeners *listeners
+	listeners *listen.Portals
 	applied   fileStamp
 }
 
@@ -114,18 +115,18 @@ func (d *daemon) run() error {
 	d.server = iscsi.NewServer(iscsi.Options{Logger: d.log, Tuning: cfg.Tuning})
 	d.recon = reconcile.New(reconcile.Options{
 		Server:   d.server,
-		Open:     d.backends.open,
+		Open:     d.backends.Open,
 		Logger:   d.log,
 		StateDir: d.stateDir,
 		Revision: revision(version),
 	})
-	d.listeners = newListeners(d.log, d.server)
+	d.listeners = listen.New(d.log, d.server)
 	// Targets exist before the portals open, so no initiator ever finds
 	// the gateway without them.
 	if err := d.recon.Apply(cfg); err != nil {
 		d.log.Error("configuration applied with errors", "err", err)
 	}
-	if err := d.listeners.apply(cfg.Portals); err != nil {
+	if err := d.listeners.Apply(cfg.Portals); err != nil {
 		return err
 	}
 	d.log.Info("rbdgw running", "version", version, "portals", cfg.Portals, "targets", len(cfg.Targets), "disks", len(cfg.Disks))
@@ -164,7 +165,7 @@ func (d *daemon) reload(why string) {
 		d.log.Error("configuration not reloaded", "reason", why, "err", err)
 		return
 	}
-	if err := d.listeners.apply(cfg.Portals); err != nil {
+	if err := d.listeners.Apply(cfg.Portals); err != nil {
 		d.log.Error("portals not all applied", "err", err)
 	}
 	if err := d.recon.Apply(cfg); err != nil {
@@ -179,7 +180,7 @@ func (d *daemon) shutdown() error {
 	defer cancel()
 	err := d.server.Shutdown(ctx)
 	d.recon.Close()
-	d.backends.close()
+	d.backends.Close()
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("sessions did not end in time: %w", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"fmt"
@@ -6,9 +6,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 // embeddedEtcd is a single-member etcd server inside the daemon, for a
@@ -27,8 +31,8 @@ func startEmbeddedEtcd(log *slog.Logger, dir, clientAddr, peerAddr string) (*emb
 	cfg := embed.NewConfig()
 	cfg.Name = "rbdgw"
 	cfg.Dir = filepath.Join(dir, "etcd")
-	cu := url.URL{Scheme: "http", Host: clientAddr}
-	pu := url.URL{Scheme: "http", Host: peerAddr}
+	cu := url.URL{Scheme: "http", Host: hostPort(clientAddr)}
+	pu := url.URL{Scheme: "http", Host: hostPort(peerAddr)}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
@@ -58,3 +62,30 @@ func startEmbeddedEtcd(log *slog.Logger, dir, clientAddr, peerAddr string) (*emb
 }
 
 func (e *embeddedEtcd) close() { e.srv.Close() }
+
+// hostPort strips an "http://" scheme, so that the embedded server's
+// address may be given as an endpoint URL too.
+func hostPort(addr string) string {
+	if _, rest, ok := strings.Cut(addr, "://"); ok {
+		return rest
+	}
+	return addr
+}
+
+// endpointURLs adds "http://" to endpoints given without a scheme.
+func endpointURLs(endpoints []string) []string {
+	out := make([]string, len(endpoints))
+	for i, e := range endpoints {
+		if !strings.Contains(e, "://") {
+			e = "http://" + e
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// dialEtcd connects the daemon's etcd client (cluster.Dial caps the
+// reconnect backoff so a gateway returns soon after etcd does).
+func dialEtcd(endpoints []string) (*clientv3.Client, error) {
+	return cluster.Dial(cluster.ClientConfig{Endpoints: endpointURLs(endpoints)})
+}

@@ -1,4 +1,6 @@
-package main
+// Package listen keeps the daemon's iSCSI portals open: one listening
+// socket per configured portal, served by one iscsi.Server.
+package listen
 
 import (
 	"errors"
@@ -10,9 +12,10 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
 )
 
-// listeners keeps one listening socket per configured portal, opening new
-// portals and closing removed ones on reload.
-type listeners struct {
+// Portals keeps one listening socket per configured portal, opening new
+// portals and closing removed ones on Apply. It is safe for concurrent use.
+// Server.Shutdown closes the sockets still open.
+type Portals struct {
 	log    *slog.Logger
 	server *iscsi.Server
 
@@ -20,11 +23,15 @@ type listeners struct {
 	byAddr map[string]net.Listener
 }
 
-func newListeners(log *slog.Logger, s *iscsi.Server) *listeners {
-	return &listeners{log: log, server: s, byAddr: make(map[string]net.Listener)}
+// New returns an empty set of portals served by s.
+func New(log *slog.Logger, s *iscsi.Server) *Portals {
+	return &Portals{log: log, server: s, byAddr: make(map[string]net.Listener)}
 }
 
-func (ls *listeners) apply(portals []string) error {
+// Apply opens the portals ("ip:port") not open yet and closes those not
+// listed. A portal that cannot be opened is reported and the others are
+// still applied.
+func (ls *Portals) Apply(portals []string) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	want := make(map[string]bool, len(portals))

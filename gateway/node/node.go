@@ -1,0 +1,532 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/config"
+	"github.com/rbdgw/rbdgw/gateway/internal/alua"
+	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
+	"github.com/rbdgw/rbdgw/gateway/internal/listen"
+	"github.com/rbdgw/rbdgw/gateway/internal/peer"
+	"github.com/rbdgw/rbdgw/gateway/internal/prstore"
+	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
+	"github.com/rbdgw/rbdgw/rbdbackend"
+)
+
+// Defaults of Options.
+const (
+	DefaultEndpoint     = "127.0.0.1:2379"
+	DefaultEmbeddedPeer = "127.0.0.1:2380"
+	DefaultLeaseTTL     = 10 * time.Second
+	DefaultStallTimeout = alua.DefaultStallTimeout
+	// MinLeaseTTL is the shortest liveness lease accepted.
+	MinLeaseTTL = 2 * time.Second
+)
+
+// Options configure a Node. Zero values take the defaults above.
+type Options struct {
+	// Endpoints are the etcd endpoints, "host:port" or URLs ("http://" is
+	// added when no scheme is given).
+	Endpoints []string
+	// Prefix is the cluster's key prefix (cluster.DefaultPrefix when empty).
+	Prefix string
+	// Gateway is this gateway's name in the cluster (the host name when
+	// empty).
+	Gateway string
+	// EmbeddedDir, when set, makes the node run a single-member etcd server
+	// with its data in EmbeddedDir/etcd, serving the one endpoint;
+	// EmbeddedPeer is that server's peer address.
+	EmbeddedDir, EmbeddedPeer string
+	// LeaseTTL is the liveness lease: a gateway silent this long is gone.
+	LeaseTTL time.Duration
+	// StallTimeout: a write that waits this long for another gateway's RBD
+	// lock fences that gateway.
+	StallTimeout time.Duration
+	// Version is the daemon's version, reported in the status and (its
+	// first four characters) as the INQUIRY product revision.
+	Version string
+	// APIURL is where this gateway's REST API is reachable; it is
+	// published for the other gateways and their clients. Empty when the
+	// gateway serves no API.
+	APIURL string
+	// Backends opens disk images and holds the process's Ceph client.
+	// Required.
+	Backends Backends
+	// Logger receives the node's logs (slog.Default() when nil).
+	Logger *slog.Logger
+}
+
+// Backends opens the images of disks. Every disk of a cluster is an RBD
+// image; the Ceph connection is shared by all of them, so that a gateway
+// has one client address to fence.
+type Backends interface {
+	// Open opens a disk's image.
+	Open(disk config.Disk) (rbdbackend.Image, error)
+	// Ceph returns the Ceph client, connecting on first use.
+	Ceph() (CephClient, error)
+	// Close closes every connection; the node calls it once its sessions
+	// and images are closed.
+	Close()
+}
+
+// CephClient identifies the gateway's Ceph client for fencing.
+type CephClient interface {
+	// ClientAddr is the address other gateways put in the OSD blocklist.
+	ClientAddr() string
+	// Fenced reports that this client was blocklisted and is being
+	// replaced.
+	Fenced() bool
+}
+
+// Node is one gateway of a cluster: its configuration, ALUA ownership and
+// reservations come from etcd, and it publishes its status there.
+//
+// Run owns the node's state; the accessors (Store, Client, Ready,
+// Status) are safe for concurrent use from any goroutine.
+type Node struct {
+	opts Options
+	log  *slog.Logger
+	// storeLog is the logger without the gateway attribute, which the
+	// cluster store adds to its own messages where it matters.
+	storeLog *slog.Logger
+	started  time.Time
+	running  atomic.Bool
+
+	// Set by Run before ready is closed.
+	ready chan struct{}
+	cli   atomic.Pointer[clientv3.Client]
+	store atomic.Pointer[cluster.Store]
+
+	// state is what Run has made of the cluster so far, for Status and
+	// the status record; Run replaces it, nobody modifies it.
+	state atomic.Pointer[state]
+	// portals are the SendTargets portals of each target, from the newest
+	// applied snapshot; Run replaces the map, the iSCSI server reads it.
+	portals atomic.Pointer[map[string][]string]
+	// kick wakes the status publisher after a change.
+	kick chan struct{}
+
+	// Owned by Run's goroutine. The components are created once, before
+	// the goroutines that use them (iSCSI connections, the manager, the
+	// hub) start.
+	embedded  *embeddedEtcd
+	peers     *peer.Directory
+	hub       *prstore.Hub
+	provider  *alua.Provider
+	manager   *alua.Manager
+	server    *iscsi.Server
+	recon     *reconcile.Reconciler
+	listeners *listen.Portals
+	reg       *cluster.Registration
+	// applied is the newest snapshot applied; incomplete is set when a
+	// part of it could not be applied (an image that did not open, a
+	// portal that did not open), so that it is retried.
+	applied    *cluster.Snapshot
+	incomplete bool
+}
+
+// retryEvery is how often a configuration that was not applied completely
+// is applied again.
+const retryEvery = 5 * time.Second
+
+// New checks opts and returns a node; Run starts it.
+func New(opts Options) (*Node, error) {
+	if opts.Backends == nil {
+		return nil, errors.New("node: no Backends")
+	}
+	opts.Endpoints = slices.DeleteFunc(slices.Clone(opts.Endpoints), func(e string) bool { return e == "" })
+	if len(opts.Endpoints) == 0 {
+		opts.Endpoints = []string{DefaultEndpoint}
+	}
+	if opts.EmbeddedDir != "" && len(opts.Endpoints) != 1 {
+		return nil, errors.New("node: the embedded etcd server serves one address: give at most one endpoint")
+	}
+	if opts.EmbeddedPeer == "" {
+		opts.EmbeddedPeer = DefaultEmbeddedPeer
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = cluster.DefaultPrefix
+	}
+	if opts.Gateway == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("node: no gateway name and no host name: %w", err)
+		}
+		opts.Gateway = host
+	}
+	if err := cluster.ValidateGatewayName(opts.Gateway); err != nil {
+		return nil, fmt.Errorf("node: gateway name: %w", err)
+	}
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	if opts.LeaseTTL < MinLeaseTTL {
+		return nil, fmt.Errorf("node: lease TTL %v is below %v", opts.LeaseTTL, MinLeaseTTL)
+	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = DefaultStallTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	n := &Node{
+		opts:     opts,
+		log:      opts.Logger.With("gateway", opts.Gateway),
+		storeLog: opts.Logger,
+		started:  time.Now().UTC(),
+		ready:    make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+	}
+	n.state.Store(&state{})
+	empty := map[string][]string{}
+	n.portals.Store(&empty)
+	return n, nil
+}
+
+// Name is this gateway's name.
+func (n *Node) Name() string { return n.opts.Gateway }
+
+// Ready is closed once Run has connected to etcd and read the cluster
+// (the embedded server, when asked for, is running then). Store and Client
+// are set from then on.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Store is the cluster configuration store; nil until Ready is closed.
+func (n *Node) Store() *cluster.Store { return n.store.Load() }
+
+// Client is the node's etcd client, for keys of the API's own; nil until
+// Ready is closed. Run closes it when it returns.
+func (n *Node) Client() *clientv3.Client { return n.cli.Load() }
+
+// Run connects to etcd (starting the embedded server first when asked),
+// waits until this gateway is defined, registers it, applies the
+// configuration and every change to it, and publishes the gateway's
+// status, until ctx ends; then it logs the initiators out, leaves the
+// cluster and returns. A node runs once.
+func (n *Node) Run(ctx context.Context) error {
+	if !n.running.CompareAndSwap(false, true) {
+		return errors.New("node: Run called twice")
+	}
+	if err := n.connectEtcd(); err != nil {
+		return err
+	}
+	defer n.closeEtcd()
+	store := n.store.Load()
+
+	// Watch from the revision loaded, so nothing between the two is lost.
+	snap, _, err := store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	close(n.ready)
+	changes := store.Watch(ctx, snap.Rev)
+
+	// The status publisher runs as long as the node; before the first
+	// registration the record is only kept for it.
+	bg, cancelBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancelBG(); wg.Wait() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.publishStatus(bg) }()
+
+	for snap.Gateways[n.opts.Gateway].Name == "" {
+		n.log.Warn("this gateway is not defined in the cluster yet; waiting (rbdgw-admin gateway put)")
+		ch, ok := <-changes
+		if !ok {
+			return nil // ctx ended
+		}
+		snap = ch.Snapshot
+	}
+	gw := snap.Gateways[n.opts.Gateway]
+
+	ceph, err := n.opts.Backends.Ceph()
+	if err != nil {
+		return err
+	}
+	// Kept until Publish (inside register) writes the record.
+	_ = n.peers.SetClient(ctx, ceph.ClientAddr())
+	if err := n.register(ctx, 2*n.opts.LeaseTTL+10*time.Second); err != nil {
+		return err
+	}
+	n.provider = alua.NewProvider(gw.Name, gw.TPGID, n.log)
+	n.manager = alua.NewManager(alua.ManagerOptions{
+		Store:        store,
+		Gateway:      gw.Name,
+		Provider:     n.provider,
+		Client:       ceph,
+		LiveClients:  n.liveClients,
+		StallTimeout: n.opts.StallTimeout,
+		Logger:       n.log,
+	})
+	n.hub = prstore.NewHub(prstore.Options{
+		Store:       store,
+		Client:      n.cli.Load(),
+		Peers:       n.peers,
+		Gateway:     gw.Name,
+		OnPeerReset: n.provider.PeerReset,
+		Logger:      n.log,
+	})
+	n.provider.SetResetter(n.resetDisk)
+	n.server = iscsi.NewServer(iscsi.Options{Logger: n.log, Tuning: snap.Settings.Tuning})
+	n.listeners = listen.New(n.log, n.server)
+	n.recon = reconcile.New(reconcile.Options{
+		Server:         n.server,
+		Open:           n.open,
+		Logger:         n.log,
+		Revision:       inquiryRevision(n.opts.Version),
+		ALUA:           n.provider,
+		PortGroupID:    gw.TPGID,
+		RelativePortID: gw.TPGID,
+		PRStore:        n.prStore,
+		TargetPortals:  n.targetPortals,
+	})
+	n.setState(func(s *state) { s.server, s.provider = n.server, n.provider })
+
+	wg.Add(2)
+	go func() { defer wg.Done(); n.hub.Run(bg) }()
+	go func() { defer wg.Done(); n.manager.Run(bg) }()
+
+	n.apply(snap)
+	n.log.Info("rbdgw running in cluster mode", "version", n.opts.Version, "tpg", gw.TPGID,
+		"portals", gw.Portals, "ceph_client", ceph.ClientAddr())
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastTry := time.Now()
+	lost := n.reg.Done()
+	for {
+		select {
+		case ch, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			n.log.Debug("configuration changed", "change", ch.String())
+			n.apply(ch.Snapshot)
+		case <-lost:
+			n.setState(func(s *state) { s.leaseHeld = false })
+			lost = n.reregister(ctx)
+		case <-tick.C:
+			// The client address changes when Ceph fenced this gateway and
+			// the client was replaced. Bounded: etcd may be unreachable.
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := n.peers.SetClient(tctx, ceph.ClientAddr()); err != nil {
+				n.log.Warn("cannot publish the Ceph client address", "err", err)
+			}
+			cancel()
+			if n.incomplete && time.Since(lastTry) >= retryEvery {
+				lastTry = time.Now()
+				n.log.Info("applying the configuration again", "rev", n.applied.Rev)
+				n.apply(n.applied)
+			}
+		case <-ctx.Done():
+			n.log.Info("stopping")
+			return n.shutdown()
+		}
+	}
+}
+
+// connectEtcd starts the embedded server when asked and dials etcd.
+func (n *Node) connectEtcd() error {
+	if n.opts.EmbeddedDir != "" {
+		e, err := startEmbeddedEtcd(n.log, n.opts.EmbeddedDir, n.opts.Endpoints[0], n.opts.EmbeddedPeer)
+		if err != nil {
+			return err
+		}
+		n.embedded = e
+	}
+	cli, err := dialEtcd(n.opts.Endpoints)
+	if err != nil {
+		return err
+	}
+	n.cli.Store(cli)
+	store, err := cluster.New(cli, cluster.Options{Prefix: n.opts.Prefix, Logger: n.storeLog})
+	if err != nil {
+		return err
+	}
+	n.store.Store(store)
+	n.peers = peer.New(cli, store.Prefix(), n.opts.Gateway, n.log)
+	return nil
+}
+
+func (n *Node) closeEtcd() {
+	if cli := n.cli.Load(); cli != nil {
+		cli.Close()
+	}
+	if n.embedded != nil {
+		n.embedded.close()
+	}
+}
+
+// register makes this gateway live and publishes its record, waiting at
+// most timeout (a previous run's key must expire first).
+func (n *Node) register(ctx context.Context, timeout time.Duration) error {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	reg, err := n.store.Load().Register(rctx, n.opts.Gateway, n.opts.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", n.opts.Gateway, err)
+	}
+	if err := n.peers.Publish(rctx, reg.Lease()); err != nil {
+		n.log.Warn("cannot publish this gateway's record", "err", err)
+	}
+	n.reg = reg
+	n.setState(func(s *state) { s.leaseHeld = true })
+	return nil
+}
+
+// reregister replaces a lost registration (etcd was unreachable for
+// longer than the lease). The gateway keeps serving meanwhile; peers wait
+// a grace period before they take disks over, longer than this takes once
+// etcd answers. It returns the new registration's Done channel, or nil
+// when ctx ended.
+func (n *Node) reregister(ctx context.Context) <-chan struct{} {
+	old := n.reg
+	n.log.Warn("liveness lease lost; registering again")
+	// Short attempts: while etcd is down each one fails at its deadline,
+	// and the first after etcd is back succeeds.
+	const attempt = 2 * time.Second
+	for ctx.Err() == nil {
+		// Revoking the old lease removes its key at once instead of after
+		// its TTL (etcd extends leases when it restarts); it fails
+		// harmlessly when the lease is already gone.
+		cctx, cancel := context.WithTimeout(ctx, attempt)
+		err := old.Close(cctx)
+		cancel()
+		if err == nil {
+			err = n.register(ctx, attempt)
+		}
+		if err != nil {
+			n.log.Debug("registration failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		n.log.Info("registered again")
+		return n.reg.Done()
+	}
+	return nil
+}
+
+// apply renders this gateway's configuration from s and applies it live.
+func (n *Node) apply(s *cluster.Snapshot) {
+	cfg, err := cluster.Render(s, n.opts.Gateway)
+	if err != nil {
+		n.log.Error("configuration not applied; keeping the running one", "rev", s.Rev, "err", err)
+		n.setState(func(st *state) { st.applyErr = err.Error() })
+		return
+	}
+	portals := targetPortals(s, n.opts.Gateway)
+	n.portals.Store(&portals)
+	n.provider.Update(s)
+	n.manager.Update(s)
+	keep := map[string]bool{}
+	for _, disk := range cfg.Disks {
+		keep[disk.Name] = true
+	}
+	n.hub.Retain(keep)
+	n.applied = s
+	err = n.recon.Apply(cfg)
+	// Portals open once their targets exist, so that the first initiator
+	// to connect finds them.
+	lerr := n.listeners.Apply(cfg.Portals)
+	if lerr != nil {
+		n.log.Error("portals not all applied", "err", lerr)
+	}
+	n.incomplete = err != nil || lerr != nil
+	n.setState(func(st *state) { st.appliedSnapshot(s, cfg, errors.Join(err, lerr)) })
+	if err != nil {
+		n.log.Error("configuration applied with errors", "rev", s.Rev, "err", err)
+		return
+	}
+	n.log.Info("configuration applied", "rev", s.Rev, "targets", len(cfg.Targets), "disks", len(cfg.Disks))
+}
+
+func (n *Node) targetPortals(iqn string) []string { return (*n.portals.Load())[iqn] }
+
+// open opens a disk's image; an RBD image gets the ownership guard.
+func (n *Node) open(disk config.Disk) (rbdbackend.Image, error) {
+	img, err := n.opts.Backends.Open(disk)
+	if err != nil {
+		return nil, err
+	}
+	if li, ok := img.(alua.Image); ok {
+		return n.manager.Wrap(disk.Name, li), nil
+	}
+	return img, nil
+}
+
+// prStore returns the shared reservation state of a disk.
+func (n *Node) prStore(disk config.Disk) (pr.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return n.hub.Open(ctx, disk.Name)
+}
+
+// resetDisk tells the other gateways about a logical unit reset here.
+func (n *Node) resetDisk(ctx context.Context, disk string) error {
+	s, err := n.hub.Open(ctx, disk)
+	if err != nil {
+		return err
+	}
+	return s.Reset(ctx)
+}
+
+// liveClients maps every live gateway to its Ceph client address.
+func (n *Node) liveClients(ctx context.Context) (map[string]string, error) {
+	recs, _, err := n.peers.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(recs))
+	for name, r := range recs {
+		out[name] = r.Client
+	}
+	return out, nil
+}
+
+func (n *Node) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := n.server.Shutdown(ctx)
+	n.manager.Close()
+	n.recon.Close()
+	n.opts.Backends.Close()
+	// Leaving the cluster at once lets the other gateways take this one's
+	// disks over after their grace period instead of after the lease TTL.
+	// Bounded: when etcd is gone too the lease simply expires.
+	if n.reg != nil {
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if rerr := n.reg.Close(rctx); rerr != nil {
+			n.log.Warn("cannot revoke the liveness lease", "err", rerr)
+		}
+		rcancel()
+		n.setState(func(s *state) { s.leaseHeld = false })
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sessions did not end in time: %w", err)
+	}
+	return err
+}
+
+// inquiryRevision turns the version into the 4-character INQUIRY revision.
+func inquiryRevision(v string) string {
+	if len(v) > 4 {
+		return v[:4]
+	}
+	return v
+}
