@@ -11,14 +11,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/audit"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/config"
+	"github.com/rbdgw/rbdgw/gateway/tokens"
 )
 
 // admin runs one command against the store.
 type admin struct {
-	store *cluster.Store
-	out   io.Writer
+	store  *cluster.Store
+	tokens *tokens.Store
+	audit  *audit.Log
+	out    io.Writer
 }
 
 func (a *admin) dispatch(ctx context.Context, args []string) error {
@@ -77,6 +81,10 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 			return usagef("owner move POOL/IMAGE GATEWAY")
 		}
 		return a.ownerMove(ctx, args[1], args[2])
+	case "token":
+		return a.token(ctx, args)
+	case "audit":
+		return a.auditList(ctx, args)
 	case "show":
 		return a.show(ctx)
 	case "wait":

@@ -3,7 +3,8 @@
 // CHAP. It writes through the same validated, revision-checked
 // transactions as every other writer, so it is safe to run while gateways
 // are running (they apply changes live) or stopped (they catch up when
-// they start).
+// they start). It also manages the REST API's tokens and shows its audit
+// trail: break-glass access that needs etcd, not an API token.
 //
 //	rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] COMMAND ARGS
 //
@@ -16,11 +17,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/audit"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/tokens"
 )
 
 const usage = `usage: rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [-timeout 30s] COMMAND ARGS
@@ -43,6 +47,11 @@ commands:
   show                        the whole configuration, owners and live gateways (JSON, secrets masked)
   wait [-live NAME ...] [-owned]
                               wait until the gateways are live and every mapped disk has an owner
+  token create -name NAME -role viewer|operator|admin [-ttl DURATION] [-o FILE]
+                              make an API token; printed once, or written to FILE (mode 0600)
+  token list                  the API tokens (never their secrets)
+  token revoke ID             revoke an API token at once on every gateway
+  audit [-n N] [-json]        the newest N entries of the audit trail of API writes (default 20)
 
 SIZE takes a K, M, G or T suffix (powers of 1024). CHAP secrets are 12 to 16 characters.
 `
@@ -96,6 +105,8 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a := &admin{store: store, out: out}
+	a := &admin{store: store, out: out,
+		tokens: tokens.New(cli, *prefix),
+		audit:  audit.New(cli, *prefix, audit.Options{Logger: slog.New(slog.DiscardHandler)})}
 	return a.dispatch(ctx, fs.Args())
 }
