@@ -94,34 +94,54 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, int64, error) {
 	return snap, snap.Rev, nil
 }
 
+// skippedPrefixes are the ranges under the prefix that hold no
+// configuration and that Load does not read: the REST API's tokens and its
+// audit trail (up to thousands of entries; gateway/tokens, gateway/audit).
+// Sorted.
+var skippedPrefixes = []string{"audit/", "tokens/"}
+
+// loadRanges are the [from, end) ranges Load reads: the prefix without
+// skippedPrefixes.
+func (s *Store) loadRanges() [][2]string {
+	var out [][2]string
+	from := s.prefix
+	for _, p := range skippedPrefixes {
+		out = append(out, [2]string{from, s.prefix + p})
+		from = clientv3.GetPrefixRangeEnd(s.prefix + p)
+	}
+	return append(out, [2]string{from, clientv3.GetPrefixRangeEnd(s.prefix)})
+}
+
 // loadAt reads the state at rev (0: the current revision). Pages are all
 // read at the revision of the first, so the result is one consistent cut.
 func (s *Store) loadAt(ctx context.Context, rev int64) (*Snapshot, error) {
 	snap := newSnapshot()
-	from, end := s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := s.cli.Get(ctx, from, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: load: %w", err)
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			k := s.rel(kv.Key)
-			snap.applyKV(k, kv.Value, kv.ModRevision)
-			if reason, bad := snap.Damaged[k]; bad {
-				s.log.Warn("undecodable key left out of the configuration", "key", string(k), "reason", reason)
+	for _, r := range s.loadRanges() {
+		from, end := r[0], r[1]
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize)}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
 			}
+			resp, err := s.cli.Get(ctx, from, opts...)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: load: %w", err)
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+			for _, kv := range resp.Kvs {
+				k := s.rel(kv.Key)
+				snap.applyKV(k, kv.Value, kv.ModRevision)
+				if reason, bad := snap.Damaged[k]; bad {
+					s.log.Warn("undecodable key left out of the configuration", "key", string(k), "reason", reason)
+				}
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			break
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 	snap.Rev = rev
 	if snap.SchemaVersion > SchemaVersion {
