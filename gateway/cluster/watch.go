@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"slices"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdwatch"
 )
 
 // Change is one notification from Watch.
@@ -43,145 +41,77 @@ var errWatchClosed = errors.New("watch channel closed")
 // intermediate state.
 //
 // The watch survives compaction (it reloads at the current revision and
-// sends a Resync) and etcd restarts or lost connections (the client
-// reconnects and the watch resumes after the last revision seen, losing
-// nothing). The channel is closed when ctx ends.
+// sends a Resync) and etcd restarts or lost connections (the watch resumes
+// after the last revision seen, losing nothing); etcdwatch.Run is the
+// loop. The channel is closed when ctx ends.
 func (s *Store) Watch(ctx context.Context, fromRev int64) <-chan Change {
 	out := make(chan Change)
-	w := &watcher{store: s, out: out}
-	go w.run(ctx, fromRev)
+	w := &watcher{store: s, fromRev: fromRev, changes: make(chan Change)}
+	go w.run(ctx, out)
 	return out
 }
 
+// watcher builds snapshots on the etcdwatch goroutine and hands each
+// Change to the delivering goroutine, which merges what the reader has not
+// taken yet.
 type watcher struct {
-	store *Store
-	out   chan<- Change
-	// state is the newest snapshot; seen the newest revision whose events
-	// have all been applied (may be ahead of state.Rev when events outside
-	// the snapshot, or progress notifications, arrived).
+	store   *Store
+	fromRev int64
+	// state is the newest snapshot; only the etcdwatch goroutine uses it.
 	state   *Snapshot
-	seen    int64
-	pending *Change
-	backoff time.Duration
+	changes chan Change
 }
 
-func (w *watcher) run(ctx context.Context, fromRev int64) {
-	defer close(w.out)
-	if !w.start(ctx, fromRev) {
-		return
-	}
-	for {
-		err := w.follow(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			w.store.log.Info("watched revision was compacted; reloading the configuration", "rev", w.seen)
-			if !w.reload(ctx) {
-				return
-			}
-			continue
-		}
-		level := slog.LevelWarn
-		if errors.Is(err, errWatchClosed) {
-			// The client closes a new watch that lands on a gRPC stream that
-			// is shutting down (the previous watch just ended); routine.
-			level = slog.LevelDebug
-		}
-		w.store.log.Log(ctx, level, "configuration watch interrupted; resuming", "rev", w.seen, "err", err)
-		if !w.pause(ctx) {
-			return
-		}
-	}
+func (w *watcher) run(ctx context.Context, out chan<- Change) {
+	defer close(out)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deliver(ctx, w.changes, out)
+	}()
+	_ = etcdwatch.Run(ctx, w.store.cli, 0, etcdwatch.Options{
+		Prefix:         w.store.prefix,
+		Load:           w.load,
+		Apply:          w.apply,
+		ProgressNotify: true,
+		Logger:         w.store.log,
+		Name:           "configuration",
+	})
+	<-done
 }
 
-// start loads the base state: at fromRev when given, so that the first
-// Change reports what happened after it.
-func (w *watcher) start(ctx context.Context, fromRev int64) bool {
-	if fromRev <= 0 {
-		return w.reload(ctx)
-	}
-	for {
-		snap, err := w.store.loadAt(ctx, fromRev)
-		if err == nil {
-			w.state, w.seen = snap, snap.Rev
-			return true
-		}
-		if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
+// load reads the base state. The first time, with fromRev given, it loads
+// the state at fromRev so that the first Change reports what happened
+// after it; otherwise (and when fromRev is gone) it loads the current state
+// and queues it as a Resync.
+func (w *watcher) load(ctx context.Context) (int64, error) {
+	if w.state == nil && w.fromRev > 0 {
+		snap, err := w.store.loadAt(ctx, w.fromRev)
+		switch {
+		case err == nil:
+			w.state = snap
+			return snap.Rev, nil
+		case errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev):
 			// Too old to replay, or not a revision this cluster has seen
 			// (etcd was restored from a backup): start from the current state.
-			return w.reload(ctx)
-		}
-		w.store.log.Warn("cannot load the configuration to watch from", "rev", fromRev, "err", err)
-		if !w.pause(ctx) {
-			return false
+		default:
+			return 0, err
 		}
 	}
-}
-
-// reload loads the current state and queues it as a Resync.
-func (w *watcher) reload(ctx context.Context) bool {
-	for {
-		snap, err := w.store.loadAt(ctx, 0)
-		if err == nil {
-			w.state, w.seen = snap, snap.Rev
-			w.pending = &Change{Snapshot: snap, Resync: true}
-			return true
-		}
-		w.store.log.Warn("cannot load the configuration", "err", err)
-		if !w.pause(ctx) {
-			return false
-		}
+	snap, err := w.store.loadAt(ctx, 0)
+	if err != nil {
+		return 0, err
 	}
-}
-
-// follow watches from seen+1 until the watch ends, returning why.
-func (w *watcher) follow(ctx context.Context) error {
-	// RequireLeader: a member cut off from its cluster ends the watch
-	// instead of silently delivering nothing.
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := w.store.cli.Watch(wctx, w.store.prefix,
-		clientv3.WithPrefix(), clientv3.WithRev(w.seen+1), clientv3.WithProgressNotify())
-	for {
-		var send chan<- Change
-		var next Change
-		if w.pending != nil {
-			send, next = w.out, *w.pending
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case send <- next:
-			w.pending = nil
-		case wr, ok := <-wch:
-			if !ok {
-				return errWatchClosed
-			}
-			if wr.CompactRevision != 0 {
-				return rpctypes.ErrCompacted
-			}
-			if err := wr.Err(); err != nil {
-				return err
-			}
-			w.backoff = 0
-			if wr.IsProgressNotify() {
-				// Everything up to the header revision has been delivered.
-				w.seen = max(w.seen, wr.Header.Revision)
-				continue
-			}
-			w.apply(wr.Events)
-		}
-	}
+	w.state = snap
+	return snap.Rev, w.send(ctx, Change{Snapshot: snap, Resync: true})
 }
 
 // apply folds one watch response into a new snapshot. The response holds
 // whole revisions, so the result is the exact state at its last event.
-func (w *watcher) apply(events []*clientv3.Event) {
+func (w *watcher) apply(ctx context.Context, b etcdwatch.Batch) error {
 	var next *Snapshot
 	var keys []Key
-	for _, ev := range events {
-		w.seen = max(w.seen, ev.Kv.ModRevision)
+	for _, ev := range b.Events {
 		k := w.store.rel(ev.Kv.Key)
 		if kind := parseKey(k).kind; kind == kindUnknown || kind == kindPR {
 			continue
@@ -202,50 +132,65 @@ func (w *watcher) apply(events []*clientv3.Event) {
 		}
 	}
 	if next == nil {
-		return
+		return nil
 	}
-	next.Rev = w.seen
+	next.Rev = b.Rev
 	w.state = next
 	if next.SchemaVersion > SchemaVersion {
 		w.store.log.Error("cluster schema is newer than this build; changes are not applied",
 			"schema", next.SchemaVersion, "supported", SchemaVersion)
-		return
+		return nil
 	}
-	if w.pending == nil {
-		w.pending = &Change{Snapshot: next, Keys: keys}
-		return
+	return w.send(ctx, Change{Snapshot: next, Keys: keys})
+}
+
+// send hands a change to the delivering goroutine, which always takes it
+// at once unless ctx has ended.
+func (w *watcher) send(ctx context.Context, c Change) error {
+	select {
+	case w.changes <- c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	w.pending.Snapshot = next
-	if !w.pending.Resync {
-		for _, k := range keys {
-			if !slices.Contains(w.pending.Keys, k) {
-				w.pending.Keys = append(w.pending.Keys, k)
-			}
+}
+
+// deliver offers the reader the pending change, merging every newer one
+// into it until the reader takes it.
+func deliver(ctx context.Context, in <-chan Change, out chan<- Change) {
+	var pending *Change
+	for {
+		var send chan<- Change
+		var next Change
+		if pending != nil {
+			send, next = out, *pending
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case send <- next:
+			pending = nil
+		case c := <-in:
+			pending = merge(pending, c)
 		}
 	}
 }
 
-// pause waits before a retry, still handing the pending change to the
-// reader meanwhile. It returns false when ctx ends.
-func (w *watcher) pause(ctx context.Context) bool {
-	w.backoff = min(max(2*w.backoff, 100*time.Millisecond), 5*time.Second)
-	timer := time.NewTimer(w.backoff/2 + rand.N(w.backoff/2))
-	defer timer.Stop()
-	for {
-		var send chan<- Change
-		var next Change
-		if w.pending != nil {
-			send, next = w.out, *w.pending
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-timer.C:
-			return true
-		case send <- next:
-			w.pending = nil
+// merge folds c into the change the reader has not taken yet: the newest
+// snapshot, every changed key, and Resync when either is one.
+func merge(pending *Change, c Change) *Change {
+	if pending == nil || c.Resync {
+		return &c
+	}
+	pending.Snapshot = c.Snapshot
+	if !pending.Resync {
+		for _, k := range c.Keys {
+			if !slices.Contains(pending.Keys, k) {
+				pending.Keys = append(pending.Keys, k)
+			}
 		}
 	}
+	return pending
 }
 
 // String describes a change for logs.

@@ -14,6 +14,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdwatch"
 )
 
 // keyPrefix is where the records live, relative to the cluster prefix.
@@ -165,28 +167,28 @@ var ErrNotApplied = errors.New("peer: not applied by every gateway")
 // WaitApplied blocks until every other live gateway has applied revision
 // rev, or until ctx ends (then it returns an error naming the gateways
 // still behind). A gateway that dies meanwhile stops counting: its record
-// goes with its lease.
+// goes with its lease. The watch on the records resumes after lost
+// connections and rereads them after compaction (etcdwatch.Run).
 func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
-	recs, at, err := d.Records(ctx)
-	if err != nil {
-		return err
-	}
-	behind := map[string]bool{}
-	for name, r := range recs {
-		if name != d.rec.Gateway && r.Applied < rev {
-			behind[name] = true
+	var behind map[string]bool // nil until the records were read
+	load := func(ctx context.Context) (int64, error) {
+		recs, at, err := d.Records(ctx)
+		if err != nil {
+			return 0, err
 		}
-	}
-	if len(behind) == 0 {
-		return nil
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for wr := range d.cli.Watch(wctx, d.prefix, clientv3.WithPrefix(), clientv3.WithRev(at+1)) {
-		if err := wr.Err(); err != nil {
-			return fmt.Errorf("peer: wait for revision %d: %w", rev, err)
+		behind = map[string]bool{}
+		for name, r := range recs {
+			if name != d.rec.Gateway && r.Applied < rev {
+				behind[name] = true
+			}
 		}
-		for _, ev := range wr.Events {
+		if len(behind) == 0 {
+			return at, etcdwatch.Stop
+		}
+		return at, nil
+	}
+	apply := func(_ context.Context, b etcdwatch.Batch) error {
+		for _, ev := range b.Events {
 			name := strings.TrimPrefix(string(ev.Kv.Key), d.prefix)
 			if ev.Type == mvccpb.DELETE {
 				delete(behind, name)
@@ -197,9 +199,19 @@ func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
 			}
 		}
 		if len(behind) == 0 {
-			return nil
+			return etcdwatch.Stop
 		}
+		return nil
+	}
+	err := etcdwatch.Run(ctx, d.cli, 0, etcdwatch.Options{
+		Prefix: d.prefix, Load: load, Apply: apply, Logger: d.log, Name: "peer records",
+	})
+	if err == nil {
+		return nil
+	}
+	if behind == nil {
+		return fmt.Errorf("%w: revision %d: peer records unreadable: %v", ErrNotApplied, rev, err)
 	}
 	names := slices.Sorted(maps.Keys(behind))
-	return fmt.Errorf("%w: revision %d not confirmed by %s: %v", ErrNotApplied, rev, strings.Join(names, ", "), ctx.Err())
+	return fmt.Errorf("%w: revision %d not confirmed by %s: %v", ErrNotApplied, rev, strings.Join(names, ", "), err)
 }

@@ -2,18 +2,16 @@ package prstore
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdwatch"
 	"github.com/rbdgw/rbdgw/gateway/internal/peer"
 )
 
@@ -138,33 +136,16 @@ func (h *Hub) waitApplied(ctx context.Context, disk string, rev int64) {
 
 // Run follows the pr/ keys until ctx ends: it applies every change to the
 // open stores and publishes the revision it has applied. It survives
-// compaction (reload) and lost connections (the watch resumes).
+// compaction (reload) and lost connections (the watch resumes);
+// etcdwatch.Run is the loop.
 func (h *Hub) Run(ctx context.Context) {
-	var rev int64
-	backoff := time.Duration(0)
-	for ctx.Err() == nil {
-		if rev == 0 {
-			r, err := h.reloadAll(ctx)
-			if err != nil {
-				h.log.Warn("cannot load reservation state", "err", err)
-				backoff = pause(ctx, backoff)
-				continue
-			}
-			rev = r
-		}
-		next, err := h.follow(ctx, rev)
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			h.log.Info("watched reservation revision was compacted; reloading", "rev", next)
-			rev = 0
-			continue
-		}
-		rev = next
-		h.log.Debug("reservation watch interrupted; resuming", "rev", rev, "err", err)
-		backoff = pause(ctx, backoff)
-	}
+	_ = etcdwatch.Run(ctx, h.opts.Client, 0, etcdwatch.Options{
+		Prefix: h.prefix,
+		Load:   h.reloadAll,
+		Apply:  h.applyBatch,
+		Logger: h.log,
+		Name:   "reservation state",
+	})
 }
 
 // reloadAll applies the current value of every pr/ key and returns the
@@ -191,35 +172,20 @@ func (h *Hub) reloadAll(ctx context.Context) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
-// follow watches from rev+1 and returns the newest revision applied and why
-// the watch ended.
-func (h *Hub) follow(ctx context.Context, rev int64) (int64, error) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := h.opts.Client.Watch(wctx, h.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for wr := range wch {
-		if wr.CompactRevision != 0 {
-			return rev, rpctypes.ErrCompacted
-		}
-		if err := wr.Err(); err != nil {
-			return rev, err
-		}
-		for _, ev := range wr.Events {
-			disk := strings.TrimPrefix(string(ev.Kv.Key), h.prefix)
-			if ev.Type == mvccpb.DELETE {
-				if s := h.store(disk); s != nil {
-					s.deleted()
-				}
-			} else {
-				h.apply(disk, ev.Kv.ModRevision, ev.Kv.Value)
+// applyBatch applies one watch response and confirms its revision.
+func (h *Hub) applyBatch(ctx context.Context, b etcdwatch.Batch) error {
+	for _, ev := range b.Events {
+		disk := strings.TrimPrefix(string(ev.Kv.Key), h.prefix)
+		if ev.Type == mvccpb.DELETE {
+			if s := h.store(disk); s != nil {
+				s.deleted()
 			}
-			rev = max(rev, ev.Kv.ModRevision)
-		}
-		if len(wr.Events) > 0 {
-			h.confirm(ctx, rev)
+		} else {
+			h.apply(disk, ev.Kv.ModRevision, ev.Kv.Value)
 		}
 	}
-	return rev, errors.New("watch closed")
+	h.confirm(ctx, b.Rev)
+	return nil
 }
 
 // apply hands one stored value to the disk's store, if the disk is open.
@@ -244,14 +210,4 @@ func (h *Hub) confirm(ctx context.Context, rev int64) {
 	if err := h.opts.Peers.SetApplied(ctx, rev); err != nil {
 		h.log.Warn("cannot confirm applied reservation state", "rev", rev, "err", err)
 	}
-}
-
-// pause sleeps a growing, jittered backoff; it returns the next backoff.
-func pause(ctx context.Context, backoff time.Duration) time.Duration {
-	backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-	select {
-	case <-ctx.Done():
-	case <-time.After(backoff/2 + rand.N(backoff/2)):
-	}
-	return backoff
 }
