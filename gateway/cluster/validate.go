@@ -236,32 +236,11 @@ func validateUnique(items []string, what string, check func(string) error) error
 	return nil
 }
 
-// Ranges of the iSCSI session parameters (RFC 7143 section 13); zero keeps
-// the daemon's default.
-var tuningLimits = []struct {
-	name     string
-	get      func(*config.Tuning) int
-	min, max int
-}{
-	{"queue_depth", func(t *config.Tuning) int { return t.QueueDepth }, 1, 65535},
-	{"max_recv_data_segment_length", func(t *config.Tuning) int { return t.MaxRecvDataSegmentLength }, 512, 1<<24 - 1},
-	{"max_burst_length", func(t *config.Tuning) int { return t.MaxBurstLength }, 512, 1<<24 - 1},
-	{"first_burst_length", func(t *config.Tuning) int { return t.FirstBurstLength }, 512, 1<<24 - 1},
-	{"max_outstanding_r2t", func(t *config.Tuning) int { return t.MaxOutstandingR2T }, 1, 65535},
-	{"max_connections", func(t *config.Tuning) int { return t.MaxConnections }, 1, 65535},
-	{"nopin_interval", func(t *config.Tuning) int { return t.NopInIntervalSeconds }, 1, 3600},
-	{"nopin_timeout", func(t *config.Tuning) int { return t.NopInTimeoutSeconds }, 1, 3600},
-}
-
+// validateSettings checks the tuning against config.TuningLimits, the same
+// rule a configuration file is held to; zero keeps the daemon's default.
 func validateSettings(s *Settings) error {
-	for _, l := range tuningLimits {
-		if v := l.get(&s.Tuning); v != 0 && (v < l.min || v > l.max) {
-			return invalidf("settings: %s must be %d-%d (or 0 for the default)", l.name, l.min, l.max)
-		}
-	}
-	t := s.Tuning
-	if t.FirstBurstLength != 0 && t.MaxBurstLength != 0 && t.FirstBurstLength > t.MaxBurstLength {
-		return invalidf("settings: first_burst_length must not exceed max_burst_length")
+	if err := s.Tuning.Validate(); err != nil {
+		return invalidf("settings: %v", err)
 	}
 	return nil
 }
