@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/rbdgw/rbdgw/gateway/audit"
 	"net/http"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func (s *Server) audit(c *gin.Context) {
 		Status:    c.Writer.Status(),
 	}
 	if b, ok := c.Get(ctxBody); ok {
-		e.Body = string(maskSecretsTmp(b.([]byte)))
+		e.Body = string(audit.MaskSecrets(b.([]byte)))
 	}
 	if rev, ok := c.Get(ctxRevision); ok {
 		e.Revision = rev.(int64)

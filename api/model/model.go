@@ -256,14 +256,16 @@ type Session struct {
 	LoginTime     time.Time `json:"login_time"`
 	HeaderDigest  string    `json:"header_digest"`
 	DataDigest    string    `json:"data_digest"`
-	// Negotiated sizes in bytes.
-	MaxRecvDataSegmentLength int      `json:"max_recv_data_segment_length"`
-	MaxBurstLength           int      `json:"max_burst_length"`
-	FirstBurstLength         int      `json:"first_burst_length"`
-	ImmediateData            bool     `json:"immediate_data"`
-	InitialR2T               bool     `json:"initial_r2t"`
-	AuthMethod               string   `json:"auth_method"`
-	LUNs                     []uint64 `json:"luns"`
+	// Negotiated sizes in bytes: the initiator's receive limit (the
+	// largest segment the gateway sends) and the gateway's.
+	MaxRecvDataSegmentLength       int      `json:"max_recv_data_segment_length"`
+	TargetMaxRecvDataSegmentLength int      `json:"target_max_recv_data_segment_length"`
+	MaxBurstLength                 int      `json:"max_burst_length"`
+	FirstBurstLength               int      `json:"first_burst_length"`
+	ImmediateData                  bool     `json:"immediate_data"`
+	InitialR2T                     bool     `json:"initial_r2t"`
+	AuthMethod                     string   `json:"auth_method"`
+	LUNs                           []uint64 `json:"luns"`
 }
 
 // Sessions lists sessions, with the gateways that could not be asked.
