@@ -1,0 +1,75 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/config"
+	"github.com/rbdgw/rbdgw/gateway/internal/alua"
+	"github.com/rbdgw/rbdgw/rbdbackend"
+)
+
+// Defaults of Options.
+const (
+	DefaultEndpoint     = "127.0.0.1:2379"
+	DefaultEmbeddedPeer = "127.0.0.1:2380"
+	DefaultLeaseTTL     = 10 * time.Second
+	DefaultStallTimeout = alua.DefaultStallTimeout
+	// MinLeaseTTL is the shortest liveness lease accepted.
+	MinLeaseTTL = 2 * time.Second
+)
+
+// Options configure a Node. Zero values take the defaults above.
+type Options struct {
+	// Endpoints are the etcd endpoints, "host:port" or URLs ("http://" is
+	// added when no scheme is given).
+	Endpoints []string
+	// Prefix is the cluster's key prefix (cluster.DefaultPrefix when empty).
+	Prefix string
+	// Gateway is this gateway's name in the cluster (the host name when
+	// empty).
+	Gateway string
+	// EmbeddedDir, when set, makes the node run a single-member etcd server
+	// with its data in EmbeddedDir/etcd, serving the one endpoint;
+	// EmbeddedPeer is that server's peer address.
+	EmbeddedDir, EmbeddedPeer string
+	// LeaseTTL is the liveness lease: a gateway silent this long is gone.
+	LeaseTTL time.Duration
+	// StallTimeout: a write that waits this long for another gateway's RBD
+	// lock fences that gateway.
+	StallTimeout time.Duration
+	// Version is the daemon's version, reported in the status and (its
+	// first four characters) as the INQUIRY product revision.
+	Version string
+	// APIURL is where this gateway's REST API is reachable; it is
+	// published for the other gateways and their clients. Empty when the
+	// gateway serves no API.
+	APIURL string
+	// Backends opens disk images and holds the process's Ceph client.
+	// Required.
+	Backends Backends
+	// Logger receives the node's logs (slog.Default() when nil).
+	Logger *slog.Logger
+}
+
+// Backends opens the images of disks. Every disk of a cluster is an RBD
+// image; the Ceph connection is shared by all of them, so that a gateway
+// has one client address to fence.
+type Backends interface {
+	// Open opens a disk's image.
+	Open(disk config.Disk) (rbdbackend.Image, error)
+	// Ceph returns the Ceph client, connecting on first use.
+	Ceph() (CephClient, error)
+	// Close closes every connection; the node calls it once its sessions
+	// and images are closed.
+	Close()
+}
+
+// CephClient identifies the gateway's Ceph client for fencing.
+type CephClient interface {
+	// ClientAddr is the address other gateways put in the OSD blocklist.
+	ClientAddr() string
+	// Fenced reports that this client was blocklisted and is being
+	// replaced.
+	Fenced() bool
+}
