@@ -135,7 +135,7 @@ func (n *Node) Name() string { return n.opts.Gateway }
 
 // Ready is closed once Run has connected to etcd and read the cluster
 // (the embedded server, when asked for, is running then). Store and Client
-// are set from then on.
+// are set from then on. It stays open when Run fails before.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // Store is the cluster configuration store; nil until Ready is closed.
