@@ -133,9 +133,6 @@ func (l *Log) entryKey(seq uint64) string {
 	return fmt.Sprintf("%s%s%0*d", l.prefix, auditDir, seqDigits, seq)
 }
 
-// entriesEnd is the end of the range of entry keys (':' follows '9').
-func (l *Log) entriesEnd() string { return l.prefix + auditDir + ":" }
-
 // Record stores e (its Time set to now when zero, its body masked again
 // and cut to Options.MaxBody) and logs it. It returns an error when etcd
 // did not take the entry; the log line is written either way.
