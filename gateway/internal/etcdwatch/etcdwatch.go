@@ -31,8 +31,8 @@ type Batch struct {
 	Rev int64
 }
 
-// Stop, returned by Load or Apply, ends Run, which then returns nil.
-var Stop = errors.New("etcdwatch: stop")
+// ErrStop, returned by Load or Apply, ends Run, which then returns nil.
+var ErrStop = errors.New("etcdwatch: stop")
 
 // Options say what to watch and what to do with it.
 type Options struct {
@@ -42,11 +42,11 @@ type Options struct {
 	// read at. Run calls it first when from is 0, and again whenever the
 	// revisions after the last one seen were compacted: the caller replaces
 	// its whole state with what it read (deletions included, as no event
-	// reports them). Errors other than Stop are logged and retried with
+	// reports them). Errors other than ErrStop are logged and retried with
 	// backoff.
 	Load func(ctx context.Context) (int64, error)
 	// Apply receives each watch response that carries events. An error
-	// ends Run and is returned (nil for Stop).
+	// ends Run and is returned (nil for ErrStop).
 	Apply func(ctx context.Context, b Batch) error
 	// ProgressNotify asks etcd for progress notifications on a quiet
 	// prefix, so that Batch.Rev (and the resume point) keeps up with the
@@ -70,7 +70,7 @@ var errClosed = errors.New("watch channel closed")
 
 // Run follows o.Prefix from revision from (one the caller has already
 // applied; 0 calls Load first) until ctx ends or Load or Apply stops it.
-// It returns ctx.Err(), Apply's error, or nil after Stop.
+// It returns ctx.Err(), Apply's error, or nil after ErrStop.
 func Run(ctx context.Context, w clientv3.Watcher, from int64, o Options) error {
 	r := &runner{w: w, o: o, log: o.Logger}
 	if r.log == nil {
@@ -80,7 +80,7 @@ func Run(ctx context.Context, w clientv3.Watcher, from int64, o Options) error {
 		r.o.Name = o.Prefix
 	}
 	err := r.run(ctx, from)
-	if errors.Is(err, Stop) {
+	if errors.Is(err, ErrStop) {
 		return nil
 	}
 	return err
@@ -131,7 +131,7 @@ func (r *runner) run(ctx context.Context, rev int64) error {
 	}
 }
 
-// load calls Load until it succeeds, returns Stop, or ctx ends.
+// load calls Load until it succeeds, returns ErrStop, or ctx ends.
 func (r *runner) load(ctx context.Context) (int64, error) {
 	for {
 		rev, err := r.o.Load(ctx)
@@ -139,8 +139,8 @@ func (r *runner) load(ctx context.Context) (int64, error) {
 		case err == nil:
 			r.backoff = 0
 			return rev, nil
-		case errors.Is(err, Stop):
-			return rev, Stop
+		case errors.Is(err, ErrStop):
+			return rev, ErrStop
 		case ctx.Err() != nil:
 			return 0, ctx.Err()
 		}

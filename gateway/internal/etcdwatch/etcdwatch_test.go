@@ -1,4 +1,4 @@
-package etcdwatch
+package etcdwatch_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdwatch"
 )
 
 var etcd *clustertest.Etcd
@@ -122,7 +123,7 @@ func (m *mirror) load(ctx context.Context) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
-func (m *mirror) apply(_ context.Context, b Batch) error {
+func (m *mirror) apply(_ context.Context, b etcdwatch.Batch) error {
 	m.mu.Lock()
 	for _, ev := range b.Events {
 		k := strings.TrimPrefix(string(ev.Kv.Key), m.prefix)
@@ -150,17 +151,17 @@ func (m *mirror) signal() {
 	}
 }
 
-func (m *mirror) options() Options {
-	return Options{Prefix: m.prefix, Load: m.load, Apply: m.apply, Logger: testLogger(), Name: "test"}
+func (m *mirror) options() etcdwatch.Options {
+	return etcdwatch.Options{Prefix: m.prefix, Load: m.load, Apply: m.apply, Logger: testLogger(), Name: "test"}
 }
 
 // start runs Run in the background; the returned function stops it and
 // returns Run's result.
-func (m *mirror) start(t *testing.T, w clientv3.Watcher, from int64, o Options) func() error {
+func (m *mirror) start(t *testing.T, w clientv3.Watcher, from int64, o etcdwatch.Options) func() error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, w, from, o) }()
+	go func() { done <- etcdwatch.Run(ctx, w, from, o) }()
 	var once sync.Once
 	var result error
 	stop := func() error {
@@ -169,7 +170,7 @@ func (m *mirror) start(t *testing.T, w clientv3.Watcher, from int64, o Options) 
 			select {
 			case result = <-done:
 			case <-time.After(10 * time.Second):
-				t.Error("Run did not end with its context")
+				t.Error("etcdwatch.Run did not end with its context")
 			}
 		})
 		return result
@@ -510,8 +511,8 @@ func TestStopAndErrors(t *testing.T) {
 		apply error // from Apply
 		want  error
 	}{
-		{"load stops", Stop, nil, nil},
-		{"apply stops", nil, Stop, nil},
+		{"load stops", etcdwatch.ErrStop, nil, nil},
+		{"apply stops", nil, etcdwatch.ErrStop, nil},
 		{"apply fails", nil, boom, boom},
 	}
 	for _, tc := range tests {
@@ -520,20 +521,20 @@ func TestStopAndErrors(t *testing.T) {
 			if tc.load != nil {
 				start = 0
 			}
-			o := Options{Prefix: prefix, Logger: testLogger(),
+			o := etcdwatch.Options{Prefix: prefix, Logger: testLogger(),
 				Load:  func(context.Context) (int64, error) { return from, tc.load },
-				Apply: func(context.Context, Batch) error { return tc.apply },
+				Apply: func(context.Context, etcdwatch.Batch) error { return tc.apply },
 			}
 			done := make(chan error, 1)
-			go func() { done <- Run(ctx, cli, start, o) }()
+			go func() { done <- etcdwatch.Run(ctx, cli, start, o) }()
 			put(t, cli, prefix+"a", "2")
 			select {
 			case err := <-done:
 				if err != tc.want {
-					t.Fatalf("Run = %v, want %v", err, tc.want)
+					t.Fatalf("etcdwatch.Run = %v, want %v", err, tc.want)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatal("Run did not end")
+				t.Fatal("etcdwatch.Run did not end")
 			}
 		})
 	}
@@ -544,6 +545,6 @@ func TestStopAndErrors(t *testing.T) {
 	stop := m.start(t, w, from, m.options())
 	time.Sleep(300 * time.Millisecond)
 	if err := stop(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run after cancel = %v", err)
+		t.Fatalf("etcdwatch.Run after cancel = %v", err)
 	}
 }

@@ -183,7 +183,7 @@ func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
 			}
 		}
 		if len(behind) == 0 {
-			return at, etcdwatch.Stop
+			return at, etcdwatch.ErrStop
 		}
 		return at, nil
 	}
@@ -199,7 +199,7 @@ func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
 			}
 		}
 		if len(behind) == 0 {
-			return etcdwatch.Stop
+			return etcdwatch.ErrStop
 		}
 		return nil
 	}
