@@ -3,13 +3,16 @@
 //
 // An Image is ReadAt/WriteAt-shaped. Everything beyond plain reads and writes
 // is an optional capability that an implementation advertises by satisfying
-// one of the small interfaces below; the SCSI layer probes for them with a
-// type assertion and falls back (or reports the command as unsupported)
-// when a capability is missing.
+// one of the small interfaces below. Callers ask CapabilitiesOf which ones
+// an image has, never a type assertion, so that an image wrapping another
+// (ALUA guard, fault injection) forwards exactly the capabilities of the
+// image inside it; a caller falls back (or reports the command as
+// unsupported) when a capability is missing.
 package rbdbackend
 
 import (
 	"errors"
+	"reflect"
 )
 
 // Image is a fixed-size, byte-addressed block store. Offsets and lengths
@@ -83,6 +86,80 @@ type Resizer interface {
 // goroutine, after Size already returns the new value; it must not block.
 type SizeWatcher interface {
 	OnResize(fn func(size int64))
+}
+
+// Prefetcher loads a range into a cache close to the gateway
+// (PRE-FETCH). It is a hint: success promises nothing about later reads.
+type Prefetcher interface {
+	Prefetch(off, length int64) error
+}
+
+// DiscardZeroer overrides the Discarder promise that discarded ranges read
+// back as zeroes, for images that cannot keep it (DiscardZeroes false);
+// without it a Discarder's discarded ranges read as zeroes.
+type DiscardZeroer interface {
+	DiscardZeroes() bool
+}
+
+// Capabilities are the optional capabilities of an image, one field per
+// capability interface; a nil field means the image lacks the capability.
+// A field set to an intercepting implementation (a wrapper's) runs it; a
+// field a wrapper leaves alone calls the inner image directly.
+type Capabilities struct {
+	Flusher            Flusher
+	Discarder          Discarder
+	DiscardZeroer      DiscardZeroer
+	WriteSamer         WriteSamer
+	CompareAndWriter   CompareAndWriter
+	AtomicWriter       AtomicWriter
+	AllocationReporter AllocationReporter
+	Resizer            Resizer
+	SizeWatcher        SizeWatcher
+	Prefetcher         Prefetcher
+}
+
+// CapabilityForwarder is implemented by an image that wraps another: it
+// reports its capabilities itself, as those of the inner image with its
+// own intercepting implementations substituted (Intercept), so that it
+// never claims a capability the inner image lacks and forwards one it
+// does not know untouched. CapabilitiesOf does not probe its methods.
+type CapabilityForwarder interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns the optional capabilities of img: what its
+// Capabilities method reports when it is a CapabilityForwarder, else the
+// capability interfaces it satisfies.
+func CapabilitiesOf(img Image) Capabilities {
+	if f, ok := img.(CapabilityForwarder); ok {
+		return f.Capabilities()
+	}
+	var c Capabilities
+	c.Flusher, _ = img.(Flusher)
+	c.Discarder, _ = img.(Discarder)
+	c.DiscardZeroer, _ = img.(DiscardZeroer)
+	c.WriteSamer, _ = img.(WriteSamer)
+	c.CompareAndWriter, _ = img.(CompareAndWriter)
+	c.AtomicWriter, _ = img.(AtomicWriter)
+	c.AllocationReporter, _ = img.(AllocationReporter)
+	c.Resizer, _ = img.(Resizer)
+	c.SizeWatcher, _ = img.(SizeWatcher)
+	c.Prefetcher, _ = img.(Prefetcher)
+	return c
+}
+
+// Intercept returns c (an inner image's capabilities) with every
+// capability that c has and own sets replaced by own's implementation.
+// A capability c lacks stays absent whatever own says; one own leaves nil
+// stays the inner image's.
+func (c Capabilities) Intercept(own Capabilities) Capabilities {
+	cv, ov := reflect.ValueOf(&c).Elem(), reflect.ValueOf(own)
+	for i := range cv.NumField() {
+		if !cv.Field(i).IsNil() && !ov.Field(i).IsNil() {
+			cv.Field(i).Set(ov.Field(i))
+		}
+	}
+	return c
 }
 
 // Errors an Image returns; the SCSI layer maps each to sense data in one

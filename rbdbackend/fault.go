@@ -63,10 +63,13 @@ type Fault struct {
 }
 
 // FaultImage wraps an Image for tests: it injects errors, adds latency and
-// counts calls per operation. It has every optional capability; a call
-// to one the inner image lacks fails with ErrUnsupported.
+// counts calls per operation. It has a method for every capability it
+// intercepts (a call to one the inner image lacks fails with
+// ErrUnsupported), but reports (Capabilities) only those of the inner
+// image; the ones it does not intercept reach the inner image directly.
 type FaultImage struct {
 	inner   Image
+	caps    Capabilities // the inner image's
 	mu      sync.Mutex
 	faults  []*Fault // in injection order; Count counts down
 	latency [numFaultOps]atomic.Int64
@@ -82,11 +85,28 @@ var (
 	_ AllocationReporter = (*FaultImage)(nil)
 	_ Resizer            = (*FaultImage)(nil)
 	_ AtomicWriter       = (*FaultImage)(nil)
+
+	_ CapabilityForwarder = (*FaultImage)(nil)
 )
+
+// Capabilities are those of the inner image, with the ones the fault
+// image intercepts (an Op of their own, or AtomicWriter, which WriteAt
+// keeps whole) going through it.
+func (f *FaultImage) Capabilities() Capabilities {
+	return f.caps.Intercept(Capabilities{
+		Flusher:            f,
+		Discarder:          f,
+		WriteSamer:         f,
+		CompareAndWriter:   f,
+		AtomicWriter:       f,
+		AllocationReporter: f,
+		Resizer:            f,
+	})
+}
 
 // NewFaultImage wraps inner with no faults and no latency.
 func NewFaultImage(inner Image) *FaultImage {
-	return &FaultImage{inner: inner}
+	return &FaultImage{inner: inner, caps: CapabilitiesOf(inner)}
 }
 
 // Inner returns the wrapped image.
@@ -156,8 +176,8 @@ func (f *FaultImage) Flush() error {
 	if before != nil {
 		return before
 	}
-	inner, ok := f.inner.(Flusher)
-	if !ok {
+	inner := f.caps.Flusher
+	if inner == nil {
 		return unsupported(OpFlush)
 	}
 	return pick(after, inner.Flush())
@@ -169,8 +189,8 @@ func (f *FaultImage) Discard(off, length int64) error {
 	if before != nil {
 		return before
 	}
-	inner, ok := f.inner.(Discarder)
-	if !ok {
+	inner := f.caps.Discarder
+	if inner == nil {
 		return unsupported(OpDiscard)
 	}
 	return pick(after, inner.Discard(off, length))
@@ -182,8 +202,8 @@ func (f *FaultImage) WriteSame(off, length int64, pattern []byte) error {
 	if before != nil {
 		return before
 	}
-	inner, ok := f.inner.(WriteSamer)
-	if !ok {
+	inner := f.caps.WriteSamer
+	if inner == nil {
 		return unsupported(OpWriteSame)
 	}
 	return pick(after, inner.WriteSame(off, length, pattern))
@@ -195,8 +215,8 @@ func (f *FaultImage) CompareAndWrite(off int64, cmp, data []byte) (int64, error)
 	if before != nil {
 		return 0, before
 	}
-	inner, ok := f.inner.(CompareAndWriter)
-	if !ok {
+	inner := f.caps.CompareAndWriter
+	if inner == nil {
 		return 0, unsupported(OpCompareAndWrite)
 	}
 	mismatch, err := inner.CompareAndWrite(off, cmp, data)
@@ -212,8 +232,8 @@ func (f *FaultImage) Extent(off, maxLength int64) (bool, int64, error) {
 	if before != nil {
 		return false, 0, before
 	}
-	inner, ok := f.inner.(AllocationReporter)
-	if !ok {
+	inner := f.caps.AllocationReporter
+	if inner == nil {
 		return false, 0, unsupported(OpExtent)
 	}
 	allocated, n, err := inner.Extent(off, maxLength)
@@ -229,8 +249,8 @@ func (f *FaultImage) Resize(size int64) error {
 	if before != nil {
 		return before
 	}
-	inner, ok := f.inner.(Resizer)
-	if !ok {
+	inner := f.caps.Resizer
+	if inner == nil {
 		return unsupported(OpResize)
 	}
 	return pick(after, inner.Resize(size))
@@ -241,7 +261,7 @@ func (f *FaultImage) Resize(size int64) error {
 // inner image or reports an error after all of it was applied. An inner
 // image without the capability gives zero limits: no write is atomic.
 func (f *FaultImage) AtomicWriteLimits() (maxBytes, alignmentBytes, granularityBytes int64) {
-	if inner, ok := f.inner.(AtomicWriter); ok {
+	if inner := f.caps.AtomicWriter; inner != nil {
 		return inner.AtomicWriteLimits()
 	}
 	return 0, 0, 0

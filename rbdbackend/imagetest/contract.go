@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -113,11 +114,15 @@ func firstDifference(a, b []byte) int {
 	return -1
 }
 
-func capability[C any](t *testing.T, img rbdbackend.Image) C {
+// caps returns the optional capabilities of img.
+func caps(img rbdbackend.Image) rbdbackend.Capabilities { return rbdbackend.CapabilitiesOf(img) }
+
+// need returns c, one of an image's capabilities, and skips the test when
+// the image lacks it (c is nil).
+func need[C any](t *testing.T, c C) C {
 	t.Helper()
-	c, ok := img.(C)
-	if !ok {
-		t.Skipf("%T lacks the capability", img)
+	if any(c) == nil {
+		t.Skipf("the image lacks %s", reflect.TypeFor[C]())
 	}
 	return c
 }
@@ -193,17 +198,17 @@ func contractOutOfRange(t *testing.T, open Factory) {
 			if _, err := img.WriteAt(p, tc.off); !errors.Is(err, rbdbackend.ErrOutOfRange) {
 				t.Errorf("WriteAt: err %v, want rbdbackend.ErrOutOfRange", err)
 			}
-			if d, ok := img.(rbdbackend.Discarder); ok {
+			if d := caps(img).Discarder; d != nil {
 				if err := d.Discard(tc.off, int64(tc.n)); !errors.Is(err, rbdbackend.ErrOutOfRange) {
 					t.Errorf("Discard: err %v, want rbdbackend.ErrOutOfRange", err)
 				}
 			}
-			if ws, ok := img.(rbdbackend.WriteSamer); ok && tc.n > 0 {
+			if ws := caps(img).WriteSamer; ws != nil && tc.n > 0 {
 				if err := ws.WriteSame(tc.off, int64(tc.n), p[:1]); !errors.Is(err, rbdbackend.ErrOutOfRange) {
 					t.Errorf("WriteSame: err %v, want rbdbackend.ErrOutOfRange", err)
 				}
 			}
-			if cw, ok := img.(rbdbackend.CompareAndWriter); ok {
+			if cw := caps(img).CompareAndWriter; cw != nil {
 				if _, err := cw.CompareAndWrite(tc.off, p, p); !errors.Is(err, rbdbackend.ErrOutOfRange) {
 					t.Errorf("CompareAndWrite: err %v, want rbdbackend.ErrOutOfRange", err)
 				}
@@ -221,23 +226,23 @@ func contractZeroLength(t *testing.T, open Factory) {
 		if n, err := img.WriteAt(nil, off); n != 0 || err != nil {
 			t.Errorf("WriteAt(nil, %d) = %d, %v", off, n, err)
 		}
-		if d, ok := img.(rbdbackend.Discarder); ok {
+		if d := caps(img).Discarder; d != nil {
 			if err := d.Discard(off, 0); err != nil {
 				t.Errorf("Discard(%d, 0) = %v", off, err)
 			}
 		}
-		if ws, ok := img.(rbdbackend.WriteSamer); ok {
+		if ws := caps(img).WriteSamer; ws != nil {
 			if err := ws.WriteSame(off, 0, []byte{1}); err != nil {
 				t.Errorf("WriteSame(%d, 0) = %v", off, err)
 			}
 		}
-		if cw, ok := img.(rbdbackend.CompareAndWriter); ok {
+		if cw := caps(img).CompareAndWriter; cw != nil {
 			if _, err := cw.CompareAndWrite(off, nil, nil); err != nil {
 				t.Errorf("CompareAndWrite(%d, empty) = %v", off, err)
 			}
 		}
 	}
-	if a, ok := img.(rbdbackend.AllocationReporter); ok {
+	if a := caps(img).AllocationReporter; a != nil {
 		if allocated, n, err := a.Extent(Size, 4096); allocated || n != 0 || err != nil {
 			t.Errorf("Extent at end = %v, %d, %v; want false, 0, nil", allocated, n, err)
 		}
@@ -246,7 +251,7 @@ func contractZeroLength(t *testing.T, open Factory) {
 
 func contractFlush(t *testing.T, open Factory) {
 	img := open(t, Size)
-	f := capability[rbdbackend.Flusher](t, img)
+	f := need(t, caps(img).Flusher)
 	mustWrite(t, img, randomBytes(1, 4096), 0)
 	if err := f.Flush(); err != nil {
 		t.Fatalf("Flush: %v", err)
@@ -267,7 +272,7 @@ func contractDiscard(t *testing.T, open Factory) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := open(t, Size)
-			d := capability[rbdbackend.Discarder](t, img)
+			d := need(t, caps(img).Discarder)
 			data := randomBytes(uint64(100+i), Size)
 			mustWrite(t, img, data, 0)
 			if err := d.Discard(tc.off, tc.n); err != nil {
@@ -297,7 +302,7 @@ func contractWriteSame(t *testing.T, open Factory) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := open(t, Size)
-			ws := capability[rbdbackend.WriteSamer](t, img)
+			ws := need(t, caps(img).WriteSamer)
 			if err := ws.WriteSame(tc.off, tc.n, tc.pattern); err != nil {
 				t.Fatalf("WriteSame: %v", err)
 			}
@@ -309,7 +314,7 @@ func contractWriteSame(t *testing.T, open Factory) {
 	}
 	t.Run("pattern must tile the range", func(t *testing.T) {
 		img := open(t, Size)
-		ws := capability[rbdbackend.WriteSamer](t, img)
+		ws := need(t, caps(img).WriteSamer)
 		for _, p := range [][]byte{nil, block} {
 			if err := ws.WriteSame(0, 700, p); err == nil {
 				t.Errorf("WriteSame(0, 700, %d-byte pattern) succeeded", len(p))
@@ -337,7 +342,7 @@ func contractCompareAndWrite(t *testing.T, open Factory) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := open(t, Size)
-			cw := capability[rbdbackend.CompareAndWriter](t, img)
+			cw := need(t, caps(img).CompareAndWriter)
 			old := randomBytes(uint64(200+i), int(tc.n))
 			mustWrite(t, img, old, tc.off)
 			cmp, data := bytes.Clone(old), randomBytes(uint64(300+i), int(tc.n))
@@ -364,7 +369,7 @@ func contractCompareAndWrite(t *testing.T, open Factory) {
 	}
 	t.Run("unwritten range compares as zeroes", func(t *testing.T) {
 		img := open(t, Size)
-		cw := capability[rbdbackend.CompareAndWriter](t, img)
+		cw := need(t, caps(img).CompareAndWriter)
 		data := randomBytes(9, 512)
 		if _, err := cw.CompareAndWrite(3*mib, make([]byte, 512), data); err != nil {
 			t.Fatalf("CompareAndWrite over zeroes: %v", err)
@@ -378,7 +383,7 @@ func contractCompareAndWrite(t *testing.T, open Factory) {
 	})
 	t.Run("lengths must match", func(t *testing.T) {
 		img := open(t, Size)
-		cw := capability[rbdbackend.CompareAndWriter](t, img)
+		cw := need(t, caps(img).CompareAndWriter)
 		if _, err := cw.CompareAndWrite(0, make([]byte, 512), make([]byte, 1024)); err == nil {
 			t.Fatal("CompareAndWrite with unequal lengths succeeded")
 		}
@@ -390,7 +395,7 @@ func contractCompareAndWrite(t *testing.T, open Factory) {
 // zeroes, and written bytes are reported allocated.
 func contractExtent(t *testing.T, open Factory) {
 	img := open(t, Size)
-	a := capability[rbdbackend.AllocationReporter](t, img)
+	a := need(t, caps(img).AllocationReporter)
 	const all = int64(1) << 62
 	if allocated, n, err := a.Extent(0, all); err != nil || allocated || n != Size {
 		t.Fatalf("fresh image: Extent(0) = %v, %d, %v; want false, %d", allocated, n, err, int64(Size))
@@ -407,7 +412,7 @@ func contractExtent(t *testing.T, open Factory) {
 			}
 		}
 	}
-	if d, ok := img.(rbdbackend.Discarder); ok {
+	if d := caps(img).Discarder; d != nil {
 		if err := d.Discard(mib, mib); err != nil {
 			t.Fatalf("Discard: %v", err)
 		}
@@ -440,7 +445,7 @@ func checkExtentsTile(t *testing.T, img rbdbackend.Image, a rbdbackend.Allocatio
 
 func contractResize(t *testing.T, open Factory) {
 	img := open(t, Size)
-	r := capability[rbdbackend.Resizer](t, img)
+	r := need(t, caps(img).Resizer)
 	const grown = Size + mib
 	if err := r.Resize(grown); err != nil {
 		t.Fatalf("Resize(%d): %v", grown, err)
@@ -476,12 +481,12 @@ func contractClose(t *testing.T, open Factory) {
 	if _, err := img.WriteAt(p, 0); !errors.Is(err, rbdbackend.ErrClosed) {
 		t.Errorf("WriteAt after Close: %v, want ErrClosed", err)
 	}
-	if f, ok := img.(rbdbackend.Flusher); ok {
+	if f := caps(img).Flusher; f != nil {
 		if err := f.Flush(); !errors.Is(err, rbdbackend.ErrClosed) {
 			t.Errorf("Flush after Close: %v, want ErrClosed", err)
 		}
 	}
-	if cw, ok := img.(rbdbackend.CompareAndWriter); ok {
+	if cw := caps(img).CompareAndWriter; cw != nil {
 		if _, err := cw.CompareAndWrite(0, p, p); !errors.Is(err, rbdbackend.ErrClosed) {
 			t.Errorf("CompareAndWrite after Close: %v, want ErrClosed", err)
 		}
@@ -520,7 +525,7 @@ func contractConcurrentWriters(t *testing.T, open Factory) {
 // CompareAndWrites interleaved.
 func contractCompareAndWriteCounter(t *testing.T, open Factory) {
 	img := open(t, Size)
-	cw := capability[rbdbackend.CompareAndWriter](t, img)
+	cw := need(t, caps(img).CompareAndWriter)
 	const workers, increments, block = 6, 150, 512
 	const off = mib - block/2 // the counter block straddles a chunk boundary
 	var wg sync.WaitGroup
@@ -566,7 +571,7 @@ func contractCompareAndWriteCounter(t *testing.T, open Factory) {
 // B, and report a mismatch past byte 0.
 func contractCompareAndWriteSeesWholeWrites(t *testing.T, open Factory) {
 	img := open(t, Size)
-	cw := capability[rbdbackend.CompareAndWriter](t, img)
+	cw := need(t, caps(img).CompareAndWriter)
 	const n = 8192
 	const off = 2*mib - n/2
 	a, b := bytes.Repeat([]byte{0xAA}, n), bytes.Repeat([]byte{0xBB}, n)
@@ -605,7 +610,7 @@ func mustWriteNoFatal(t testing.TB, img rbdbackend.Image, p []byte, off int64) {
 // single pattern, never parts of two writes.
 func contractAtomicWritesAreWhole(t *testing.T, open Factory) {
 	img := open(t, Size)
-	maxBytes, align, gran := capability[rbdbackend.AtomicWriter](t, img).AtomicWriteLimits()
+	maxBytes, align, gran := need(t, caps(img).AtomicWriter).AtomicWriteLimits()
 	if maxBytes <= 0 {
 		t.Skip("the image promises no atomic write")
 	}

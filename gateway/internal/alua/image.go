@@ -8,16 +8,11 @@ import (
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
-// Image is the storage image of a cluster disk: an RBD image with every
-// capability the SCSI layer uses plus its exclusive lock.
+// Image is the storage image of a cluster disk: an RBD image and its
+// exclusive lock. Its optional capabilities (rbdbackend.CapabilitiesOf)
+// are forwarded by the wrapper, whatever they are.
 type Image interface {
 	rbdbackend.Image
-	rbdbackend.Flusher
-	rbdbackend.Discarder
-	rbdbackend.WriteSamer
-	rbdbackend.CompareAndWriter
-	rbdbackend.AllocationReporter
-	rbdbackend.Resizer
 	LockedImage
 	// AcquireLock takes the lock as a managed lock, which librbd does not
 	// hand over; ReleaseLock gives it back.
@@ -30,19 +25,51 @@ type Image interface {
 // fail because this gateway's client was just fenced are retried on the
 // replacement client. Close unregisters it.
 func (m *Manager) Wrap(disk string, img Image) rbdbackend.Image {
-	w := &image{Image: img, m: m, disk: disk}
+	w := &image{inner: img, caps: rbdbackend.CapabilitiesOf(img), m: m, disk: disk}
 	m.register(disk, img)
 	return w
 }
 
-// image implements the same capabilities as the image it wraps.
+// image has the capabilities of the image it wraps (Capabilities): the
+// writes among them are guarded and the reads retried (guarded), the
+// others (flush, resize, size watch, atomic write limits, ...) reach the
+// inner image directly.
 type image struct {
-	Image
-	m    *Manager
-	disk string
+	inner Image
+	caps  rbdbackend.Capabilities // the inner image's
+	m     *Manager
+	disk  string
 	// cawMu serialises compare-and-writes that need the managed lock.
 	cawMu sync.Mutex
 }
+
+// guarded holds the wrapper's implementations of the capabilities it
+// intercepts. They are reachable only through Capabilities, and only for
+// capabilities the inner image has.
+type guarded struct{ *image }
+
+var (
+	_ rbdbackend.CapabilityForwarder = (*image)(nil)
+	_ rbdbackend.Discarder           = guarded{}
+	_ rbdbackend.WriteSamer          = guarded{}
+	_ rbdbackend.CompareAndWriter    = guarded{}
+	_ rbdbackend.AllocationReporter  = guarded{}
+)
+
+// Capabilities are the inner image's, with discard, write same and
+// compare and write guarded like WriteAt and allocation reads retried like
+// ReadAt.
+func (i *image) Capabilities() rbdbackend.Capabilities {
+	g := guarded{i}
+	return i.caps.Intercept(rbdbackend.Capabilities{
+		Discarder:          g,
+		WriteSamer:         g,
+		CompareAndWriter:   g,
+		AllocationReporter: g,
+	})
+}
+
+func (i *image) Size() int64 { return i.inner.Size() }
 
 // recoverWait bounds how long a read waits for the replacement client (a
 // variable for tests).
@@ -77,16 +104,16 @@ func (i *image) retryRead(read func() error) error {
 func (i *image) ReadAt(p []byte, off int64) (n int, err error) {
 	err = i.retryRead(func() error {
 		var e error
-		n, e = i.Image.ReadAt(p, off)
+		n, e = i.inner.ReadAt(p, off)
 		return e
 	})
 	return n, err
 }
 
-func (i *image) Extent(off, maxLength int64) (alloc bool, n int64, err error) {
-	err = i.retryRead(func() error {
+func (g guarded) Extent(off, maxLength int64) (alloc bool, n int64, err error) {
+	err = g.retryRead(func() error {
 		var e error
-		alloc, n, e = i.Image.Extent(off, maxLength)
+		alloc, n, e = g.caps.AllocationReporter.Extent(off, maxLength)
 		return e
 	})
 	return alloc, n, err
@@ -95,30 +122,31 @@ func (i *image) Extent(off, maxLength int64) (alloc bool, n int64, err error) {
 func (i *image) WriteAt(p []byte, off int64) (n int, err error) {
 	err = i.guard(func() error {
 		var e error
-		n, e = i.Image.WriteAt(p, off)
+		n, e = i.inner.WriteAt(p, off)
 		return e
 	})
 	return n, err
 }
 
-func (i *image) Discard(off, length int64) error {
-	return i.guard(func() error { return i.Image.Discard(off, length) })
+func (g guarded) Discard(off, length int64) error {
+	return g.guard(func() error { return g.caps.Discarder.Discard(off, length) })
 }
 
-func (i *image) WriteSame(off, length int64, pattern []byte) error {
-	return i.guard(func() error { return i.Image.WriteSame(off, length, pattern) })
+func (g guarded) WriteSame(off, length int64, pattern []byte) error {
+	return g.guard(func() error { return g.caps.WriteSamer.WriteSame(off, length, pattern) })
 }
 
 // nativeCompareSector: librbd compares within one 512-byte sector on the
 // OSD, atomically for every client; longer compares need the managed lock.
 const nativeCompareSector = 512
 
-func (i *image) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, err error) {
+func (g guarded) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, err error) {
+	i, caw := g.image, g.caps.CompareAndWriter
 	n := int64(len(data))
 	if n <= nativeCompareSector && off/nativeCompareSector == (off+n-1)/nativeCompareSector {
 		err = i.guard(func() error {
 			var e error
-			mismatch, e = i.Image.CompareAndWrite(off, cmp, data)
+			mismatch, e = caw.CompareAndWrite(off, cmp, data)
 			return e
 		})
 		return mismatch, err
@@ -128,13 +156,13 @@ func (i *image) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, er
 	i.cawMu.Lock()
 	defer i.cawMu.Unlock()
 	err = i.guard(func() error {
-		if e := i.Image.AcquireLock(); e != nil {
+		if e := i.inner.AcquireLock(); e != nil {
 			return e
 		}
 		var e error
-		mismatch, e = i.Image.CompareAndWrite(off, cmp, data)
+		mismatch, e = caw.CompareAndWrite(off, cmp, data)
 		// A lock lost meanwhile (fenced) needs no release.
-		if re := i.Image.ReleaseLock(); re != nil && !errors.Is(re, rbdbackend.ErrLockLost) {
+		if re := i.inner.ReleaseLock(); re != nil && !errors.Is(re, rbdbackend.ErrLockLost) {
 			i.m.log.Warn("cannot release the exclusive lock after compare and write", "disk", i.disk, "err", re)
 		}
 		return e
@@ -143,16 +171,6 @@ func (i *image) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, er
 }
 
 func (i *image) Close() error {
-	i.m.unregister(i.disk, i.Image)
-	return i.Image.Close()
+	i.m.unregister(i.disk, i.inner)
+	return i.inner.Close()
 }
-
-// Compile-time checks: the wrapper keeps every capability.
-var (
-	_ rbdbackend.Flusher            = (*image)(nil)
-	_ rbdbackend.Discarder          = (*image)(nil)
-	_ rbdbackend.WriteSamer         = (*image)(nil)
-	_ rbdbackend.CompareAndWriter   = (*image)(nil)
-	_ rbdbackend.AllocationReporter = (*image)(nil)
-	_ rbdbackend.Resizer            = (*image)(nil)
-)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rbdgw/rbdgw/rbdbackend"
+	"github.com/rbdgw/rbdgw/rbdbackend/imagetest"
 )
 
 // fencedClient is fenced until the deadline passes.
@@ -78,11 +79,82 @@ func TestCompareAndWriteTakesTheLockOnlyWhenLibrbdCannotCompare(t *testing.T) {
 			img, w := newFlaky(0, 0)
 			cmp, data := make([]byte, tc.n), make([]byte, tc.n)
 			data[0] = 1
-			if _, err := w.(rbdbackend.CompareAndWriter).CompareAndWrite(tc.off, cmp, data); err != nil {
+			if _, err := rbdbackend.CapabilitiesOf(w).CompareAndWriter.CompareAndWrite(tc.off, cmp, data); err != nil {
 				t.Fatal(err)
 			}
 			if img.acquired.Load() != tc.acquires || img.released.Load() != tc.acquires {
 				t.Fatalf("lock acquired %d, released %d times; want %d", img.acquired.Load(), img.released.Load(), tc.acquires)
+			}
+		})
+	}
+}
+
+// lockedImage gives any image the lock methods of Image and forwards its
+// capabilities; LockOwners reports this gateway's client and counts the
+// calls (the guard's stall timer ends in one).
+type lockedImage struct {
+	rbdbackend.Image
+	lookups atomic.Int32
+}
+
+func (l *lockedImage) Capabilities() rbdbackend.Capabilities {
+	return rbdbackend.CapabilitiesOf(l.Image)
+}
+
+func (l *lockedImage) LockOwners() ([]string, error) {
+	l.lookups.Add(1)
+	return []string{fencedClient{}.ClientAddr()}, nil
+}
+
+func (l *lockedImage) BreakLock(string) error { return nil }
+func (l *lockedImage) AcquireLock() error     { return nil }
+func (l *lockedImage) ReleaseLock() error     { return nil }
+
+func newGuardManager(stall time.Duration) *Manager {
+	return NewManager(ManagerOptions{Gateway: "gw-a", Provider: NewProvider("gw-a", 1, quiet),
+		Client: fencedClient{}, StallTimeout: stall, Logger: quiet})
+}
+
+func TestWrapperForwardsCapabilities(t *testing.T) {
+	imagetest.CheckForwarding(t, func(t *testing.T, inner rbdbackend.Image) rbdbackend.Image {
+		return newGuardManager(0).Wrap("rbd/d0", &lockedImage{Image: inner})
+	})
+}
+
+// Every write the wrapper forwards is guarded (a write that stalls looks
+// for the lock holder); reads are not.
+func TestWrapperGuardsEveryWrite(t *testing.T) {
+	fault := rbdbackend.NewFaultImage(imagetest.NewFullImage(1 << 20))
+	img := &lockedImage{Image: fault}
+	w := newGuardManager(10*time.Millisecond).Wrap("rbd/d0", img)
+	caps := rbdbackend.CapabilitiesOf(w)
+	block := make([]byte, 512)
+	ops := []struct {
+		name    string
+		op      rbdbackend.FaultOp
+		call    func() error
+		guarded bool
+	}{
+		{"WriteAt", rbdbackend.OpWrite, func() error { _, err := w.WriteAt(block, 0); return err }, true},
+		{"Discard", rbdbackend.OpDiscard, func() error { return caps.Discarder.Discard(0, 512) }, true},
+		{"WriteSame", rbdbackend.OpWriteSame, func() error { return caps.WriteSamer.WriteSame(0, 512, block) }, true},
+		{"CompareAndWrite", rbdbackend.OpCompareAndWrite, func() error {
+			_, err := caps.CompareAndWriter.CompareAndWrite(0, block, block)
+			return err
+		}, true},
+		{"ReadAt", rbdbackend.OpRead, func() error { _, err := w.ReadAt(block, 0); return err }, false},
+		{"Extent", rbdbackend.OpExtent, func() error { _, _, err := caps.AllocationReporter.Extent(0, 512); return err }, false},
+	}
+	for _, tc := range ops {
+		t.Run(tc.name, func(t *testing.T) {
+			fault.SetLatency(tc.op, 80*time.Millisecond)
+			defer fault.SetLatency(tc.op, 0)
+			img.lookups.Store(0)
+			if err := tc.call(); err != nil {
+				t.Fatal(err)
+			}
+			if got := img.lookups.Load() > 0; got != tc.guarded {
+				t.Errorf("a slow %s looked for the lock holder: %v, want %v", tc.name, got, tc.guarded)
 			}
 		})
 	}

@@ -168,8 +168,8 @@ func (r *Reconciler) Close() {
 func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 	if cur := r.disks[spec.Name]; cur != nil && sameIdentity(cur.spec, spec) {
 		if spec.Size > cur.img.Size() {
-			rs, ok := cur.img.(rbdbackend.Resizer)
-			if !ok {
+			rs := rbdbackend.CapabilitiesOf(cur.img).Resizer
+			if rs == nil {
 				return cur, fmt.Errorf("cannot grow: the backend does not resize")
 			}
 			if err := rs.Resize(spec.Size); err != nil {
@@ -205,7 +205,7 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 		img.Close()
 		return nil, err
 	}
-	if w, ok := img.(rbdbackend.SizeWatcher); ok {
+	if w := rbdbackend.CapabilitiesOf(img).SizeWatcher; w != nil {
 		// A resize made with the rbd tool (or by another gateway) reaches
 		// initiators as CAPACITY DATA HAS CHANGED without a reload.
 		w.OnResize(func(int64) { lu.Resized() })

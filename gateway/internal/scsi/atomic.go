@@ -8,9 +8,9 @@ import (
 
 // WRITE ATOMIC(16) (SBC-4 5.48): the blocks are written as one, never
 // partly, provided the range is within the atomic limits the Block Limits
-// page advertises. The guarantee comes from the backend
-// (rbdbackend.AtomicWriter), so the command exists only on logical units
-// whose image makes it.
+// page advertises. The guarantee comes from the backend (the AtomicWriter
+// of rbdbackend.CapabilitiesOf), so the command exists only on logical
+// units whose image makes it.
 
 // atomicLimits are the atomic write limits of a logical unit in logical
 // blocks, as the Block Limits page reports them. Zero alignment or

@@ -151,14 +151,14 @@ type LU struct {
 	naa    [16]byte
 	blocks atomic.Uint64 // capacity in logical blocks
 
-	// Capabilities of the image, probed once.
+	// Capabilities of the image (rbdbackend.CapabilitiesOf), asked once.
 	caps       capability
 	flusher    rbdbackend.Flusher
 	discarder  rbdbackend.Discarder
 	writeSamer rbdbackend.WriteSamer
 	caw        rbdbackend.CompareAndWriter
 	alloc      rbdbackend.AllocationReporter
-	prefetcher prefetcher
+	prefetcher rbdbackend.Prefetcher
 	lbprz      bool // unmapped blocks read as zeroes
 	atomic     atomicLimits
 
@@ -182,19 +182,6 @@ type LU struct {
 	rmwMu sync.Mutex
 
 	closed atomic.Bool
-}
-
-// prefetcher is an optional image capability: load a range into a cache
-// close to the gateway (PRE-FETCH).
-type prefetcher interface {
-	Prefetch(off, length int64) error
-}
-
-// discardZeroer is an optional image capability that overrides the
-// rbdbackend.Discarder contract (discarded ranges read back as zeroes) for
-// images that cannot promise it.
-type discardZeroer interface {
-	DiscardZeroes() bool
 }
 
 // nexusState is what a logical unit keeps for one I_T nexus. Guarded by
@@ -300,30 +287,18 @@ func printableASCII(s string) bool {
 }
 
 func (lu *LU) probeCapabilities() {
-	if f, ok := lu.img.(rbdbackend.Flusher); ok {
-		lu.flusher = f
-	}
-	if d, ok := lu.img.(rbdbackend.Discarder); ok {
-		lu.discarder = d
+	c := rbdbackend.CapabilitiesOf(lu.img)
+	lu.flusher = c.Flusher
+	lu.writeSamer = c.WriteSamer
+	lu.caw = c.CompareAndWriter
+	lu.alloc = c.AllocationReporter
+	lu.prefetcher = c.Prefetcher
+	if c.Discarder != nil {
+		lu.discarder = c.Discarder
 		lu.caps |= capDiscard
-		lu.lbprz = true
-		if z, ok := lu.img.(discardZeroer); ok {
-			lu.lbprz = z.DiscardZeroes()
-		}
+		lu.lbprz = c.DiscardZeroer == nil || c.DiscardZeroer.DiscardZeroes()
 	}
-	if w, ok := lu.img.(rbdbackend.WriteSamer); ok {
-		lu.writeSamer = w
-	}
-	if c, ok := lu.img.(rbdbackend.CompareAndWriter); ok {
-		lu.caw = c
-	}
-	if a, ok := lu.img.(rbdbackend.AllocationReporter); ok {
-		lu.alloc = a
-	}
-	if p, ok := lu.img.(prefetcher); ok {
-		lu.prefetcher = p
-	}
-	if w, ok := lu.img.(rbdbackend.AtomicWriter); ok {
+	if w := c.AtomicWriter; w != nil {
 		bs := lu.cfg.BlockSize
 		if l, ok := atomicLimitsOf(w, bs, lu.cfg.Limits.MaxTransferBytes/bs); ok {
 			lu.atomic = l
