@@ -33,6 +33,11 @@ type Disk struct {
 	Size int64 `json:"size"`
 	// BlockSize is 512 (the default when 0 is put) or 4096; fixed at creation.
 	BlockSize uint32 `json:"block_size"`
+	// PhysicalBlockSize is the physical block size reported to initiators
+	// (READ CAPACITY(16)), a power of two multiple of BlockSize; 0 means
+	// the default, 4096 (or BlockSize when larger). Fixed at creation; a
+	// put with 0 keeps the stored value.
+	PhysicalBlockSize uint32 `json:"physical_block_size,omitempty"`
 	// Serial (VPD page 0x80) and WWN (16 hex digits, the NAA-6 vendor
 	// specific identifier extension) are generated when the disk is created
 	// and never change, so every gateway presents the same identity. A put
@@ -45,6 +50,14 @@ type Disk struct {
 
 // ID is the disk id "<pool>/<image>".
 func (d Disk) ID() string { return DiskID(d.Pool, d.Image) }
+
+// physicalBlockSize is the physical block size initiators see.
+func (d Disk) physicalBlockSize() uint32 {
+	if d.PhysicalBlockSize != 0 {
+		return d.PhysicalBlockSize
+	}
+	return max(d.BlockSize, defaultPhysicalBlockSize)
+}
 
 // Target is one iSCSI target, presented with the same IQN by each gateway
 // it lists.

@@ -245,6 +245,9 @@ func (p *plan) putDisk(d Disk) error {
 	if exists && d.BlockSize == 0 {
 		d.BlockSize = old.BlockSize
 	}
+	if exists && d.PhysicalBlockSize == 0 {
+		d.PhysicalBlockSize = old.PhysicalBlockSize
+	}
 	if err := validateDisk(&d); err != nil {
 		return err
 	}
@@ -258,6 +261,8 @@ func (p *plan) putDisk(d Disk) error {
 		switch {
 		case d.BlockSize != old.BlockSize:
 			return invalidf("disk %s: block size is fixed at %d", d.ID(), old.BlockSize)
+		case d.physicalBlockSize() != old.physicalBlockSize():
+			return invalidf("disk %s: physical block size is fixed at %d", d.ID(), old.physicalBlockSize())
 		case d.Serial != old.Serial || d.WWN != old.WWN:
 			return invalidf("disk %s: serial and wwn never change", d.ID())
 		case d.Size < old.Size:

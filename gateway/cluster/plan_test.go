@@ -126,6 +126,8 @@ func TestPlanReferences(t *testing.T) {
 		{"grow disk", []Op{PutDisk(Disk{Pool: "rbd", Image: "a", Size: 1 << 21})}, nil},
 		{"change wwn", []Op{PutDisk(Disk{Pool: "rbd", Image: "a", Size: 1 << 20, WWN: "0000000000000001"})}, ErrInvalid},
 		{"change block size", []Op{PutDisk(Disk{Pool: "rbd", Image: "a", Size: 1 << 20, BlockSize: 4096})}, ErrInvalid},
+		{"change physical block size", []Op{PutDisk(Disk{Pool: "rbd", Image: "a", Size: 1 << 20, PhysicalBlockSize: 512})}, ErrInvalid},
+		{"default physical block size named", []Op{PutDisk(Disk{Pool: "rbd", Image: "a", Size: 1 << 20, PhysicalBlockSize: 4096})}, nil},
 		{"delete gateway in use", []Op{DeleteGateway("gw1")}, ErrInUse},
 		{"delete gateway after target", []Op{DeleteTarget(tIQN), DeleteGateway("gw1")}, nil},
 		{"gateway tpg id taken", []Op{PutGateway(Gateway{Name: "gw3", Portals: []string{"10.0.0.3:3260"}, TPGID: 1})}, ErrInvalid},
@@ -301,5 +303,16 @@ func TestSnapshotDamagedKey(t *testing.T) {
 	next := mustApply(t, s, DeleteTarget(tIQN2))
 	if len(next.Damaged) != 0 {
 		t.Errorf("still damaged: %v", next.Damaged)
+	}
+}
+
+func TestPlanPhysicalBlockSizeKept(t *testing.T) {
+	s := mustApply(t, fixture(t), PutDisk(Disk{Pool: "rbd", Image: "c", Size: 1 << 20, PhysicalBlockSize: 512}))
+	s = mustApply(t, s, PutDisk(Disk{Pool: "rbd", Image: "c", Size: 1 << 21}))
+	if got := s.Disks["rbd/c"].PhysicalBlockSize; got != 512 {
+		t.Errorf("physical block size after a put without one: %d, want 512", got)
+	}
+	if _, err := applyLocal(s, PutDisk(Disk{Pool: "rbd", Image: "c", Size: 1 << 21, PhysicalBlockSize: 4096})); !errors.Is(err, ErrInvalid) {
+		t.Errorf("changing the physical block size: %v, want ErrInvalid", err)
 	}
 }

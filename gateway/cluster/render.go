@@ -62,15 +62,16 @@ func Render(s *Snapshot, gateway string) (*config.Config, error) {
 
 func renderDisk(d Disk) config.Disk {
 	return config.Disk{
-		Name:      d.ID(),
-		Backend:   "rbd",
-		Size:      d.Size,
-		Pool:      d.Pool,
-		Image:     d.Image,
-		BlockSize: d.BlockSize,
-		Serial:    d.Serial,
-		WWN:       d.WWN,
-		ReadOnly:  d.ReadOnly,
+		Name:              d.ID(),
+		Backend:           "rbd",
+		Size:              d.Size,
+		Pool:              d.Pool,
+		Image:             d.Image,
+		BlockSize:         d.BlockSize,
+		PhysicalBlockSize: d.PhysicalBlockSize,
+		Serial:            d.Serial,
+		WWN:               d.WWN,
+		ReadOnly:          d.ReadOnly,
 	}
 }
 

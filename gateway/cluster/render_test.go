@@ -17,7 +17,7 @@ func TestRender(t *testing.T) {
 		PutHost(Host{Target: tIQN, Initiator: ini1, CHAP: &hostCHAP, LUNs: []uint64{0}}),
 		PutDiscoveryAuth(discovery),
 		PutSettings(Settings{Tuning: tuning}),
-		PutDisk(Disk{Pool: "rbd", Image: "c", Size: 4096, BlockSize: 4096, ReadOnly: true}),
+		PutDisk(Disk{Pool: "rbd", Image: "c", Size: 4096, BlockSize: 4096, PhysicalBlockSize: 16384, ReadOnly: true}),
 		PutTarget(Target{IQN: tIQN2, Gateways: []string{"gw2"}, AllowAnyInitiator: true}),
 		PutLUN(LUN{Target: tIQN2, ID: 4, Disk: "rbd/c"}),
 		PutLUN(LUN{Target: tIQN, ID: 1, Disk: "rbd/b"}),
@@ -53,7 +53,7 @@ func TestRender(t *testing.T) {
 	if len(got2.Targets) != 2 || got2.Targets[0].TPGT != 2 || !got2.Targets[1].AllowAnyInitiator || len(got2.Disks) != 3 {
 		t.Errorf("Render(gw2) = %+v", got2)
 	}
-	if c := got2.Disks[2]; c.BlockSize != 4096 || !c.ReadOnly {
+	if c := got2.Disks[2]; c.BlockSize != 4096 || c.PhysicalBlockSize != 16384 || !c.ReadOnly {
 		t.Errorf("disk c rendered as %+v", c)
 	}
 	// Both gateways present the same identity for a shared disk.

@@ -28,6 +28,12 @@ const (
 	// maxSerialLen keeps the unit serial inside one VPD 0x80 page.
 	maxSerialLen = 64
 	wwnHexDigits = 16
+	// defaultPhysicalBlockSize is what a disk without a physical block
+	// size reports (scsi.DefaultPhysicalBlockSize), and
+	// maxBlocksPerPhysical the most logical blocks one physical block may
+	// hold (the 4-bit exponent of READ CAPACITY(16)).
+	defaultPhysicalBlockSize = 4096
+	maxBlocksPerPhysical     = 1 << 15
 )
 
 // ValidateCHAP checks one set of CHAP credentials (config.CHAP.Validate).
@@ -145,6 +151,10 @@ func validateDisk(d *Disk) error {
 	}
 	if d.Size <= 0 || d.Size%int64(d.BlockSize) != 0 {
 		return invalidf("disk %s: size must be a positive multiple of the block size %d", d.ID(), d.BlockSize)
+	}
+	if p := d.PhysicalBlockSize; p != 0 && (p < d.BlockSize || p&(p-1) != 0 || p/d.BlockSize > maxBlocksPerPhysical) {
+		return invalidf("disk %s: physical block size must be a power of two from the block size %d to %d times it",
+			d.ID(), d.BlockSize, maxBlocksPerPhysical)
 	}
 	if d.Serial != "" && (len(d.Serial) > maxSerialLen || !config.PrintableNoSpace(d.Serial)) {
 		return invalidf("disk %s: serial must be 1-%d printable ASCII characters without spaces", d.ID(), maxSerialLen)

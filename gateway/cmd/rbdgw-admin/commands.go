@@ -129,6 +129,7 @@ func (a *admin) diskPut(ctx context.Context, args []string) error {
 	fs := newFlags("disk put")
 	size := fs.String("size", "", "size with K, M, G or T suffix")
 	bs := fs.Uint("block-size", 0, "logical block size, 512 (default) or 4096")
+	pbs := fs.Uint("physical-block-size", 0, "physical block size reported to initiators (default 4096, or the block size when larger)")
 	ro := fs.Bool("read-only", false, "refuse writes")
 	pos, err := parseInterleaved(fs, args, 1)
 	if err != nil {
@@ -142,7 +143,11 @@ func (a *admin) diskPut(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.commit(ctx, cluster.PutDisk(cluster.Disk{Pool: pool, Image: image, Size: n, BlockSize: uint32(*bs), ReadOnly: *ro}))
+	if *pbs > 1<<31 {
+		return usagef("-physical-block-size %d is too large", *pbs)
+	}
+	return a.commit(ctx, cluster.PutDisk(cluster.Disk{Pool: pool, Image: image, Size: n, BlockSize: uint32(*bs),
+		PhysicalBlockSize: uint32(*pbs), ReadOnly: *ro}))
 }
 
 func (a *admin) targetPut(ctx context.Context, args []string) error {

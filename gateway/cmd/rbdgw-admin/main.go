@@ -32,7 +32,7 @@ const usage = `usage: rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [
 commands:
   gateway put NAME -portal IP:PORT [-portal IP:PORT ...] [-tpg ID]
   gateway delete NAME
-  disk put POOL/IMAGE -size SIZE [-block-size 512|4096] [-read-only]
+  disk put POOL/IMAGE -size SIZE [-block-size 512|4096] [-physical-block-size BYTES] [-read-only]
   disk delete POOL/IMAGE
   target put IQN -gateway NAME [-gateway NAME ...] [-allow-any-initiator] [-chap USER:SECRET[:MUSER:MSECRET]]
   target delete IQN
