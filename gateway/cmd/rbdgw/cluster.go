@@ -20,6 +20,7 @@ type clusterFlags struct {
 	etcd, gateway, prefix     string
 	embeddedDir, embeddedPeer string
 	leaseTTL, stallTimeout    time.Duration
+	api                       apiFlags
 }
 
 // nodeOptions turns the flags into the options of a cluster node.
@@ -61,16 +62,20 @@ func runClusterMode(log *slog.Logger, f clusterFlags, b *backends) error {
 	if err != nil {
 		return err
 	}
-	// The REST API, when served, sets opts.APIURL here (published for the
-	// other gateways) and starts on n.Store() and n.Client() once
-	// n.Ready() is closed.
+	a, err := openAPI(log, f.api)
+	if err != nil {
+		return err
+	}
+	if a != nil {
+		opts.APIURL = a.url
+	}
 	n, err := node.New(opts)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return n.Run(ctx)
+	return runWithAPI(ctx, n, a, b)
 }
 
 // exitOnError ends the process when the daemon failed.

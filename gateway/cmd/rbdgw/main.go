@@ -45,6 +45,11 @@ func main() {
 		embeddedPeer = flag.String("embedded-etcd-peer", node.DefaultEmbeddedPeer, "cluster mode: peer address of the embedded etcd server")
 		leaseTTL     = flag.Duration("lease-ttl", node.DefaultLeaseTTL, "cluster mode: liveness lease; a gateway silent for this long is considered gone")
 		stallTimeout = flag.Duration("lock-stall-timeout", node.DefaultStallTimeout, "cluster mode: how long a write waits for another gateway to hand the RBD lock over before that gateway is fenced")
+
+		apiAddr      = flag.String("api", "127.0.0.1:5000", "cluster mode: address of the REST API (\"off\": none); plain HTTP only on loopback, else give -api-cert and -api-key")
+		apiCert      = flag.String("api-cert", "", "cluster mode: TLS certificate (PEM) of the REST API")
+		apiKey       = flag.String("api-key", "", "cluster mode: TLS key (PEM) of the REST API")
+		apiTokenFile = flag.String("api-token-file", "/etc/rbdgw/api-token", "cluster mode: where the first admin token is written (mode 0600) when this gateway bootstraps the cluster's tokens")
 	)
 	flag.Parse()
 	if *showVer {
@@ -62,6 +67,7 @@ func main() {
 			etcd: *etcdAddrs, gateway: *gatewayName, prefix: *etcdPrefix,
 			embeddedDir: *embeddedDir, embeddedPeer: *embeddedPeer,
 			leaseTTL: *leaseTTL, stallTimeout: *stallTimeout,
+			api: apiFlags{addr: *apiAddr, cert: *apiCert, key: *apiKey, tokenFile: *apiTokenFile},
 		}, newBackends(log, *cephConf, *cephID)))
 		return
 	}

@@ -56,7 +56,7 @@ func newCluster(t *testing.T, n int) *testCluster {
 		g := &gateway{t: t, name: "gw-" + string(rune('a'+i)), portal: fmt.Sprintf("127.0.0.1:%d", port)}
 		g.log = filepath.Join(t.TempDir(), g.name+".log")
 		g.args = []string{"-etcd", etcdEndpoint(), "-etcd-prefix", c.prefix, "-gateway", g.name,
-			"-ceph-conf", env.cephConf, "-lease-ttl", "5s", "-log-level", "debug"}
+			"-ceph-conf", env.cephConf, "-lease-ttl", "5s", "-log-level", "debug", "-api", "off"}
 		c.gws = append(c.gws, g)
 		names = append(names, g.name)
 		c.admin("gateway", "put", g.name, "-portal", g.portal)
