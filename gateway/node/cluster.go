@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdwatch"
 	"io"
 	"log/slog"
 	"maps"
@@ -91,30 +92,9 @@ func WaitApplied(ctx context.Context, cli *clientv3.Client, prefix string, rev i
 	}
 	peers := peer.Prefix(store.Prefix())
 	live := store.Prefix() + string(cluster.LiveKey(""))
-	resp, err := cli.Txn(ctx).Then(
-		clientv3.OpGet(live, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
-		clientv3.OpGet(peers, clientv3.WithPrefix()),
-	).Commit()
-	if err != nil {
-		return nil, nil, fmt.Errorf("node: read status records: %w", err)
-	}
-	isLive := map[string]bool{}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		isLive[strings.TrimPrefix(string(kv.Key), live)] = true
-	}
-	recs := decodeRecords(store.Prefix(), resp.Responses[1].GetResponseRange().Kvs)
-
-	// state of each gateway waited for: true pending, false down; applied
-	// ones are removed.
-	wait := map[string]bool{}
-	for _, name := range gateways {
-		switch {
-		case !isLive[name]:
-			wait[name] = false
-		case recs[name] == nil || recs[name].Applied.Revision < rev:
-			wait[name] = true
-		}
-	}
+	// wait holds each gateway waited for: true pending, false down;
+	// applied ones are removed.
+	var wait map[string]bool
 	result := func() ([]string, []string) {
 		pending, down = []string{}, []string{}
 		for _, name := range slices.Sorted(maps.Keys(wait)) {
@@ -126,22 +106,38 @@ func WaitApplied(ctx context.Context, cli *clientv3.Client, prefix string, rev i
 		}
 		return pending, down
 	}
-	if !slices.Contains(slices.Collect(maps.Values(wait)), true) {
-		pending, down = result()
-		return pending, down, nil
+	done := func() bool { return !slices.Contains(slices.Collect(maps.Values(wait)), true) }
+	// load reads liveness and records at one revision; the watch of the
+	// records follows from there (and load runs again after a compaction).
+	load := func(ctx context.Context) (int64, error) {
+		resp, err := cli.Txn(ctx).Then(
+			clientv3.OpGet(live, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+			clientv3.OpGet(peers, clientv3.WithPrefix()),
+		).Commit()
+		if err != nil {
+			return 0, fmt.Errorf("node: read status records: %w", err)
+		}
+		isLive := map[string]bool{}
+		for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+			isLive[strings.TrimPrefix(string(kv.Key), live)] = true
+		}
+		recs := decodeRecords(store.Prefix(), resp.Responses[1].GetResponseRange().Kvs)
+		wait = map[string]bool{}
+		for _, name := range gateways {
+			switch {
+			case !isLive[name]:
+				wait[name] = false
+			case recs[name] == nil || recs[name].Applied.Revision < rev:
+				wait[name] = true
+			}
+		}
+		if done() {
+			return 0, etcdwatch.ErrStop
+		}
+		return resp.Header.Revision, nil
 	}
-
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for wr := range cli.Watch(wctx, peers, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
-		if ctx.Err() != nil {
-			break
-		}
-		if err := wr.Err(); err != nil {
-			pending, down = result()
-			return pending, down, fmt.Errorf("node: wait for revision %d: %w", rev, err)
-		}
-		for _, ev := range wr.Events {
+	apply := func(_ context.Context, b etcdwatch.Batch) error {
+		for _, ev := range b.Events {
 			name := strings.TrimPrefix(string(ev.Kv.Key), peers)
 			if _, listed := wait[name]; !listed {
 				continue
@@ -157,13 +153,17 @@ func WaitApplied(ctx context.Context, cli *clientv3.Client, prefix string, rev i
 				wait[name] = true
 			}
 		}
-		if !slices.Contains(slices.Collect(maps.Values(wait)), true) {
-			pending, down = result()
-			return pending, down, nil
+		if done() {
+			return etcdwatch.ErrStop
 		}
+		return nil
 	}
+	err = etcdwatch.Run(ctx, cli, 0, etcdwatch.Options{Prefix: peers, Load: load, Apply: apply, Logger: quietLog, Name: "gateway status"})
 	pending, down = result()
-	return pending, down, ctx.Err()
+	if err == nil && !done() {
+		err = ctx.Err()
+	}
+	return pending, down, err
 }
 
 // decodeRecords returns the status each peers/ record carries, by gateway
