@@ -35,7 +35,7 @@ demo-memory: build
 # cluster on 127.0.0.1, the unit and end-to-end tests with the race detector
 # and the libiscsi conformance suite against a memory LUN and an RBD LUN.
 test: build lint
-	deploy/with-services.sh $(MAKE) --no-print-directory unit conformance conformance-rbd
+	deploy/with-services.sh $(MAKE) --no-print-directory unit conformance conformance-rbd conformance-cluster
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -55,6 +55,14 @@ conformance:
 
 conformance-rbd:
 	tests/conformance/run.sh --backend rbd
+
+# conformance-cluster: the same suite against two gateways in cluster mode
+# (an etcd server, gw-a and gw-b presenting one target; first path through
+# gw-a, second through gw-b); micro Ceph unless CEPH_CONF is set. About
+# 1.5 minutes.
+.PHONY: conformance-cluster
+conformance-cluster:
+	tests/conformance/run.sh --cluster
 
 # cluster-test: gateway processes against etcd and a micro Ceph cluster
 # (started unless CEPH_CONF is set); about 2-3 minutes, 45 s of which is the
