@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-	librbd-dev librados-dev ceph-mon ceph-osd ceph-common
+	librbd-dev librados-dev ceph-mon ceph-osd ceph-mgr ceph-common
 	etcd-server etcd-client
 	libiscsi-bin qemu-utils qemu-block-extra sg3-utils
 	tgt tgt-rbd tmux iproute2 curl
