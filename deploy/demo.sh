@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # Starts a demo in the foreground and prints its URLs when it is ready.
-# Ctrl-C or SIGTERM stops everything it started.
 #
 #   deploy/demo.sh            a two-gateway cluster: a micro Ceph cluster, an
 #                             etcd server and two gateways on 127.0.0.1
@@ -8,6 +7,18 @@
 #                             with a 1 GiB RBD disk (make demo)
 #   deploy/demo.sh --memory   one gateway on 127.0.0.1:3260 with a 1 GiB
 #                             memory disk, no Ceph or etcd (make demo-memory)
+#
+# A gateway that exits (killed, crashed) does not end the cluster demo: it
+# says so, prints the command that starts that gateway again, and etcd, Ceph
+# and the other gateway keep serving; a gateway started again rejoins. etcd
+# or a Ceph daemon exiting ends the demo.
+#
+# Ctrl-C, SIGTERM or SIGHUP to the script, or SIGTERM to its whole process
+# group, stops everything it started, in order (gateways, etcd, Ceph), also
+# a gateway the user started again with the printed command, and removes its
+# directory (/tmp/rbdgw-demo.*), within 20 s. Every long-running child runs
+# in its own session (setsid), so that only the script receives those
+# signals and decides the order; a second signal while stopping is ignored.
 #
 # Environment: DEMO_PORT (first gateway port, 3260), DEMO_ETCD_PORT (2379)
 # and DEMO_ETCD_PEER_PORT (2380) for the etcd server, CEPH_MEMSTORE_GIB.
@@ -17,44 +28,184 @@ port="${DEMO_PORT:-3260}"
 iqn="iqn.2024-01.io.rbdgw:demo"
 dir="$(mktemp -d /tmp/rbdgw-demo.XXXXXX)"
 
-log() { printf 'demo: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+# Messages go to fd 3, the script's stderr: once the demo is ready, fd 2
+# goes to a file, so that bash's own notes about a killed child ("Killed
+# ...") do not interleave with what the demo says about it.
+exec 3>&2
+log() { printf 'demo: %s\n' "$*" >&3; }
+die() {
+	log "$*"
+	exit 1
+}
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
-# Processes this script started, stopped in reverse order on exit.
-pids=()
+# ---- processes -------------------------------------------------------------
+
+declare -A gw_pid=()  # gateway name -> pid of the gateway this script started
+declare -A gw_ext=()  # gateway name -> pid of a gateway started again by the user
+etcd_pid=""
+helper=""             # session of the short-lived command running now
+sleeper=""            # the monitor loop's sleep
 ceph_started=""
-stop() {
-	local rc="$1" i p
-	trap - INT TERM EXIT
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		p="${pids[i]}"
-		kill "$p" 2>/dev/null || true
-		# A gateway that does not end in 15 s is killed.
-		for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
+mon="" osd=""         # Ceph daemons, from their pid files
+stopping=""
+
+# run CMD...: runs CMD in its own session and waits for it. A signal to the
+# script interrupts the wait at once (a foreground command would delay the
+# trap until it ends), and the cleanup stops the whole session, including
+# what CMD started in other process groups (timeout(1) does).
+run() {
+	local rc=0
+	setsid "$@" 3>&- &
+	helper=$!
+	wait "$helper" || rc=$?
+	helper=""
+	return "$rc"
+}
+
+# session_pids SID: the processes of session SID.
+session_pids() {
+	local f stat sid
+	for f in /proc/[0-9]*/stat; do
+		read -r stat 2>/dev/null <"$f" || continue
+		read -r _ _ _ sid _ <<<"${stat##*) }"
+		[ "$sid" = "$1" ] && { f="${f#/proc/}"; echo "${f%/stat}"; }
 	done
+	return 0
+}
+
+# demo_procs [COMM...]: "pid comm" of the gateways, etcd and Ceph daemons of
+# this demo, whoever started them: their command line names its directory.
+demo_procs() {
+	local f comm args want=" ${*:-rbdgw etcd ceph-mon ceph-osd} "
+	for f in /proc/[0-9]*; do
+		read -r comm 2>/dev/null <"$f/comm" || continue
+		[[ "$want" == *" $comm "* ]] || continue
+		args="$(tr '\0' ' ' 2>/dev/null <"$f/cmdline")" || continue
+		[[ "$args" == *"$dir/"* ]] && echo "${f#/proc/} $comm"
+	done
+	return 0
+}
+
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# stop_pids SECONDS PID...: SIGTERM, then SIGKILL to what is left after
+# SECONDS; returns when all are gone.
+stop_pids() {
+	local grace="$1" p left i
+	shift
+	(($#)) || return 0
+	kill -TERM "$@" 2>/dev/null
+	for ((i = 0; i < grace * 10; i++)); do
+		left=()
+		for p in "$@"; do alive "$p" && left+=("$p"); done
+		((${#left[@]})) || return 0
+		sleep 0.1
+	done
+	log "killing ${left[*]}: still running after ${grace}s"
+	kill -KILL "${left[@]}" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		left=()
+		for p in "$@"; do alive "$p" && left+=("$p"); done
+		((${#left[@]})) || return 0
+		sleep 0.1
+	done
+}
+
+# cleanup RC: stops everything this demo started and removes its directory.
+# Idempotent: the EXIT trap calls it again after the signal trap did.
+cleanup() {
+	local rc="$1" p name pids t0
+	[ -z "$stopping" ] || return 0
+	stopping=1
+	t0=$(date +%s%N)
+	set +e
+	exec 2>/dev/null
+	trap 'log "already stopping; please wait"' INT TERM HUP
+	alive "$sleeper" && kill "$sleeper" 2>/dev/null
+	# A command still starting things (micro Ceph, a wait): its session.
+	if [ -n "$helper" ]; then
+		# shellcheck disable=SC2046
+		stop_pids 3 $(session_pids "$helper")
+	fi
+	# Gateways first, while etcd and Ceph still serve their shutdown.
+	pids=()
+	for name in "${!gw_pid[@]}"; do alive "${gw_pid[$name]}" && pids+=("${gw_pid[$name]}"); done
+	while read -r p _; do [[ " ${pids[*]} " == *" $p "* ]] || pids+=("$p"); done < <(demo_procs rbdgw)
+	((${#pids[@]})) && log "stopping gateways (pids ${pids[*]})"
+	stop_pids 8 "${pids[@]}"
+	for name in "${!gw_pid[@]}"; do wait "${gw_pid[$name]}" 2>/dev/null; done
+	if alive "$etcd_pid"; then
+		log "stopping etcd (pid $etcd_pid)"
+		stop_pids 4 "$etcd_pid"
+		wait "$etcd_pid" 2>/dev/null
+	fi
 	if [ -n "$ceph_started" ]; then
-		CEPH_DIR="$dir/ceph" "$root/deploy/microceph.sh" stop >/dev/null 2>&1 || true
+		log "stopping micro Ceph"
+		CEPH_DIR="$dir/ceph" "$root/deploy/microceph.sh" stop >/dev/null 2>&1
+	fi
+	# What a pid file did not name (a daemon killed while it started), and
+	# anything else of this demo still running.
+	pids="$(demo_procs | cut -d' ' -f1 | tr '\n' ' ')"
+	if [ -n "${pids// /}" ]; then
+		log "killing leftover processes: $pids"
+		# shellcheck disable=SC2086
+		stop_pids 1 $pids
 	fi
 	rm -rf "$dir"
+	[ -n "$ceph_started${gw_pid[*]}" ] && log "stopped everything in $((($(date +%s%N) - t0) / 1000000)) ms"
 	exit "$rc"
 }
-trap 'stop 0' INT TERM
-trap 'stop $?' EXIT
+# A stop the user asked for ends with status 0.
+trap 'cleanup 0' INT TERM HUP
+trap 'cleanup $?' EXIT
+
+# join A B C: "A, B and C".
+join() {
+	local out="$1"
+	shift
+	while (($# > 1)); do
+		out+=", $1"
+		shift
+	done
+	(($#)) && out+=" and $1"
+	echo "$out"
+}
+
+# describe_status STATUS: how a process ended, from its wait status.
+describe_status() {
+	local s="$1" sig
+	if ((s > 128)); then
+		sig="$(kill -l "$((s - 128))" 2>/dev/null || echo "$((s - 128))")"
+		echo "killed by signal $((s - 128)) (SIG$sig)"
+	else
+		echo "exit status $s"
+	fi
+}
+
+# nap: sleep one second, at once interrupted by a signal to the script.
+nap() {
+	sleep 1 3>&- &
+	sleeper=$!
+	wait "$sleeper" || true
+	sleeper=""
+}
 
 # wait_portal PID PORT: wait until the gateway answers discovery.
 wait_portal() {
 	for _ in $(seq 300); do
-		iscsi-ls "iscsi://127.0.0.1:$2" >/dev/null 2>&1 && return 0
-		kill -0 "$1" 2>/dev/null || die "gateway on port $2 exited; see $dir/*.log"
+		run timeout 5 iscsi-ls "iscsi://127.0.0.1:$2" >/dev/null 2>&1 && return 0
+		alive "$1" || die "gateway on port $2 exited; see $dir/*.log"
 		sleep 0.1
 	done
 	die "gateway on port $2 did not answer"
 }
 
+# ---- memory demo -------------------------------------------------------------
+
 memory_demo() {
+	local gw rc=0
+	port_free "$port" || die "port $port is in use (see DEMO_PORT)"
 	cat >"$dir/gateway.yaml" <<YAML
 portals: ["127.0.0.1:$port"]
 disks:
@@ -64,19 +215,106 @@ targets:
     luns: [{id: 0, disk: demo}]
     allow_any_initiator: true
 YAML
-	"$root/bin/rbdgw" -config "$dir/gateway.yaml" &
-	pids+=($!)
-	wait_portal "${pids[0]}" "$port"
+	setsid "$root/bin/rbdgw" -config "$dir/gateway.yaml" >>"$dir/gateway.log" 2>&1 3>&- &
+	gw=$!
+	gw_pid[gateway]=$gw
+	wait_portal "$gw" "$port"
 	echo
-	echo "gateway ready: iscsi://127.0.0.1:$port/$iqn/0"
+	echo "gateway ready: iscsi://127.0.0.1:$port/$iqn/0   (pid $gw, log $dir/gateway.log)"
 	echo "try: iscsi-ls -s iscsi://127.0.0.1:$port"
 	echo "Ctrl-C stops it."
-	wait "${pids[0]}"
+	exec 2>>"$dir/demo.log"
+	while alive "$gw"; do nap; done
+	wait "$gw" || rc=$?
+	log "the gateway (pid $gw) exited: $(describe_status "$rc"); see $dir/gateway.log"
+	exit 1
+}
+
+# ---- cluster demo ------------------------------------------------------------
+
+# gateway_cmd NAME: the command line that starts gateway NAME, for the user
+# to paste: absolute paths, its log appended to.
+gateway_cmd() {
+	printf '%q -etcd %q -gateway %q -ceph-conf %q >>%q 2>&1' "$root/bin/rbdgw" "$ep" "$1" \
+		"$dir/ceph/ceph.conf" "$dir/$1.log"
+}
+
+start_gateway() { # start_gateway NAME
+	setsid "$root/bin/rbdgw" -etcd "$ep" -gateway "$1" -ceph-conf "$dir/ceph/ceph.conf" >>"$dir/$1.log" 2>&1 3>&- &
+	gw_pid[$1]=$!
+}
+
+# watch_cluster: reports gateways that exit or come back; returns when etcd
+# or a Ceph daemon exits, which ends the demo.
+watch_cluster() {
+	local name p rc
+	while :; do
+		for name in gw-a gw-b; do
+			p="${gw_pid[$name]:-}"
+			if [ -n "$p" ] && ! alive "$p"; then
+				rc=0
+				wait "$p" || rc=$?
+				gw_pid[$name]=""
+				gateway_exited "$name" "$p" "$(describe_status "$rc")"
+			fi
+			p="${gw_ext[$name]:-}"
+			if [ -n "$p" ] && ! alive "$p"; then
+				gw_ext[$name]=""
+				gateway_exited "$name" "$p" "started outside the demo"
+			fi
+			if [ -z "${gw_pid[$name]:-}" ] && [ -z "${gw_ext[$name]:-}" ]; then
+				p="$(gateway_proc "$name")"
+				if [ -n "$p" ]; then
+					gw_ext[$name]=$p
+					log "$name is running again (pid $p); it rejoins the cluster; log in $dir/$name.log"
+				fi
+			fi
+		done
+		if ! alive "$etcd_pid"; then
+			rc=0
+			wait "$etcd_pid" || rc=$?
+			log "etcd (pid $etcd_pid) exited: $(describe_status "$rc"); see $dir/etcd.log"
+			log "the cluster cannot run without etcd: stopping everything"
+			return 1
+		fi
+		for p in "mon.a:$mon" "osd.0:$osd"; do
+			if ! alive "${p#*:}"; then
+				log "Ceph ${p%:*} (pid ${p#*:}) exited; see $dir/ceph/log/${p%:*}.log"
+				log "the gateways cannot serve without Ceph: stopping everything"
+				return 1
+			fi
+		done
+		nap
+	done
+}
+
+# gateway_proc NAME: the pid of gateway NAME of this demo running outside it.
+gateway_proc() {
+	local p
+	while read -r p _; do
+		[[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")" == *" -gateway $1 "* ]] && echo "$p" && return
+	done < <(demo_procs rbdgw)
+	return 0
+}
+
+gateway_exited() { # gateway_exited NAME PID HOW
+	local others=() name
+	alive "$etcd_pid" && others+=(etcd)
+	others+=(Ceph)
+	for name in gw-a gw-b; do
+		[ "$name" = "$1" ] && continue
+		if alive "${gw_pid[$name]:-}" || alive "${gw_ext[$name]:-}"; then others+=("$name"); fi
+	done
+	echo
+	echo "$1 exited (pid $2, $3); $(join "${others[@]}") keep serving."
+	echo "to start $1 again, run in another terminal (Ctrl-C there stops it; log in $dir/$1.log):"
+	echo "    $(gateway_cmd "$1")"
+	echo
 }
 
 cluster_demo() {
 	local etcd_port="${DEMO_ETCD_PORT:-2379}" peer_port="${DEMO_ETCD_PEER_PORT:-2380}"
-	local port_b=$((port + 1)) admin ep
+	local port_b=$((port + 1)) admin
 	command -v etcd >/dev/null || die "etcd is not installed (apt-get install etcd-server)"
 	for p in "$port" "$port_b" "$etcd_port" "$peer_port"; do
 		port_free "$p" || die "port $p is in use (see DEMO_PORT, DEMO_ETCD_PORT, DEMO_ETCD_PEER_PORT)"
@@ -87,57 +325,61 @@ cluster_demo() {
 	admin="$root/bin/rbdgw-admin"
 	if [ ! -x "$admin" ]; then
 		admin="$dir/rbdgw-admin"
-		(cd "$root" && go build -o "$admin" ./gateway/cmd/rbdgw-admin) || die "cannot build rbdgw-admin"
+		run bash -c 'cd "$1" && go build -o "$2" ./gateway/cmd/rbdgw-admin' _ "$root" "$admin" ||
+			die "cannot build rbdgw-admin"
 	fi
 
 	log "starting micro Ceph (about 5 s)"
 	ceph_started=1
-	CEPH_DIR="$dir/ceph" "$root/deploy/microceph.sh" start >/dev/null || die "micro Ceph did not start"
+	CEPH_DIR="$dir/ceph" run "$root/deploy/microceph.sh" start >/dev/null || die "micro Ceph did not start"
 	export CEPH_CONF="$dir/ceph/ceph.conf"
 
 	log "starting etcd on $ep"
-	etcd --name demo --data-dir "$dir/etcd" \
+	setsid etcd --name demo --data-dir "$dir/etcd" \
 		--listen-client-urls "http://$ep" --advertise-client-urls "http://$ep" \
 		--listen-peer-urls "http://127.0.0.1:$peer_port" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-		--initial-cluster "demo=http://127.0.0.1:$peer_port" >"$dir/etcd.log" 2>&1 &
-	pids+=($!)
+		--initial-cluster "demo=http://127.0.0.1:$peer_port" >"$dir/etcd.log" 2>&1 3>&- &
+	etcd_pid=$!
 	for _ in $(seq 100); do
-		"$admin" -etcd "$ep" -timeout 1s show >/dev/null 2>&1 && break
-		kill -0 "${pids[0]}" 2>/dev/null || die "etcd exited; see $dir/etcd.log"
+		run "$admin" -etcd "$ep" -timeout 1s show >/dev/null 2>&1 && break
+		alive "$etcd_pid" || die "etcd exited; see $dir/etcd.log"
 		sleep 0.2
 	done
 
 	log "defining the cluster"
 	{
-		"$admin" -etcd "$ep" gateway put gw-a -portal "127.0.0.1:$port"
-		"$admin" -etcd "$ep" gateway put gw-b -portal "127.0.0.1:$port_b"
-		"$admin" -etcd "$ep" disk put rbd/demo -size 1G
-		"$admin" -etcd "$ep" target put "$iqn" -gateway gw-a -gateway gw-b -allow-any-initiator
-		"$admin" -etcd "$ep" lun put "$iqn" 0 rbd/demo
+		run "$admin" -etcd "$ep" gateway put gw-a -portal "127.0.0.1:$port" &&
+			run "$admin" -etcd "$ep" gateway put gw-b -portal "127.0.0.1:$port_b" &&
+			run "$admin" -etcd "$ep" disk put rbd/demo -size 1G &&
+			run "$admin" -etcd "$ep" target put "$iqn" -gateway gw-a -gateway gw-b -allow-any-initiator &&
+			run "$admin" -etcd "$ep" lun put "$iqn" 0 rbd/demo
 	} >/dev/null || die "cannot write the configuration"
 
 	log "starting gateways gw-a (127.0.0.1:$port) and gw-b (127.0.0.1:$port_b)"
-	for gw in gw-a gw-b; do
-		"$root/bin/rbdgw" -etcd "$ep" -gateway "$gw" >"$dir/$gw.log" 2>&1 &
-		pids+=($!)
-	done
-	"$admin" -etcd "$ep" -timeout 60s wait -live gw-a -live gw-b -owned >/dev/null ||
+	start_gateway gw-a
+	start_gateway gw-b
+	run "$admin" -etcd "$ep" -timeout 60s wait -live gw-a -live gw-b -owned >/dev/null ||
 		die "gateways did not come up; see $dir/gw-*.log"
-	wait_portal "${pids[1]}" "$port"
-	wait_portal "${pids[2]}" "$port_b"
+	wait_portal "${gw_pid[gw-a]}" "$port"
+	wait_portal "${gw_pid[gw-b]}" "$port_b"
+	mon="$(cat "$dir/ceph/run/mon.a.pid")"
+	osd="$(cat "$dir/ceph/run/osd.0.pid")"
 
 	echo
 	echo "cluster ready: two gateways present $iqn"
-	echo "  gw-a  portal 127.0.0.1:$port    iscsi://127.0.0.1:$port/$iqn/0"
-	echo "  gw-b  portal 127.0.0.1:$port_b    iscsi://127.0.0.1:$port_b/$iqn/0"
-	echo "try:    iscsi-ls -s iscsi://127.0.0.1:$port"
-	echo "        $admin -etcd $ep show"
-	echo "env:    export CEPH_CONF=$CEPH_CONF   (logs in $dir)"
+	echo "  gw-a  pid ${gw_pid[gw-a]}  portal 127.0.0.1:$port  iscsi://127.0.0.1:$port/$iqn/0"
+	echo "  gw-b  pid ${gw_pid[gw-b]}  portal 127.0.0.1:$port_b  iscsi://127.0.0.1:$port_b/$iqn/0"
+	echo "  etcd  pid $etcd_pid  $ep;  ceph-mon pid $mon, ceph-osd pid $osd"
+	echo "try:      iscsi-ls -s iscsi://127.0.0.1:$port"
+	echo "          $admin -etcd $ep show"
+	echo "failover: kill -9 ${gw_pid[gw-a]}   (gw-a dies; a multipath initiator carries on through gw-b,"
+	echo "          which takes the disk over once gw-a's 10 s lease ends; the demo keeps running"
+	echo "          and prints the command that starts gw-a again, which then rejoins)"
+	echo "env:      export CEPH_CONF=$CEPH_CONF   (logs in $dir)"
 	echo "Ctrl-C stops everything."
-	# Runs until a signal, or until a gateway or etcd exits.
-	wait -n "${pids[@]}" || true
-	log "a process exited; stopping"
+	exec 2>>"$dir/demo.log"
+	watch_cluster
 }
 
 case "${1:-}" in
