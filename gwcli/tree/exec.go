@@ -1,0 +1,314 @@
+// Package tree is gwcli's configuration tree: the nodes of ceph-iscsi's
+// gwcli (/cluster, /disks, /iscsi-targets/<iqn>/{gateways,disks,hosts,
+// host-groups}), path resolution, the commands of every node with their
+// arguments, and how their results are printed. It talks to the API
+// through gwcli/client only; the interactive shell (gwcli/shell) and batch
+// mode (gwcli/cmd/gwcli) both run commands through Env.
+package tree
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rbdgw/rbdgw/gwcli/client"
+)
+
+// Exit codes of gwcli.
+const (
+	ExitOK       = 0
+	ExitError    = 1
+	ExitUsage    = 2
+	ExitConflict = 3 // HTTP 409 or 412
+	ExitNotFound = 4 // HTTP 404
+)
+
+// ExitCode maps an error to gwcli's exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var u *UsageError
+	var p *PathError
+	var a *client.APIError
+	switch {
+	case errors.As(err, &u), errors.As(err, &p):
+		return ExitUsage
+	case errors.As(err, &a):
+		switch a.Status {
+		case http.StatusNotFound:
+			return ExitNotFound
+		case http.StatusConflict, http.StatusPreconditionFailed:
+			return ExitConflict
+		}
+	}
+	return ExitError
+}
+
+// Output formats.
+const (
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatYAML  = "yaml"
+)
+
+// Env runs commands: the API client, where output goes, and the current
+// node. One Env serves a whole interactive session or script.
+type Env struct {
+	Client *client.Client
+	Cache  *Cache
+	Out    io.Writer
+	Err    io.Writer
+	// Format is table, json or yaml.
+	Format string
+	// Width of tree listings (80 when 0).
+	Width int
+	// Cwd is the current node; Interactive enables cd's into what create
+	// made, as ceph-iscsi does.
+	Cwd         Path
+	Interactive bool
+
+	prev Path
+	// Exit is set by the exit command.
+	Exit bool
+}
+
+// NewEnv returns an Env at the root.
+func NewEnv(c *client.Client, out, errOut io.Writer) *Env {
+	return &Env{Client: c, Cache: NewCache(c), Out: out, Err: errOut, Format: FormatTable, Cwd: Root, prev: Root}
+}
+
+// Line runs one command line.
+func (e *Env) Line(ctx context.Context, line string) error {
+	words, err := Split(line)
+	if err != nil {
+		return err
+	}
+	return e.Run(ctx, words)
+}
+
+// Run runs one command given as words: "[path] command [args]", or a bare
+// path (cd in the shell, ls in batch mode).
+func (e *Env) Run(ctx context.Context, words []string) error {
+	if len(words) == 0 {
+		return nil
+	}
+	at := e.Cwd
+	if c := lookup(at.Kind, words[0]); c != nil {
+		return e.runCommand(ctx, c, at, words[1:])
+	}
+	p, err := Resolve(e.Cwd, words[0])
+	if err != nil {
+		if looksLikePath(words[0]) {
+			return err
+		}
+		return usagef("unknown command %q at %s; commands here: %s (help lists them)", words[0], at, strings.Join(commandNames(at.Kind), ", "))
+	}
+	if len(words) == 1 {
+		if e.Interactive {
+			return e.cd(ctx, p)
+		}
+		return e.ls(ctx, p, 0)
+	}
+	c := lookup(p.Kind, words[1])
+	if c == nil {
+		return usagef("unknown command %q at %s; commands there: %s", words[1], p, strings.Join(commandNames(p.Kind), ", "))
+	}
+	return e.runCommand(ctx, c, p, words[2:])
+}
+
+func looksLikePath(w string) bool {
+	return strings.HasPrefix(w, "/") || strings.HasPrefix(w, ".") || strings.Contains(w, "/")
+}
+
+func (e *Env) runCommand(ctx context.Context, c *Command, at Path, words []string) error {
+	if c.Rewrite != nil {
+		words = c.Rewrite(words)
+	}
+	a, err := Parse(c.Name, c.Params, words)
+	if err != nil {
+		if u, ok := err.(*UsageError); ok && c.Usage != "" {
+			u.Msg += "; usage: " + c.Usage
+		}
+		return err
+	}
+	return c.Run(ctx, e, at, a)
+}
+
+// --- output
+
+// emit prints an API document in the json or yaml format.
+func (e *Env) emit(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if e.Format == FormatYAML {
+		return writeYAML(e.Out, b)
+	}
+	_, err = fmt.Fprintf(e.Out, "%s\n", b)
+	return err
+}
+
+func (e *Env) structured() bool { return e.Format == FormatJSON || e.Format == FormatYAML }
+
+// writeYAML renders a JSON document as YAML, keeping the order of the
+// fields and the JSON field names.
+func writeYAML(w io.Writer, js []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	n, err := yamlNode(dec)
+	if err != nil {
+		return err
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+func yamlNode(dec *json.Decoder) (*yaml.Node, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				v, err := yamlNode(dec)
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.(string)}, v)
+			}
+			_, err := dec.Token()
+			return n, err
+		case '[':
+			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+			for dec.More() {
+				v, err := yamlNode(dec)
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, v)
+			}
+			_, err := dec.Token()
+			return n, err
+		}
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, nil
+	case json.Number:
+		tag := "!!int"
+		if strings.ContainsAny(t.String(), ".eE") {
+			tag = "!!float"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: t.String()}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(t)}, nil
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
+	}
+	return nil, fmt.Errorf("unexpected JSON token %v", tok)
+}
+
+// done reports the results of a command's writes: their documents in
+// json/yaml (one object, or an array for several writes), else msg, the
+// keys a dry run would change, and which gateways applied the change.
+func (e *Env) done(msg string, results ...client.Result) error {
+	e.Cache.Invalidate()
+	for _, r := range results {
+		if r.Pending() && r.Applied != nil {
+			fmt.Fprintf(e.Err, "warning: committed at revision %d but not applied yet on %s%s\n", r.Revision,
+				joinOr(r.Applied.Pending, "-"), downNote(r.Applied.Down))
+		}
+	}
+	if e.structured() {
+		switch len(results) {
+		case 0:
+			return nil
+		case 1:
+			return e.emit(results[0].WriteResult)
+		}
+		docs := make([]any, len(results))
+		for i, r := range results {
+			docs[i] = r.WriteResult
+		}
+		return e.emit(docs)
+	}
+	if e.Client.DryRun() {
+		fmt.Fprintf(e.Out, "dry run, nothing changed: %s\n", msg)
+		n := 0
+		for _, r := range results {
+			for _, c := range r.Changes {
+				fmt.Fprintf(e.Out, "  would %s %s\n", c.Op, c.Key)
+				n++
+			}
+		}
+		if n == 0 && len(results) > 0 {
+			fmt.Fprintln(e.Out, "  (no key would change)")
+		}
+		return nil
+	}
+	line := msg
+	var applied []string
+	waited := false
+	for _, r := range results {
+		if r.Applied != nil {
+			waited = true
+			for _, g := range r.Applied.Gateways {
+				if !contains(applied, g) {
+					applied = append(applied, g)
+				}
+			}
+		}
+	}
+	if waited {
+		sort.Strings(applied)
+		line += " (applied on " + joinOr(applied, "no gateway") + ")"
+	}
+	fmt.Fprintln(e.Out, line)
+	return nil
+}
+
+func downNote(down []string) string {
+	if len(down) == 0 {
+		return ""
+	}
+	return "; down (will apply it when back): " + strings.Join(down, ", ")
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// notFound and conflict are errors gwcli detects from what the API
+// returned, with the exit codes the API's would have.
+func notFound(format string, args ...any) error {
+	return &client.APIError{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(code, format string, args ...any) error {
+	return &client.APIError{Status: http.StatusConflict, Code: code, Message: fmt.Sprintf(format, args...)}
+}
