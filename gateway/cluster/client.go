@@ -2,36 +2,57 @@ package cluster
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
+	"strings"
+	"time"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
-// ClientConfig says how to reach etcd.
+// ClientConfig says how to reach etcd. NewClientConfig makes one from
+// endpoints and Security (files, user); tests may fill it directly.
 type ClientConfig struct {
+	// Endpoints are URLs or host:port (http:// added, or https:// when TLS
+	// is set).
 	Endpoints []string
 	// DialTimeout bounds the first connection; 5 s when zero.
 	DialTimeout time.Duration
-	// TLS for https endpoints; nil for plain http.
+	// TLS for https endpoints; nil for plain http (an https endpoint then
+	// uses the system's CAs).
 	TLS *tls.Config
 	// Username and Password for etcd authentication, when enabled.
 	Username, Password string
+	// AllowInsecure accepts plain-HTTP endpoints that are not on loopback.
+	AllowInsecure bool
 }
 
-// Dial connects to etcd. The client detects a dead connection within
-// seconds (gRPC keepalive) so that watches and leases move to a working
-// endpoint or resume when etcd returns. Close the client when done.
+// Dial connects to etcd; it is the one way every part of the gateway
+// (daemon, node, rbdgw-admin) connects. It refuses plain-HTTP endpoints
+// that are not on loopback unless cfg.AllowInsecure. The client detects a
+// dead connection within seconds (gRPC keepalive) so that watches and
+// leases move to a working endpoint or resume when etcd returns. Close the
+// client when done.
 func Dial(cfg ClientConfig) (*clientv3.Client, error) {
-	if len(cfg.Endpoints) == 0 {
-		return nil, errors.New("cluster: no etcd endpoints")
+	eps, err := normalizeEndpoints(cfg.Endpoints, cfg.TLS != nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Endpoints = eps
+	if err := checkEndpoints(cfg); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if cfg.TLS == nil && strings.HasPrefix(eps[0], "https://") {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
+	}
+	if err := probe(cfg); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            cfg.Endpoints,

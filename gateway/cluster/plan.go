@@ -36,6 +36,10 @@ type plan struct {
 	// sideDeletes are removed without a compare: state that dies with its
 	// disk (ownership, reservations) and has no meaning without it.
 	sideDeletes map[Key]bool
+	// secrets encrypts the CHAP secrets written (nil: plain text, refused
+	// while the cluster holds encrypted ones unless plainOK).
+	secrets *SecretKey
+	plainOK bool
 }
 
 func buildPlan(base *Snapshot, ops []Op) (*plan, error) {
@@ -486,6 +490,10 @@ func (p *plan) txn(prefix string, maxOps int) ([]clientv3.Cmp, []clientv3.Op, er
 			ops = append(ops, clientv3.OpDelete(prefix+string(k)))
 			continue
 		}
+		v, err := p.storedValue(k, v)
+		if err != nil {
+			return nil, nil, err
+		}
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("cluster: encode %s: %w", k, err)
@@ -502,6 +510,44 @@ func (p *plan) txn(prefix string, maxOps int) ([]clientv3.Cmp, []clientv3.Op, er
 			ErrTooLarge, len(cmps), len(ops), maxOps)
 	}
 	return cmps, ops, nil
+}
+
+// storedValue is what is stored for the record at k: v with its CHAP
+// secrets encrypted when the plan has a key. Without one, a CHAP secret is
+// not written in plain text into a cluster whose secrets are encrypted
+// (a writer that lacks the key file would silently undo the encryption).
+func (p *plan) storedValue(k Key, v any) (any, error) {
+	if p.secrets != nil {
+		sv, err := p.secrets.sealedValue(k, v)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: encode %s: %w", k, err)
+		}
+		return sv, nil
+	}
+	if p.plainOK || len(p.base.sealed) == 0 || !holdsCHAP(v) {
+		return v, nil
+	}
+	var id string
+	for _, id = range p.base.sealed {
+		break
+	}
+	return nil, fmt.Errorf("%w: %s: the cluster's CHAP secrets are encrypted (key %s) and this writer has no secret key file (-secret-key-file); it would store the secret in plain text",
+		ErrSecretKey, k, id)
+}
+
+// holdsCHAP reports whether a stored record carries CHAP secrets.
+func holdsCHAP(v any) bool {
+	switch e := v.(type) {
+	case Target:
+		return e.CHAP != nil
+	case Host:
+		return e.CHAP != nil
+	case *config.CHAP:
+		return e != nil
+	case config.CHAP:
+		return true
+	}
+	return false
 }
 
 func unionKeys(a, b map[Key]bool) map[Key]bool {

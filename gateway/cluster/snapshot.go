@@ -38,6 +38,11 @@ type Snapshot struct {
 	Damaged map[Key]string
 
 	modRevs map[Key]int64
+	// secrets decrypts CHAP secrets (nil: none configured); sealed maps
+	// the records whose stored secrets are encrypted to the key's id,
+	// damaged ones included.
+	secrets *SecretKey
+	sealed  map[Key]string
 }
 
 func newSnapshot() *Snapshot {
@@ -52,6 +57,7 @@ func newSnapshot() *Snapshot {
 		Live:       map[string]Live{},
 		Damaged:    map[Key]string{},
 		modRevs:    map[Key]int64{},
+		sealed:     map[Key]string{},
 	}
 }
 
@@ -75,6 +81,7 @@ func (s *Snapshot) clone() *Snapshot {
 	c.Live = maps.Clone(s.Live)
 	c.Damaged = maps.Clone(s.Damaged)
 	c.modRevs = maps.Clone(s.modRevs)
+	c.sealed = maps.Clone(s.sealed)
 	return &c
 }
 
@@ -94,7 +101,7 @@ func (s *Snapshot) applyKV(k Key, value []byte, modRev int64) bool {
 		return false
 	}
 	s.removeKey(k)
-	if err := s.decodeInto(ref, value); err != nil {
+	if err := s.decodeInto(k, ref, value); err != nil {
 		s.Damaged[k] = err.Error()
 	}
 	s.modRevs[k] = modRev
@@ -113,7 +120,7 @@ func (s *Snapshot) deleteKV(k Key) bool {
 	return true
 }
 
-func (s *Snapshot) decodeInto(ref keyRef, value []byte) error {
+func (s *Snapshot) decodeInto(k Key, ref keyRef, value []byte) error {
 	switch ref.kind {
 	case kindSchema:
 		var v schemaRecord
@@ -133,6 +140,9 @@ func (s *Snapshot) decodeInto(ref keyRef, value []byte) error {
 	case kindDiscoveryAuth:
 		var v config.CHAP
 		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		if err := s.openCHAP(k, &v); err != nil {
 			return err
 		}
 		s.DiscoveryAuth = &v
@@ -155,6 +165,9 @@ func (s *Snapshot) decodeInto(ref keyRef, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return err
 		}
+		if err := s.openCHAP(k, v.CHAP); err != nil {
+			return err
+		}
 		v.IQN = ref.target
 		s.Targets[v.IQN] = v
 	case kindLUN:
@@ -167,6 +180,9 @@ func (s *Snapshot) decodeInto(ref keyRef, value []byte) error {
 	case kindHost:
 		var v Host
 		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		if err := s.openCHAP(k, v.CHAP); err != nil {
 			return err
 		}
 		v.Target, v.Initiator = ref.target, ref.name
@@ -196,9 +212,48 @@ func (s *Snapshot) decodeInto(ref keyRef, value []byte) error {
 	return nil
 }
 
+// openCHAP decrypts the CHAP secrets of the record at k in place and
+// notes whether they were stored encrypted.
+func (s *Snapshot) openCHAP(k Key, c *config.CHAP) error {
+	id, err := s.secrets.openCHAP(k, c)
+	if id != "" {
+		s.sealed[k] = id
+	}
+	return err
+}
+
+// SecretStorage counts the records that hold CHAP secrets by how they are
+// stored: Plain in plain text, Sealed by the id of the key that encrypted
+// them (damaged records included). Damaged records without a known
+// encryption are not counted.
+func (s *Snapshot) SecretStorage() (plain int, sealed map[string]int) {
+	sealed = map[string]int{}
+	for _, id := range s.sealed {
+		sealed[id]++
+	}
+	count := func(k Key, c *config.CHAP) {
+		if c != nil {
+			if _, enc := s.sealed[k]; !enc {
+				plain++
+			}
+		}
+	}
+	count(DiscoveryAuthKey, s.DiscoveryAuth)
+	for iqn, t := range s.Targets {
+		count(TargetKey(iqn), t.CHAP)
+	}
+	for _, hosts := range s.Hosts {
+		for _, h := range hosts {
+			count(HostKey(h.Target, h.Initiator), h.CHAP)
+		}
+	}
+	return plain, sealed
+}
+
 // removeKey drops whatever entity the key holds.
 func (s *Snapshot) removeKey(k Key) {
 	delete(s.Damaged, k)
+	delete(s.sealed, k)
 	ref := parseKey(k)
 	switch ref.kind {
 	case kindSchema:

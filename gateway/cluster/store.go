@@ -32,6 +32,14 @@ type Options struct {
 	MaxAttempts int
 	// MaxTxnOps is the etcd server's --max-txn-ops.
 	MaxTxnOps int
+	// SecretKey, when set, encrypts the CHAP secrets the store writes and
+	// decrypts those it reads (secrets.go); without it they are written in
+	// plain text, and encrypted ones read as damaged records.
+	SecretKey *SecretKey
+	// WritePlainSecrets writes CHAP secrets in plain text even with a
+	// SecretKey (which then only decrypts), and even into a cluster whose
+	// secrets are encrypted: for turning encryption off.
+	WritePlainSecrets bool
 }
 
 // Store reads and writes the cluster configuration in etcd. It is safe for
@@ -44,6 +52,8 @@ type Store struct {
 	maxAttempts int
 	maxTxnOps   int
 	pageSize    int64
+	secrets     *SecretKey
+	writePlain  bool
 }
 
 // New returns a Store using cli. The caller owns cli and closes it after
@@ -74,11 +84,17 @@ func New(cli *clientv3.Client, opts Options) (*Store, error) {
 		maxAttempts: opts.MaxAttempts,
 		maxTxnOps:   opts.MaxTxnOps,
 		pageSize:    loadPageSize,
+		secrets:     opts.SecretKey,
+		writePlain:  opts.WritePlainSecrets,
 	}, nil
 }
 
 // Prefix is the key prefix the store uses.
 func (s *Store) Prefix() string { return s.prefix }
+
+// SecretKey is the key the store encrypts and decrypts CHAP secrets with,
+// nil when it has none.
+func (s *Store) SecretKey() *SecretKey { return s.secrets }
 
 func (s *Store) full(k Key) string { return s.prefix + string(k) }
 
@@ -116,6 +132,7 @@ func (s *Store) loadRanges() [][2]string {
 // read at the revision of the first, so the result is one consistent cut.
 func (s *Store) loadAt(ctx context.Context, rev int64) (*Snapshot, error) {
 	snap := newSnapshot()
+	snap.secrets = s.secrets
 	for _, r := range s.loadRanges() {
 		from, end := r[0], r[1]
 		for {
@@ -163,6 +180,10 @@ func (s *Store) Commit(ctx context.Context, base *Snapshot, ops ...Op) (int64, e
 	if err != nil {
 		return 0, err
 	}
+	if !s.writePlain {
+		p.secrets = s.secrets
+	}
+	p.plainOK = s.writePlain
 	cmps, txnOps, err := p.txn(s.prefix, s.maxTxnOps)
 	if err != nil {
 		return 0, err

@@ -46,6 +46,10 @@ func ValidateCHAP(c *config.CHAP, field string) error {
 	if err := c.Validate(); err != nil {
 		return invalidf("%s: %v", field, err)
 	}
+	// Stored secrets with this prefix are encrypted ones (secrets.go).
+	if IsSealed(c.Secret) || IsSealed(c.MutualSecret) {
+		return invalidf("%s: a secret may not begin with %q", field, sealedPrefix)
+	}
 	return nil
 }
 

@@ -23,6 +23,9 @@ type Etcd struct {
 	bin, dir   string
 	clientPort int
 	peerPort   int
+	// tls, when set, makes the server serve https and require client
+	// certificates signed by its CA.
+	tls *TLSFiles
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -34,7 +37,12 @@ type Etcd struct {
 var ErrNoEtcd = fmt.Errorf("etcd not installed (apt-get install etcd-server)")
 
 // StartEtcd starts etcd with its data under dir.
-func StartEtcd(dir string) (*Etcd, error) {
+func StartEtcd(dir string) (*Etcd, error) { return StartEtcdTLS(dir, nil) }
+
+// StartEtcdTLS starts etcd with its data under dir; with files, it serves
+// https with files.ServerCert and requires client certificates signed by
+// files.CA (--client-cert-auth). files nil: plain http.
+func StartEtcdTLS(dir string, files *TLSFiles) (*Etcd, error) {
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		if _, serr := os.Stat("/usr/bin/etcd"); serr != nil {
@@ -42,7 +50,7 @@ func StartEtcd(dir string) (*Etcd, error) {
 		}
 		bin = "/usr/bin/etcd"
 	}
-	e := &Etcd{bin: bin, dir: dir}
+	e := &Etcd{bin: bin, dir: dir, tls: files}
 	if e.clientPort, err = FreePort(); err != nil {
 		return nil, err
 	}
@@ -52,20 +60,39 @@ func StartEtcd(dir string) (*Etcd, error) {
 	return e, e.Start()
 }
 
-// Endpoint is the client URL.
-func (e *Etcd) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa(e.clientPort) }
+// Endpoint is the client URL (https:// when the server serves TLS).
+func (e *Etcd) Endpoint() string {
+	if e.tls != nil {
+		return "https://127.0.0.1:" + strconv.Itoa(e.clientPort)
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(e.clientPort)
+}
+
+// TLS returns the server's PKI, nil when it serves plain http.
+func (e *Etcd) TLS() *TLSFiles { return e.tls }
 
 // Start (re)starts the server on the same data and ports and waits until
 // it is healthy.
 func (e *Etcd) Start() error {
 	peer := "http://127.0.0.1:" + strconv.Itoa(e.peerPort)
-	cmd := exec.Command(e.bin,
+	args := []string{
 		"--name", "test", "--data-dir", e.dir,
 		"--listen-client-urls", e.Endpoint(), "--advertise-client-urls", e.Endpoint(),
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer,
+		"--initial-cluster", "test=" + peer,
 		"--heartbeat-interval", "50", "--election-timeout", "500",
-		"--logger", "zap", "--log-outputs", "stderr")
+		"--logger", "zap", "--log-outputs", "stderr"}
+	hc := &http.Client{Timeout: time.Second}
+	if e.tls != nil {
+		args = append(args, "--client-cert-auth", "--trusted-ca-file", e.tls.CA,
+			"--cert-file", e.tls.ServerCert, "--key-file", e.tls.ServerKey)
+		tc, err := e.tls.ClientTLS()
+		if err != nil {
+			return fmt.Errorf("start etcd: %w", err)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: tc}
+	}
+	cmd := exec.Command(e.bin, args...)
 	e.mu.Lock()
 	cmd.Stdout, cmd.Stderr = &lockedWriter{e}, &lockedWriter{e}
 	e.mu.Unlock()
@@ -78,7 +105,6 @@ func (e *Etcd) Start() error {
 	e.cmd, e.exited = cmd, exited
 	e.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
-	hc := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
