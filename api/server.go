@@ -31,6 +31,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// StoreTimeout bounds each request's etcd and Ceph calls (10 s).
 	StoreTimeout time.Duration
+	// Metrics, when set, is served at GET /metrics (outside /api/v1 and
+	// without a token, as Prometheus scrapes).
+	Metrics http.Handler
 }
 
 // Server serves the API.
@@ -80,6 +83,9 @@ func New(opts Options) *Server {
 		}
 		handlers = append(handlers, r.handler)
 		e.Handle(r.method, APIPrefix+r.path, handlers...)
+	}
+	if opts.Metrics != nil {
+		e.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
 	s.engine = e
 	return s

@@ -22,6 +22,7 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/prstore"
 	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
@@ -52,6 +53,9 @@ type Node struct {
 	portals atomic.Pointer[map[string][]string]
 	// kick wakes the status publisher after a change.
 	kick chan struct{}
+	// metrics counts the gateway's commands, sessions and ownership
+	// events (GET /metrics).
+	metrics *metrics.Registry
 
 	// Owned by Run's goroutine. The components are created once, before
 	// the goroutines that use them (iSCSI connections, the manager, the
@@ -123,6 +127,7 @@ func New(opts Options) (*Node, error) {
 		started:  time.Now().UTC(),
 		ready:    make(chan struct{}),
 		kick:     make(chan struct{}, 1),
+		metrics:  metrics.NewRegistry(metrics.Options{Gateway: opts.Gateway, Version: opts.Version}),
 	}
 	n.state.Store(&state{})
 	empty := map[string][]string{}
@@ -132,6 +137,9 @@ func New(opts Options) (*Node, error) {
 
 // Name is this gateway's name.
 func (n *Node) Name() string { return n.opts.Gateway }
+
+// Metrics are the gateway's counters; they count from Run on.
+func (n *Node) Metrics() *metrics.Registry { return n.metrics }
 
 // Ready is closed once Run has connected to etcd and read the cluster
 // (the embedded server, when asked for, is running then). Store and Client
@@ -204,6 +212,7 @@ func (n *Node) Run(ctx context.Context) error {
 		LiveClients:  n.liveClients,
 		StallTimeout: n.opts.StallTimeout,
 		Logger:       n.log,
+		Metrics:      n.metrics,
 	})
 	n.hub = prstore.NewHub(prstore.Options{
 		Store:       store,
@@ -214,7 +223,8 @@ func (n *Node) Run(ctx context.Context) error {
 		Logger:      n.log,
 	})
 	n.provider.SetResetter(n.resetDisk)
-	n.server = iscsi.NewServer(iscsi.Options{Logger: n.log, Tuning: snap.Settings.Tuning})
+	n.provider.SetMetrics(n.metrics)
+	n.server = iscsi.NewServer(iscsi.Options{Logger: n.log, Tuning: snap.Settings.Tuning, Metrics: n.metrics})
 	n.listeners = listen.New(n.log, n.server)
 	n.recon = reconcile.New(reconcile.Options{
 		Server:         n.server,
@@ -226,6 +236,7 @@ func (n *Node) Run(ctx context.Context) error {
 		RelativePortID: gw.TPGID,
 		PRStore:        n.prStore,
 		TargetPortals:  n.targetPortals,
+		Metrics:        n.metrics,
 	})
 	n.setState(func(s *state) { s.server, s.provider = n.server, n.provider })
 

@@ -12,6 +12,7 @@ import (
 	"github.com/rbdgw/rbdgw/api"
 	"github.com/rbdgw/rbdgw/api/wire"
 	"github.com/rbdgw/rbdgw/gateway/audit"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 	"github.com/rbdgw/rbdgw/gateway/node"
 	"github.com/rbdgw/rbdgw/gateway/tokens"
 )
@@ -86,6 +87,7 @@ func (a *apiServer) run(ctx context.Context, n *node.Node, b *backends) error {
 		Gateway:  n.Name(),
 		Version:  version,
 		Logger:   a.log,
+		Metrics:  metrics.Handler(n.Metrics(), a.log),
 	})
 	a.log.Info("REST API serving", "url", a.url)
 	return api.Serve(ctx, a.ln, srv.Handler(), a.log)

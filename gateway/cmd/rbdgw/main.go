@@ -118,13 +118,18 @@ func (d *daemon) run() error {
 		return err
 	}
 	d.applied = stamp(d.configPath)
-	d.server = iscsi.NewServer(iscsi.Options{Logger: d.log, Tuning: cfg.Tuning})
+	reg, err := newStandaloneMetrics(d.log)
+	if err != nil {
+		return err
+	}
+	d.server = iscsi.NewServer(iscsi.Options{Logger: d.log, Tuning: cfg.Tuning, Metrics: reg})
 	d.recon = reconcile.New(reconcile.Options{
 		Server:   d.server,
 		Open:     d.backends.Open,
 		Logger:   d.log,
 		StateDir: d.stateDir,
 		Revision: revision(version),
+		Metrics:  reg,
 	})
 	d.listeners = listen.New(d.log, d.server)
 	// Targets exist before the portals open, so no initiator ever finds

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 )
 
 // Defaults of ManagerOptions.
@@ -59,6 +60,8 @@ type ManagerOptions struct {
 	Grace        time.Duration
 	StallTimeout time.Duration
 	Logger       *slog.Logger
+	// Metrics, when set, counts takeovers, fencing and stalled writes.
+	Metrics *metrics.Registry
 }
 
 // Manager claims the disks the plan gives this gateway, takes over the
@@ -221,14 +224,20 @@ func (m *Manager) takeover(disk string, epoch uint64, claim, force bool, why str
 		switch {
 		case errors.Is(err, cluster.ErrConflict):
 			m.log.Debug("another gateway claimed the disk first", "disk", disk)
+			m.opts.Metrics.Takeover(disk, "conflict")
 			return
 		case err != nil:
 			m.log.Warn("cannot claim disk", "disk", disk, "reason", why, "err", err)
+			m.opts.Metrics.Takeover(disk, "failed")
 			return
 		}
 		epoch = o.Epoch
+		m.opts.Metrics.Takeover(disk, "claimed")
 	}
 	fenced, err := m.fence(ctx, disk, force)
+	if len(fenced) > 0 || err != nil {
+		m.opts.Metrics.Fenced(disk, len(fenced), err != nil)
+	}
 	if err != nil {
 		m.log.Error("cannot fence the previous holder of the disk's lock", "disk", disk, "err", err)
 	}
@@ -321,6 +330,7 @@ func (m *Manager) stalled(disk string) {
 	if !blocked {
 		return // slow storage, not a lock that is not handed over
 	}
+	m.opts.Metrics.WriteStalled(disk)
 	m.log.Warn("write blocked by a lock holder that does not hand the lock over; fencing it",
 		"disk", disk, "holders", holders, "waited", m.opts.StallTimeout)
 	m.mu.Lock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 )
 
 // Provider is the scsi.ALUAProvider of a cluster gateway. Its answers come
@@ -27,6 +28,8 @@ type Provider struct {
 	transitioning sync.Map // string -> struct{}
 	// resetter propagates logical unit resets (SetResetter).
 	resetter atomic.Pointer[func(ctx context.Context, disk string) error]
+	// metrics counts owner changes (SetMetrics).
+	metrics atomic.Pointer[metrics.Registry]
 }
 
 // view is the ALUA layout derived from one snapshot; never modified once
@@ -127,6 +130,13 @@ func (p *Provider) lu(disk string) *scsi.LU {
 	return v.(*scsi.LU)
 }
 
+// SetMetrics makes the provider count owner changes in r, and r read the
+// access states from the provider (State).
+func (p *Provider) SetMetrics(r *metrics.Registry) {
+	p.metrics.Store(r)
+	r.SetALUAState(func(disk string) uint8 { return uint8(p.State(disk)) })
+}
+
 // setTransitioning marks disk as being taken over by this gateway (or not).
 func (p *Provider) setTransitioning(disk string, on bool) {
 	if on {
@@ -160,6 +170,7 @@ func (p *Provider) Update(s *cluster.Snapshot) {
 			continue
 		}
 		p.log.Info("ALUA owner changed", "disk", disk, "from", old.owner, "to", d.owner)
+		p.metrics.Load().OwnerChanged(disk)
 		if lu := p.lu(disk); lu != nil {
 			lu.AccessStateChanged()
 		}

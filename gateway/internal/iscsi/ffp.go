@@ -43,6 +43,9 @@ type ffpState struct {
 	latency map[uint64]*lunLatency // Execute times per LUN
 	nopTick *time.Ticker
 
+	// lunStats caches the metrics counters of each LUN (metrics.go).
+	lunStats lunStatsCache
+
 	statSN       uint32
 	warnedStatSN bool
 	lastTTT      uint32

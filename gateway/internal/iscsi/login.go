@@ -284,6 +284,7 @@ func (ls *loginState) finish() login.Status {
 		if !ss.discovery {
 			ss.nexusCall("NexusLogin", func() { ss.device.NexusLogin(ss.nexus) })
 		}
+		ss.startStats()
 		ss.setState(SessionLoggedIn)
 		return login.StatusSuccess
 	}

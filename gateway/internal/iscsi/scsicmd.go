@@ -45,6 +45,7 @@ func (c *conn) arriveCommand(r rxPDU, immediate **[]byte) {
 		return
 	}
 	f.tasks[t.itt] = t
+	c.countArrival(t)
 	if t.immediate {
 		f.immCount++
 		c.admit(t)
@@ -340,6 +341,7 @@ func (c *conn) handleCompletion(m completion) {
 	default:
 		c.sendResult(t, res)
 	}
+	c.countCompletion(t, &m)
 	for _, op := range t.tmfs {
 		c.settleTMF(op, t, res.Aborted)
 	}
@@ -361,6 +363,7 @@ func (c *conn) removeTask(t *task) {
 
 // forgetTask drops a task that never ran.
 func (c *conn) forgetTask(t *task) {
+	c.countGone(t)
 	c.dropBuf(t)
 	t.r2ts = nil
 	c.removeTask(t)
@@ -508,6 +511,7 @@ func (c *conn) abortAll() {
 	f := &c.ffp
 	f.cancel() // the SCSI layer aborts what it is still waiting on
 	for _, t := range f.tasks {
+		c.countGone(t)
 		if !t.running {
 			c.dropBuf(t)
 			continue

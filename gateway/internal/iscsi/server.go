@@ -13,6 +13,7 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -40,6 +41,9 @@ type Options struct {
 	// less than this on average run on the connection's serve loop instead
 	// of a goroutine of their own (default 50 µs; negative: never).
 	InlineLatency time.Duration
+	// Metrics, when set, counts every command per LUN and per session
+	// (package metrics); the reconciler maps the LUNs in it.
+	Metrics *metrics.Registry
 }
 
 // TargetSpec describes one target as this gateway presents it.
@@ -106,6 +110,8 @@ type Server struct {
 
 	connWG sync.WaitGroup
 
+	metrics *metrics.Registry // nil: commands are not counted
+
 	// Counters for tests and diagnostics: commands run on the serve loop,
 	// and serve loops taken over from a stalled inline command.
 	inlineRuns, loopTakeovers atomic.Int64
@@ -120,6 +126,7 @@ func NewServer(opts Options) *Server {
 	return &Server{
 		log:       lg,
 		cfg:       resolveSettings(opts),
+		metrics:   opts.Metrics,
 		targets:   make(map[string]*targetEntry),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),

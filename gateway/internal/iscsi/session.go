@@ -9,6 +9,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 )
 
 // session is one iSCSI session. It has exactly one connection at a time;
@@ -37,6 +38,9 @@ type session struct {
 	loginTime time.Time // when the leading login completed
 	conn      *conn     // current connection
 	takeover  *conn     // connection reinstating conn, if any
+
+	// stats counts the session's commands (nil: metrics off, discovery).
+	stats *metrics.Session
 
 	// window is the command window. It belongs to the serve loop of the
 	// connection holding the session; a reinstating connection takes it
@@ -166,6 +170,7 @@ func (ss *session) end(clean bool) {
 		}
 		ss.releaseNexus()
 		ss.srv.unregister(ss)
+		ss.stopStats()
 		ss.setState(SessionFree)
 		ss.log.Info("session closed", "clean", clean)
 		close(ss.done)

@@ -66,6 +66,7 @@ type task struct {
 	// read and dropped, then the command ends with failSense.
 	dataFailed bool
 	tmfs       []*tmfOp
+	stats      taskStats // counters of package metrics (metrics.go)
 }
 
 // r2tState is one outstanding R2T.

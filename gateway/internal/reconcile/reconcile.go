@@ -17,6 +17,7 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
+	"github.com/rbdgw/rbdgw/gateway/metrics"
 	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	// SendTargets (a cluster gateway lists every live gateway's portals,
 	// each "ip:port,tag"); otherwise the configuration's portals.
 	TargetPortals func(iqn string) []string
+	// Metrics, when set, gets the labels of every mapped LUN (the iSCSI
+	// server counts its commands there).
+	Metrics *metrics.Registry
 }
 
 // Reconciler owns the running disks and targets. Apply may be called from
@@ -126,6 +130,7 @@ func (r *Reconciler) Apply(cfg *config.Config) error {
 			r.opts.Server.RemoveTarget(iqn)
 			for lun := range t.luns {
 				t.dev.RemoveLU(lun)
+				r.opts.Metrics.RemoveLUN(iqn, lun)
 			}
 			delete(r.targets, iqn)
 			r.log.Info("target removed", "target", iqn)
@@ -270,10 +275,14 @@ func (r *Reconciler) applyTarget(cfg *config.Config, t config.Target, disks map[
 		if want[id] != d {
 			cur.dev.RemoveLU(id)
 			delete(cur.luns, id)
+			r.opts.Metrics.RemoveLUN(t.IQN, id)
 		}
 	}
 	for id, d := range want {
 		if cur.luns[id] != d {
+			// Counters first: the LUN's first command finds them.
+			r.opts.Metrics.SetLUN(metrics.LUNInfo{Target: t.IQN, LUN: id,
+				Disk: d.spec.Name, Pool: d.spec.Pool, Image: d.spec.Image, Backend: d.spec.Backend})
 			cur.dev.SetLU(id, d.lu)
 			cur.luns[id] = d
 		}
