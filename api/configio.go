@@ -30,7 +30,7 @@ func exportOf(snap *cluster.Snapshot) model.Export {
 	}
 	for _, id := range snap.DiskIDs() {
 		d := snap.Disks[id]
-		out.Disks = append(out.Disks, model.ExportDisk{Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize,
+		out.Disks = append(out.Disks, model.ExportDisk{Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize, PhysicalBlockSize: d.PhysicalBlockSize,
 			Serial: d.Serial, WWN: d.WWN, ReadOnly: d.ReadOnly})
 	}
 	for _, iqn := range snap.TargetIQNs() {
@@ -176,7 +176,7 @@ func fromStandalone(cfg *config.Config, gateway string) (model.Export, error) {
 			return doc, invalidf("disk %q has backend %q: only rbd disks can move into a cluster", d.Name, d.Backend)
 		}
 		names[d.Name] = cluster.DiskID(d.Pool, d.Image)
-		doc.Disks = append(doc.Disks, model.ExportDisk{Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize,
+		doc.Disks = append(doc.Disks, model.ExportDisk{Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize, PhysicalBlockSize: d.PhysicalBlockSize,
 			Serial: d.Serial, WWN: d.WWN, ReadOnly: d.ReadOnly})
 	}
 	for _, t := range cfg.Targets {
@@ -224,7 +224,7 @@ func importOps(snap *cluster.Snapshot, doc model.Export) ([]cluster.Op, error) {
 		ops = append(ops, cluster.PutGateway(cluster.Gateway{Name: g.Name, Portals: g.Portals, TPGID: g.TPGID}))
 	}
 	for _, d := range doc.Disks {
-		ops = append(ops, cluster.PutDisk(cluster.Disk{Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize,
+		ops = append(ops, cluster.PutDisk(cluster.Disk{Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize, PhysicalBlockSize: d.PhysicalBlockSize,
 			Serial: d.Serial, WWN: d.WWN, ReadOnly: d.ReadOnly}))
 	}
 	for _, t := range doc.Targets {

@@ -29,7 +29,7 @@ func (s *Server) ceph(c *gin.Context) (Ceph, bool) {
 }
 
 func diskOut(snap *cluster.Snapshot, d cluster.Disk) model.Disk {
-	out := model.Disk{ID: d.ID(), Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize,
+	out := model.Disk{ID: d.ID(), Pool: d.Pool, Image: d.Image, Size: d.Size, BlockSize: d.BlockSize, PhysicalBlockSize: d.ReportedPhysicalBlockSize(),
 		Serial: d.Serial, WWN: d.WWN, ReadOnly: d.ReadOnly}
 	if l, ok := snap.DiskMapping(d.ID()); ok {
 		out.Mapping = &model.DiskMapping{Target: l.Target, LUN: l.ID}
@@ -168,7 +168,7 @@ func (s *Server) putDisk(c *gin.Context) {
 			}
 		}
 	}
-	d := cluster.Disk{Pool: pool, Image: image, Size: size, BlockSize: in.BlockSize, ReadOnly: in.ReadOnly,
+	d := cluster.Disk{Pool: pool, Image: image, Size: size, BlockSize: in.BlockSize, PhysicalBlockSize: in.PhysicalBlockSize, ReadOnly: in.ReadOnly,
 		Serial: in.Serial, WWN: in.WWN}
 	res, status, err := s.commitChange(c, change{entity: cluster.DiskKey(id), build: func(*cluster.Snapshot) ([]cluster.Op, error) {
 		return []cluster.Op{cluster.PutDisk(d)}, nil
@@ -201,7 +201,7 @@ func (s *Server) putDisk(c *gin.Context) {
 func (s *Server) checkNewDisk(snap *cluster.Snapshot, id string, size int64, in model.DiskPut) error {
 	pool, image, _ := cluster.SplitDiskID(id)
 	_, err := cluster.Preview(snap, cluster.PutDisk(cluster.Disk{Pool: pool, Image: image, Size: size,
-		BlockSize: in.BlockSize, ReadOnly: in.ReadOnly, Serial: in.Serial, WWN: in.WWN}))
+		BlockSize: in.BlockSize, PhysicalBlockSize: in.PhysicalBlockSize, ReadOnly: in.ReadOnly, Serial: in.Serial, WWN: in.WWN}))
 	return err
 }
 

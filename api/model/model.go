@@ -97,9 +97,11 @@ type Disk struct {
 	Size      int64  `json:"size"`
 	ImageSize *int64 `json:"image_size,omitempty"`
 	BlockSize uint32 `json:"block_size"`
-	Serial    string `json:"serial"`
-	WWN       string `json:"wwn"`
-	ReadOnly  bool   `json:"read_only"`
+	// PhysicalBlockSize is what initiators align their I/O to.
+	PhysicalBlockSize uint32 `json:"physical_block_size"`
+	Serial            string `json:"serial"`
+	WWN               string `json:"wwn"`
+	ReadOnly          bool   `json:"read_only"`
 	// Features, LockOwners and Watchers come from Ceph (absent when it
 	// could not be asked).
 	Features   []string `json:"features,omitempty"`
@@ -127,7 +129,10 @@ type DiskPut struct {
 	// units). Absent: import the existing image at its size.
 	Size      *Size  `json:"size,omitempty"`
 	BlockSize uint32 `json:"block_size,omitempty"`
-	ReadOnly  bool   `json:"read_only,omitempty"`
+	// PhysicalBlockSize: a power of two multiple of the block size (4096
+	// by default, the unit RBD allocates in); fixed at creation.
+	PhysicalBlockSize uint32 `json:"physical_block_size,omitempty"`
+	ReadOnly          bool   `json:"read_only,omitempty"`
 	// Image creation options, used only when the image is created.
 	Features   []string `json:"features,omitempty"`
 	DataPool   string   `json:"data_pool,omitempty"`
@@ -451,13 +456,14 @@ type ExportGateway struct {
 
 // ExportDisk is a disk in an export.
 type ExportDisk struct {
-	Pool      string `json:"pool" yaml:"pool"`
-	Image     string `json:"image" yaml:"image"`
-	Size      int64  `json:"size" yaml:"size"`
-	BlockSize uint32 `json:"block_size,omitempty" yaml:"block_size,omitempty"`
-	Serial    string `json:"serial,omitempty" yaml:"serial,omitempty"`
-	WWN       string `json:"wwn,omitempty" yaml:"wwn,omitempty"`
-	ReadOnly  bool   `json:"read_only,omitempty" yaml:"read_only,omitempty"`
+	Pool              string `json:"pool" yaml:"pool"`
+	Image             string `json:"image" yaml:"image"`
+	Size              int64  `json:"size" yaml:"size"`
+	BlockSize         uint32 `json:"block_size,omitempty" yaml:"block_size,omitempty"`
+	PhysicalBlockSize uint32 `json:"physical_block_size,omitempty" yaml:"physical_block_size,omitempty"`
+	Serial            string `json:"serial,omitempty" yaml:"serial,omitempty"`
+	WWN               string `json:"wwn,omitempty" yaml:"wwn,omitempty"`
+	ReadOnly          bool   `json:"read_only,omitempty" yaml:"read_only,omitempty"`
 }
 
 // ExportTarget is a target with its children in an export.

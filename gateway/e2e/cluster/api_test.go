@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -165,9 +166,12 @@ func lunsSeen(t *testing.T, initiator, user, secret, portal string) ([]string, s
 	if err != nil {
 		t.Fatalf("iscsi-ls as %s through %s: %v\n%s", initiator, portal, err, out)
 	}
+	// iscsi-ls lists the LUNs once per portal of the target.
 	var luns []string
 	for _, m := range regexp.MustCompile(`Lun:(\d+)`).FindAllStringSubmatch(string(out), -1) {
-		luns = append(luns, m[1])
+		if !slices.Contains(luns, m[1]) {
+			luns = append(luns, m[1])
+		}
 	}
 	return luns, string(out)
 }
