@@ -166,8 +166,15 @@ func globalCommands() []*Command {
 				fmt.Fprintln(e.Out, at)
 				return nil
 			}},
-		{Name: "info", Summary: "show the node's details", Usage: "info",
-			Run: func(ctx context.Context, e *Env, at Path, a Args) error { return e.info(ctx, at) }},
+		{Name: "info", Summary: "show the node's details", Usage: "info [path]",
+			Params: []Param{pos("path", VPath, false, "node to show (default: here)")},
+			Run: func(ctx context.Context, e *Env, at Path, a Args) error {
+				p, err := Resolve(at, a["path"])
+				if err != nil {
+					return err
+				}
+				return e.info(ctx, p)
+			}},
 		{Name: "help", Summary: "list the commands here, or explain one", Usage: "help [command]",
 			Params: []Param{pos("command", VCommand, false, "command to explain")},
 			Run:    func(ctx context.Context, e *Env, at Path, a Args) error { return e.help(at, a["command"]) }},
@@ -229,13 +236,13 @@ func disksCommands() []*Command {
 			Usage: "create pool=<pool> image=<image> size=<N[M|G|T]> [count=<n>] | create <pool>/<image> <size> [<count>]",
 			Params: []Param{pos("pool", VPool, true, "Ceph pool"), pos("image", VText, true, "new image name"),
 				pos("size", VSize, true, "size, e.g. 90G (binary units)"), pos("count", VCount, false, "create <image>1..<image>N"),
-				kw("block_size", VEnum, "logical block size: 512 (default) or 4096"), kw("data_pool", VPool, "erasure-coded data pool"),
+				{Name: "block_size", Keyword: true, Kind: VEnum, Enum: []string{"512", "4096"}, Desc: "logical block size (default 512)"}, kw("data_pool", VPool, "erasure-coded data pool"),
 				kw("wwn", VText, "16 hex digits (generated when absent)"), kw("serial", VText, "unit serial (generated when absent)")},
 			Rewrite: diskShortForm,
 			Run:     createDisks},
 		{Name: "attach", Summary: "export an existing RBD image as a disk, at its size",
 			Usage:   "attach pool=<pool> image=<image> | attach <pool>/<image>",
-			Params:  []Param{pos("pool", VPool, true, "Ceph pool"), pos("image", VImage, true, "existing image"), kw("block_size", VEnum, "512 or 4096"), kw("wwn", VText, "16 hex digits"), kw("serial", VText, "unit serial")},
+			Params:  []Param{pos("pool", VPool, true, "Ceph pool"), pos("image", VImage, true, "existing image"), {Name: "block_size", Keyword: true, Kind: VEnum, Enum: []string{"512", "4096"}, Desc: "logical block size (default 512)"}, kw("wwn", VText, "16 hex digits"), kw("serial", VText, "unit serial")},
 			Rewrite: diskShortForm,
 			Run:     attachDisk},
 		{Name: "resize", Summary: "grow a disk and its image", Usage: "resize <pool>/<image> <size>",

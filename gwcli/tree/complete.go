@@ -141,6 +141,7 @@ func (e *Env) completeArgs(p Path, c *Command, args []string, cur string) []Sugg
 			return nil
 		}
 		var out []Suggestion
+		prm.Positional = false // key=value: never the <pool>/<image> short form
 		for _, s := range e.values(p, c, prm, given, v) {
 			out = append(out, Suggestion{k + "=" + s.Text, s.Desc})
 		}
@@ -183,7 +184,7 @@ func (e *Env) values(p Path, c *Command, prm Param, given Args, cur string) []Su
 			out = append(out, Suggestion{"nochap", "remove CHAP"})
 		}
 	case VPool:
-		short := c.Rewrite != nil && prm.Positional && prm.Name == "pool" && !strings.Contains(cur, "=")
+		short := c.Rewrite != nil && prm.Positional && prm.Name == "pool"
 		if short && strings.Contains(cur, "/") {
 			// "<pool>/<image>" short form: images of that pool.
 			pool := cur[:strings.Index(cur, "/")]

@@ -113,6 +113,16 @@ func (e *Env) Run(ctx context.Context, words []string) error {
 		return usagef("unknown command %q at %s; commands here: %s (help lists them)", words[0], at, strings.Join(commandNames(at.Kind), ", "))
 	}
 	if len(words) == 1 {
+		if !looksLikePath(words[0]) {
+			// A bare child name navigates only when it names something
+			// that exists; else it is most likely a mistyped command.
+			if err := e.exists(ctx, p); err != nil {
+				if client.IsNotFound(err) {
+					return usagef("unknown command %q at %s; commands here: %s (help lists them)", words[0], at, strings.Join(commandNames(at.Kind), ", "))
+				}
+				return err
+			}
+		}
 		if e.Interactive {
 			return e.cd(ctx, p)
 		}

@@ -1,0 +1,624 @@
+package tree
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rbdgw/rbdgw/api/model"
+	"github.com/rbdgw/rbdgw/gwcli/client"
+)
+
+const gib = int64(1) << 30
+
+// fixture is the cluster of ceph-iscsi's walkthrough: two gateways, two
+// disks, one target with LUN 0 seen by one logged-in host.
+func fixture(t testing.TB, opts ...func(*client.Options)) (*fakeAPI, *Env, *bytes.Buffer, *bytes.Buffer) {
+	f := newFake(t)
+	f.addGateway("gw1", true, "10.0.0.1:3260")
+	f.addGateway("gw2", false, "10.0.0.2:3260")
+	f.addDisk("rbd", "disk_1", 90*gib)
+	f.addDisk("rbd", "disk_2", 90*gib)
+	f.images["rbd"] = append(f.images["rbd"], "free_img")
+	f.addTarget(tIQN, "gw1", "gw2")
+	f.mapLUN(tIQN, "rbd/disk_1", 0)
+	h := f.addHost(tIQN, hIQN, 0)
+	h.LoggedIn = []string{"gw1"}
+	f.sessions = []model.Session{{Gateway: "gw1", Target: tIQN, Initiator: hIQN, Portal: "10.0.0.1:3260", RemoteAddress: "10.0.9.9:50000",
+		LoginTime: time.Now().Add(-90 * time.Minute), LUNs: []uint64{0}}}
+	c, _ := f.start(opts...)
+	var out, errb bytes.Buffer
+	e := NewEnv(c, &out, &errb)
+	e.Cache.ColdWait = 2 * time.Second
+	return f, e, &out, &errb
+}
+
+// run runs line and returns its output and exit code.
+func run(t testing.TB, e *Env, line string) (string, int) {
+	t.Helper()
+	out := e.Out.(*bytes.Buffer)
+	out.Reset()
+	err := e.Line(context.Background(), line)
+	if err != nil {
+		return out.String() + "ERROR: " + err.Error(), ExitCode(err)
+	}
+	return out.String(), 0
+}
+
+func mustRun(t testing.TB, e *Env, line string) string {
+	t.Helper()
+	s, code := run(t, e, line)
+	if code != 0 {
+		t.Fatalf("%s: exit %d: %s", line, code, s)
+	}
+	return s
+}
+
+func hasRequest(reqs []string, prefix string) bool {
+	for _, r := range reqs {
+		if strings.HasPrefix(r, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLsRoot(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	out := mustRun(t, e, "ls /")
+	for _, want := range []string{
+		"o- / ",
+		"  o- cluster ",
+		"[HEALTH_OK, Gateways: 2/2 live]",
+		"  | o- pools ",
+		"  |   o- rbd ",
+		"[(x3), Commit: 180G/100G (180%), Used: 3M]",
+		"  o- disks ",
+		"[180G, Disks: 2]",
+		"  | o- rbd ",
+		"[rbd (180G)]",
+		"  |   o- disk_1 ",
+		"[rbd/disk_1 (90G, LUN 0, Owner: gw1)]",
+		"[rbd/disk_2 (90G, not mapped)]",
+		"  o- iscsi-targets ",
+		"[DiscoveryAuth: None, Targets: 1]",
+		"    o- " + tIQN + " ",
+		"[Auth: None, Gateways: 2]",
+		"      o- disks ",
+		"      | o- rbd/disk_1 ",
+		"[Owner: gw1, Lun: 0]",
+		"      o- gateways ",
+		"[Up: 1/2, Portals: 2]",
+		"[10.0.0.1:3260 (UP)]",
+		"[10.0.0.2:3260 (DOWN)]",
+		"[Groups: 0]",
+		"[Auth: ACL_ENABLED, Hosts: 1]",
+		"        o- " + hIQN + " ",
+		"[LOGGED-IN (gw1), Auth: None, Disks: 1(90G)]",
+		"          o- lun0 ",
+		"[rbd/disk_1(90G), Owner: gw1]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ls / lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if len(l) != 80 && !strings.HasSuffix(l, "]") {
+			t.Errorf("line not 80 wide: %q", l)
+		}
+	}
+	// One request per list endpoint, none per disk or host.
+	reqs := f.requests()
+	if len(reqs) > 8 {
+		t.Errorf("ls / made %d requests: %v", len(reqs), reqs)
+	}
+	for _, r := range reqs {
+		if strings.Contains(r, "/disks/") || strings.Contains(r, "/hosts/") {
+			t.Errorf("ls / read one entity: %s", r)
+		}
+	}
+}
+
+func TestLsDepthAndSubtree(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	out := mustRun(t, e, "ls / 1")
+	if n := strings.Count(out, "o- "); n != 4 {
+		t.Errorf("ls / 1 shows %d nodes:\n%s", n, out)
+	}
+	if !strings.Contains(out, "[180G, Disks: 2]") || !strings.Contains(out, "[DiscoveryAuth: None, Targets: 1]") {
+		t.Errorf("ls / 1 lacks child summaries:\n%s", out)
+	}
+	before := len(f.requests())
+	out = mustRun(t, e, "ls /disks")
+	if got := f.requests()[before:]; len(got) != 1 || got[0] != "GET /disks" {
+		t.Errorf("ls /disks requests: %v", got)
+	}
+	if !strings.HasPrefix(out, "o- disks ") {
+		t.Errorf("ls /disks:\n%s", out)
+	}
+	// A path before the command runs it there; a bare path lists in batch mode.
+	out2 := mustRun(t, e, "/disks ls")
+	out3 := mustRun(t, e, "/disks")
+	if out2 != out || out3 != out {
+		t.Errorf("/disks ls and /disks differ from ls /disks:\n%s\n%s", out2, out3)
+	}
+}
+
+func TestLsCephUnavailable(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	f.noCeph = true
+	out := mustRun(t, e, "ls /")
+	if !strings.Contains(out, "[unavailable: gateway gw1 has no Ceph client]") {
+		t.Errorf("ls / without Ceph:\n%s", out)
+	}
+}
+
+func TestLsJSON(t *testing.T) {
+	_, e, _, _ := fixture(t)
+	e.Format = FormatJSON
+	out := mustRun(t, e, "ls /")
+	var doc struct {
+		Disks   []model.Disk            `json:"disks"`
+		Targets []model.Target          `json:"targets"`
+		Hosts   map[string][]model.Host `json:"hosts"`
+		Cluster *model.Cluster          `json:"cluster"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("ls -o json: %v\n%s", err, out)
+	}
+	if len(doc.Disks) != 2 || len(doc.Targets) != 1 || len(doc.Hosts[tIQN]) != 1 || doc.Cluster.Health != "HEALTH_OK" {
+		t.Errorf("ls -o json: %+v", doc)
+	}
+	e.Format = FormatYAML
+	out = mustRun(t, e, "info /disks/rbd/disk_1")
+	if out2 := mustRun(t, e, "/disks/rbd/disk_1 info"); out2 != out {
+		t.Errorf("info <path> and <path> info differ")
+	}
+	if !strings.Contains(out, "id: rbd/disk_1\n") || !strings.Contains(out, "size: 96636764160\n") {
+		t.Errorf("info -o yaml:\n%s", out)
+	}
+}
+
+func TestDisksCreateForms(t *testing.T) {
+	for _, line := range []string{
+		"/disks create pool=rbd image=disk_3 size=90G",
+		"/disks create rbd/disk_3 90G",
+		"/disks create rbd disk_3 90G",
+	} {
+		t.Run(line, func(t *testing.T) {
+			f, e, _, _ := fixture(t)
+			out := mustRun(t, e, line)
+			if !strings.Contains(out, "ok: created disk rbd/disk_3 (90G)") {
+				t.Errorf("output: %s", out)
+			}
+			if !hasRequest(f.requests(), "PUT /disks/rbd/disk_3") || f.lastBody() != `{"size":96636764160}` {
+				t.Errorf("requests %v body %s", f.requests(), f.lastBody())
+			}
+		})
+	}
+}
+
+func TestDisksCreateCountAndErrors(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Cwd = mustResolve(t, Root, "/disks")
+	out := mustRun(t, e, "create rbd/vol 1G count=3")
+	if !strings.Contains(out, "created 3 disks rbd/vol1..rbd/vol3") {
+		t.Errorf("count: %s", out)
+	}
+	for _, id := range []string{"rbd/vol1", "rbd/vol2", "rbd/vol3"} {
+		if _, ok := f.disks[id]; !ok {
+			t.Errorf("%s not created", id)
+		}
+	}
+	if out, code := run(t, e, "create rbd/disk_1 90G"); code != ExitConflict {
+		t.Errorf("create of an existing disk: exit %d (%s)", code, out)
+	}
+	if out, code := run(t, e, "frobnicate"); code != ExitUsage || !strings.Contains(out, "unknown command") {
+		t.Errorf("frobnicate: exit %d (%s)", code, out)
+	}
+	// Usage errors are found before any request.
+	n := len(f.requests())
+	for _, line := range []string{"create rbd/x 90Q", "create rbd/x", "create rbd/x 1G wwn=abc count=2", "create rbd/x 1G block_size=1024", "resize rbd/disk_1", "/x ls"} {
+		if out, code := run(t, e, line); code != ExitUsage {
+			t.Errorf("%s: exit %d, want %d (%s)", line, code, ExitUsage, out)
+		}
+	}
+	if got := f.requests()[n:]; len(got) != 0 {
+		t.Errorf("usage errors made requests: %v", got)
+	}
+}
+
+func TestDisksAttachResizeDeleteDetach(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Cwd = mustResolve(t, Root, "/disks")
+	mustRun(t, e, "attach rbd/free_img")
+	if f.lastBody() != `{}` {
+		t.Errorf("attach body %s", f.lastBody())
+	}
+	if _, code := run(t, e, "attach pool=rbd image=missing"); code != ExitNotFound {
+		t.Errorf("attach of a missing image: exit %d", code)
+	}
+	// resize keeps read_only and sends If-Match.
+	d := f.disks["rbd/disk_2"]
+	d.ReadOnly = true
+	f.disks["rbd/disk_2"] = d
+	f.fail412 = 1
+	out := mustRun(t, e, "resize rbd/disk_2 100G")
+	if !strings.Contains(out, "disk rbd/disk_2 is now 100G") || f.disks["rbd/disk_2"].Size != 100*gib || !f.disks["rbd/disk_2"].ReadOnly {
+		t.Errorf("resize: %s %+v", out, f.disks["rbd/disk_2"])
+	}
+	if _, code := run(t, e, "resize rbd/disk_2 10G"); code != ExitUsage {
+		t.Errorf("shrink: exit %d", code)
+	}
+	if _, code := run(t, e, "delete rbd/disk_1"); code != ExitConflict {
+		t.Errorf("delete of a mapped disk: exit %d", code)
+	}
+	mustRun(t, e, "detach rbd/free_img")
+	mustRun(t, e, "delete rbd/disk_2")
+	reqs := f.requests()
+	if !hasRequest(reqs, "DELETE /disks/rbd/free_img") || hasRequest(reqs, "DELETE /disks/rbd/free_img?remove_image") {
+		t.Errorf("detach must keep the image: %v", reqs)
+	}
+	if !hasRequest(reqs, "DELETE /disks/rbd/disk_2?remove_image=true") {
+		t.Errorf("delete must remove the image: %v", reqs)
+	}
+	if _, code := run(t, e, "delete rbd/nope"); code != ExitNotFound {
+		t.Errorf("delete of a missing disk: exit %d", code)
+	}
+}
+
+func TestSnapshots(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Cwd = mustResolve(t, Root, "/disks/rbd/disk_1")
+	mustRun(t, e, "snapshot create before-upgrade")
+	out := mustRun(t, e, "snapshot list")
+	if !strings.Contains(out, "before-upgrade") {
+		t.Errorf("list: %s", out)
+	}
+	mustRun(t, e, "snapshot delete before-upgrade")
+	if !hasRequest(f.requests(), "DELETE /disks/rbd/disk_1/snapshots/before-upgrade") {
+		t.Errorf("requests: %v", f.requests())
+	}
+	if _, code := run(t, e, "snapshot create a@b"); code != ExitUsage {
+		t.Errorf("bad snapshot name accepted")
+	}
+	if _, code := run(t, e, "snapshot rollback x"); code != ExitUsage {
+		t.Errorf("unknown action accepted")
+	}
+}
+
+func TestTargetsAndGateways(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Interactive = true
+	mustRun(t, e, "cd /iscsi-targets")
+	const t2 = "iqn.2024-01.io.example:t2"
+	mustRun(t, e, "create IQN.2024-01.io.example:T2")
+	if _, ok := f.targets[t2]; !ok {
+		t.Fatalf("target not created canonical: %v", f.requests())
+	}
+	if _, code := run(t, e, "create "+t2); code != ExitConflict {
+		t.Errorf("second create: exit %d", code)
+	}
+	if _, code := run(t, e, "create not-an-iqn"); code != ExitUsage {
+		t.Errorf("bad iqn: exit %d", code)
+	}
+	mustRun(t, e, "cd "+t2+"/gateways")
+	if e.Cwd.String() != "/iscsi-targets/"+t2+"/gateways" {
+		t.Errorf("cwd %s", e.Cwd)
+	}
+	mustRun(t, e, "create ceph-gw-3 10.172.19.23")
+	if f.lastBody() != `{"portals":["10.172.19.23:3260"]}` {
+		t.Errorf("gateway create body %s", f.lastBody())
+	}
+	mustRun(t, e, "create gw1") // joins as registered
+	if _, code := run(t, e, "create gw2 10.9.9.9"); code != ExitConflict {
+		t.Errorf("portal mismatch: exit %d", code)
+	}
+	if got := f.targets[t2].Gateways; strings.Join(got, ",") != "ceph-gw-3,gw1" {
+		t.Errorf("gateways %v", got)
+	}
+	mustRun(t, e, "delete ceph-gw-3")
+	if _, code := run(t, e, "delete ceph-gw-3"); code != ExitNotFound {
+		t.Errorf("second delete: exit %d", code)
+	}
+	// The last gateway of a target with disks needs confirm=true.
+	e.Cwd = mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/gateways")
+	mustRun(t, e, "delete gw2")
+	if out, code := run(t, e, "delete gw1"); code != ExitUsage || !strings.Contains(out, "confirm=true") {
+		t.Errorf("last gateway: exit %d %s", code, out)
+	}
+	mustRun(t, e, "delete gw1 confirm=true")
+	mustRun(t, e, "cd /iscsi-targets")
+	mustRun(t, e, "delete "+t2)
+	if _, ok := f.targets[t2]; ok {
+		t.Errorf("target not deleted")
+	}
+}
+
+func TestAuth(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Cwd = mustResolve(t, Root, "/iscsi-targets")
+	mustRun(t, e, "discovery_auth username=disc password=discsecret12")
+	if f.disc == nil || f.disc.User != "disc" {
+		t.Fatalf("discovery auth %+v", f.disc)
+	}
+	if _, code := run(t, e, "discovery_auth username=disc password=short"); code != ExitUsage {
+		t.Errorf("short secret: exit %d", code)
+	}
+	if _, code := run(t, e, "discovery_auth u s123456789012 mu s123456789012"); code != ExitUsage {
+		t.Errorf("same mutual secret: exit %d", code)
+	}
+	mustRun(t, e, "discovery_auth nochap")
+	if f.disc != nil {
+		t.Errorf("nochap left %+v", f.disc)
+	}
+	// Target CHAP keeps the gateways (read-modify-write).
+	mustRun(t, e, "cd "+tIQN)
+	mustRun(t, e, "auth username=tgt password=tgtsecret123")
+	tg := f.targets[tIQN]
+	if tg.CHAP == nil || tg.CHAP.User != "tgt" || strings.Join(tg.Gateways, ",") != "gw1,gw2" {
+		t.Errorf("target after auth: %+v", tg)
+	}
+	out := mustRun(t, e, "info")
+	if !strings.Contains(out, "CHAP") || strings.Contains(out, "tgtsecret123") {
+		t.Errorf("info: %s", out)
+	}
+	// Host CHAP keeps its LUNs.
+	mustRun(t, e, "cd hosts/"+hIQN)
+	mustRun(t, e, "auth alice alicesecret1 bob bobsecret123")
+	h := f.hosts[tIQN][hIQN]
+	if h.CHAP == nil || h.CHAP.MutualUser != "bob" || len(h.LUNs) != 1 {
+		t.Errorf("host after auth: %+v", h)
+	}
+	// hosts: auth nochap clears every host's; disable_acl sets allow_any.
+	mustRun(t, e, "cd ..")
+	out = mustRun(t, e, "auth nochap")
+	if f.hosts[tIQN][hIQN].CHAP != nil || !strings.Contains(out, "removed CHAP from 1 host") {
+		t.Errorf("nochap: %s", out)
+	}
+	if len(f.hosts[tIQN][hIQN].LUNs) != 1 {
+		t.Errorf("nochap dropped the LUNs")
+	}
+	mustRun(t, e, "auth disable_acl")
+	if !f.targets[tIQN].AllowAnyInitiator || f.targets[tIQN].CHAP == nil {
+		t.Errorf("disable_acl: %+v", f.targets[tIQN])
+	}
+}
+
+func TestHostDiskAddMapsThenAdds(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Interactive = true
+	mustRun(t, e, "cd /iscsi-targets/"+tIQN+"/hosts")
+	const c2 = "iqn.1994-05.com.redhat:client2"
+	mustRun(t, e, "create "+c2)
+	if e.Cwd.String() != "/iscsi-targets/"+tIQN+"/hosts/"+c2 {
+		t.Fatalf("create did not cd into the host: %s", e.Cwd)
+	}
+	if got := f.hosts[tIQN][c2]; got == nil || len(got.LUNs) != 0 {
+		t.Fatalf("host %+v", got)
+	}
+	// disk_2 is not mapped: disk add maps it (LUN 1), then adds it with If-Match.
+	f.fail412 = 1
+	out := mustRun(t, e, "disk add rbd/disk_2")
+	if !strings.Contains(out, "sees rbd/disk_2 as LUN 1") {
+		t.Errorf("disk add: %s", out)
+	}
+	if got := f.hosts[tIQN][c2].LUNs; len(got) != 1 || got[0] != 1 {
+		t.Errorf("host LUNs %v", got)
+	}
+	if !hasRequest(f.requests(), "POST /targets/"+tIQN+"/luns") {
+		t.Errorf("no mapping request: %v", f.requests())
+	}
+	// Already mapped disk: no new mapping.
+	n := len(f.requests())
+	mustRun(t, e, "disk add rbd/disk_1")
+	if hasRequest(f.requests()[n:], "POST ") {
+		t.Errorf("mapped twice: %v", f.requests()[n:])
+	}
+	if got := f.hosts[tIQN][c2].LUNs; len(got) != 2 {
+		t.Errorf("host LUNs %v", got)
+	}
+	out = mustRun(t, e, "disk add rbd/disk_1")
+	if !strings.Contains(out, "already sees") {
+		t.Errorf("second add: %s", out)
+	}
+	mustRun(t, e, "disk remove rbd/disk_2")
+	if got := f.hosts[tIQN][c2].LUNs; len(got) != 1 || got[0] != 0 {
+		t.Errorf("after remove %v", got)
+	}
+	if _, code := run(t, e, "disk remove rbd/disk_2"); code != ExitNotFound {
+		t.Errorf("remove twice: exit %d", code)
+	}
+	if _, code := run(t, e, "disk add rbd/none"); code != ExitNotFound {
+		t.Errorf("missing disk: exit %d", code)
+	}
+	out = mustRun(t, e, "info")
+	if !strings.Contains(out, "luns:") || !strings.Contains(out, "logged in:  no") {
+		t.Errorf("info: %s", out)
+	}
+	mustRun(t, e, "cd ..")
+	mustRun(t, e, "delete "+c2)
+}
+
+func TestHostInfoLoggedIn(t *testing.T) {
+	_, e, _, _ := fixture(t)
+	out := mustRun(t, e, "/iscsi-targets/"+tIQN+"/hosts/"+hIQN+" info")
+	for _, want := range []string{"client_iqn:", hIQN, "logged in:  gw1", "10.0.9.9:50000 via gw1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("host info lacks %q:\n%s", want, out)
+		}
+	}
+	out = mustRun(t, e, "/iscsi-targets/"+tIQN+" sessions")
+	if !strings.Contains(out, "10.0.9.9:50000") || !strings.Contains(out, "1h30m") {
+		t.Errorf("sessions:\n%s", out)
+	}
+}
+
+func TestHostGroups(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Interactive = true
+	const c2 = "iqn.1994-05.com.redhat:client2"
+	f.addHost(tIQN, c2)
+	mustRun(t, e, "cd /iscsi-targets/"+tIQN+"/host-groups")
+	mustRun(t, e, "create dbs")
+	if e.Cwd.Kind != KGroup {
+		t.Fatalf("create did not cd into the group: %s", e.Cwd)
+	}
+	mustRun(t, e, "host add "+c2)
+	mustRun(t, e, "disk add rbd/disk_2")
+	g := f.groups[tIQN]["dbs"]
+	if strings.Join(g.Members, ",") != c2 || len(g.LUNs) != 1 || g.LUNs[0] != 1 {
+		t.Errorf("group %+v", g)
+	}
+	out := mustRun(t, e, "ls")
+	if !strings.Contains(out, "[Hosts: 1, Disks: 1]") || !strings.Contains(out, "o- rbd/disk_2 ") {
+		t.Errorf("ls group:\n%s", out)
+	}
+	// A grouped host's own disk add is refused.
+	if _, code := run(t, e, "/iscsi-targets/"+tIQN+"/hosts/"+c2+" disk add rbd/disk_1"); code != ExitConflict {
+		t.Errorf("grouped host disk add: exit %d", code)
+	}
+	// A host with its own LUNs cannot join (API error, exit 1).
+	if _, code := run(t, e, "host add "+hIQN); code != ExitError {
+		t.Errorf("host with LUNs joined: exit %d", code)
+	}
+	out = mustRun(t, e, "host remove "+c2)
+	if !strings.Contains(out, "keeps LUNs 1") || len(f.hosts[tIQN][c2].LUNs) != 1 {
+		t.Errorf("host remove: %s %+v", out, f.hosts[tIQN][c2])
+	}
+	mustRun(t, e, "disk remove rbd/disk_2")
+	mustRun(t, e, "cd ..")
+	mustRun(t, e, "delete dbs")
+	if _, ok := f.groups[tIQN]["dbs"]; ok {
+		t.Error("group not deleted")
+	}
+}
+
+func TestTargetDisks(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	e.Cwd = mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/disks")
+	out := mustRun(t, e, "add rbd/disk_2 5")
+	if !strings.Contains(out, "as LUN 5") || f.disks["rbd/disk_2"].Mapping.LUN != 5 {
+		t.Errorf("add: %s", out)
+	}
+	out = mustRun(t, e, "add rbd/disk_2")
+	if !strings.Contains(out, "already mapped") {
+		t.Errorf("add again: %s", out)
+	}
+	mustRun(t, e, "delete rbd/disk_2")
+	if !hasRequest(f.requests(), "DELETE /targets/"+tIQN+"/luns/5") {
+		t.Errorf("requests: %v", f.requests())
+	}
+	if _, code := run(t, e, "delete rbd/disk_2"); code != ExitNotFound {
+		t.Errorf("delete unmapped: exit %d", code)
+	}
+}
+
+func TestDryRunAndWait(t *testing.T) {
+	f, e, _, _ := fixture(t, func(o *client.Options) { o.DryRun = true })
+	out := mustRun(t, e, "/disks create rbd/disk_9 10G")
+	if !strings.Contains(out, "dry run, nothing changed") || !strings.Contains(out, "would put disks/rbd/disk_9") {
+		t.Errorf("dry run: %s", out)
+	}
+	if _, ok := f.disks["rbd/disk_9"]; ok || !hasRequest(f.requests(), "PUT /disks/rbd/disk_9?dry_run=true") {
+		t.Errorf("dry run changed something: %v", f.requests())
+	}
+	out = mustRun(t, e, "/iscsi-targets/"+tIQN+"/hosts/"+hIQN+" disk add rbd/disk_2")
+	if !strings.Contains(out, "would be mapped as LUN 1") || f.disks["rbd/disk_2"].Mapping != nil {
+		t.Errorf("dry run disk add: %s", out)
+	}
+
+	f2, e2, _, _ := fixture(t, func(o *client.Options) { o.Wait = true })
+	out = mustRun(t, e2, "/disks create rbd/disk_9 10G")
+	if !strings.Contains(out, "(applied on gw1)") || !hasRequest(f2.requests(), "PUT /disks/rbd/disk_9?wait=applied") {
+		t.Errorf("wait: %s %v", out, f2.requests())
+	}
+}
+
+func TestErrors(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	cases := []struct {
+		line string
+		code int
+		msg  string
+	}{
+		{"/nope ls", ExitUsage, "no such path"},
+		{"/disks frob", ExitUsage, `unknown command "frob"`},
+		{"ls /iscsi-targets/iqn.2003-01.com.x:missing", ExitNotFound, "target iqn.2003-01.com.x:missing does not exist"},
+		{"cd /disks/rbd/nothere", ExitNotFound, "does not exist"},
+		{"/iscsi-targets create " + tIQN, ExitConflict, "already exists"},
+		{"help frob", ExitUsage, "no command"},
+	}
+	for _, c := range cases {
+		out, code := run(t, e, c.line)
+		if code != c.code || !strings.Contains(out, c.msg) {
+			t.Errorf("%s: exit %d %q, want %d containing %q", c.line, code, out, c.code, c.msg)
+		}
+	}
+	// A wrong token: one line naming the token.
+	f.token = "other"
+	_, err := e.Client.Disks(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "token rejected by http://127.0.0.1") || ExitCode(err) != ExitError {
+		t.Errorf("bad token: %v", err)
+	}
+}
+
+func TestExportHelpPwd(t *testing.T) {
+	_, e, _, _ := fixture(t)
+	out := mustRun(t, e, "export")
+	if !strings.Contains(out, `"version": 1`) {
+		t.Errorf("export: %s", out)
+	}
+	out = mustRun(t, e, "/disks help")
+	if !strings.Contains(out, "create pool=<pool>") || !strings.Contains(out, "detach") {
+		t.Errorf("help: %s", out)
+	}
+	if _, code := run(t, e, "help create"); code != ExitUsage {
+		t.Errorf("help create at /: exit %d", code)
+	}
+	out = mustRun(t, e, "/disks help create")
+	if !strings.Contains(out, "size=<value>") {
+		t.Errorf("help create: %s", out)
+	}
+	e.Interactive = true
+	mustRun(t, e, "cd /disks/rbd/disk_1")
+	if got := mustRun(t, e, "pwd"); got != "/disks/rbd/disk_1\n" {
+		t.Errorf("pwd %q", got)
+	}
+	mustRun(t, e, "cd -")
+	if e.Cwd.String() != "/" {
+		t.Errorf("cd - went to %s", e.Cwd)
+	}
+	mustRun(t, e, "/disks/rbd") // a bare path cd's in the shell
+	if e.Cwd.String() != "/disks/rbd" {
+		t.Errorf("bare path went to %s", e.Cwd)
+	}
+}
+
+func TestScript(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	script := `# walkthrough
+cd /iscsi-targets
+create iqn.2024-01.io.example:t2   # a second target
+cd iqn.2024-01.io.example:t2/gateways
+create ceph-gw-1 10.172.19.21
+
+cd /disks
+create pool=rbd image=disk_3 size=90G
+create pool=rbd image=disk_4 size=90Q
+create pool=rbd image=disk_5 size=1G
+`
+	err := e.RunScript(context.Background(), strings.NewReader(script), "setup.gw")
+	if err == nil || !strings.Contains(err.Error(), "setup.gw:9: create:") || ExitCode(err) != ExitUsage {
+		t.Fatalf("script error %v", err)
+	}
+	if _, ok := f.disks["rbd/disk_3"]; !ok {
+		t.Error("line 8 did not run")
+	}
+	if _, ok := f.disks["rbd/disk_5"]; ok {
+		t.Error("the script went on after the error")
+	}
+}
