@@ -33,7 +33,8 @@ demo-memory: build
 
 # test: everything CI runs: format, vet, staticcheck, then, with a micro Ceph
 # cluster on 127.0.0.1, the unit and end-to-end tests with the race detector
-# and the libiscsi conformance suite against a memory LUN and an RBD LUN.
+# and the libiscsi conformance suite against a memory LUN, an RBD LUN and a
+# two-gateway cluster (RBD LUNs; first path through gw-a, second through gw-b).
 test: build lint
 	deploy/with-services.sh $(MAKE) --no-print-directory unit conformance conformance-rbd conformance-cluster
 
