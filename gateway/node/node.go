@@ -33,7 +33,9 @@ import (
 // Status) are safe for concurrent use from any goroutine.
 type Node struct {
 	opts Options
-	log  *slog.Logger
+	// etcdCfg is how the node dials etcd, checked by New.
+	etcdCfg cluster.ClientConfig
+	log     *slog.Logger
 	// storeLog is the logger without the gateway attribute, which the
 	// cluster store adds to its own messages where it matters.
 	storeLog *slog.Logger
@@ -95,6 +97,10 @@ func New(opts Options) (*Node, error) {
 	if opts.EmbeddedPeer == "" {
 		opts.EmbeddedPeer = DefaultEmbeddedPeer
 	}
+	etcdCfg, err := etcdClientConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if opts.Prefix == "" {
 		opts.Prefix = cluster.DefaultPrefix
 	}
@@ -122,6 +128,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		opts:     opts,
+		etcdCfg:  etcdCfg,
 		log:      opts.Logger.With("gateway", opts.Gateway),
 		storeLog: opts.Logger,
 		started:  time.Now().UTC(),
@@ -287,18 +294,21 @@ func (n *Node) Run(ctx context.Context) error {
 // connectEtcd starts the embedded server when asked and dials etcd.
 func (n *Node) connectEtcd() error {
 	if n.opts.EmbeddedDir != "" {
-		e, err := startEmbeddedEtcd(n.log, n.opts.EmbeddedDir, n.opts.Endpoints[0], n.opts.EmbeddedPeer)
+		e, err := startEmbeddedEtcd(n.log, n.opts.EmbeddedDir, n.etcdCfg.Endpoints[0], n.opts.EmbeddedPeer,
+			embeddedTLS{cert: n.opts.EmbeddedCert, key: n.opts.EmbeddedKey, clientCA: n.opts.EmbeddedClientCA})
 		if err != nil {
 			return err
 		}
 		n.embedded = e
 	}
-	cli, err := dialEtcd(n.opts.Endpoints)
+	// cluster.Dial caps the reconnect backoff so a gateway returns soon
+	// after etcd does.
+	cli, err := cluster.Dial(n.etcdCfg)
 	if err != nil {
 		return err
 	}
 	n.cli.Store(cli)
-	store, err := cluster.New(cli, cluster.Options{Prefix: n.opts.Prefix, Logger: n.storeLog})
+	store, err := cluster.New(cli, cluster.Options{Prefix: n.opts.Prefix, Logger: n.storeLog, SecretKey: n.opts.SecretKey})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/alua"
 	"github.com/rbdgw/rbdgw/rbdbackend"
@@ -22,8 +23,16 @@ const (
 // Options configure a Node. Zero values take the defaults above.
 type Options struct {
 	// Endpoints are the etcd endpoints, "host:port" or URLs ("http://" is
-	// added when no scheme is given).
+	// added when no scheme is given, "https://" with TLS settings in Etcd
+	// or EmbeddedCert).
 	Endpoints []string
+	// Etcd is how the node checks etcd and authenticates to it: CA, client
+	// certificate, user and password, and whether plain HTTP off loopback
+	// is accepted (cluster.NewClientConfig; checked by New).
+	Etcd cluster.Security
+	// SecretKey encrypts the CHAP secrets the node writes and decrypts
+	// those it reads (nil: plain text; see cluster.SecretKey).
+	SecretKey *cluster.SecretKey
 	// Prefix is the cluster's key prefix (cluster.DefaultPrefix when empty).
 	Prefix string
 	// Gateway is this gateway's name in the cluster (the host name when
@@ -33,6 +42,11 @@ type Options struct {
 	// with its data in EmbeddedDir/etcd, serving the one endpoint;
 	// EmbeddedPeer is that server's peer address.
 	EmbeddedDir, EmbeddedPeer string
+	// EmbeddedCert and EmbeddedKey (PEM files) make the embedded server
+	// serve https; with EmbeddedClientCA it also requires client
+	// certificates signed by that CA (etcd's --client-cert-auth), and the
+	// node's own client then needs Etcd.Cert and Etcd.Key.
+	EmbeddedCert, EmbeddedKey, EmbeddedClientCA string
 	// LeaseTTL is the liveness lease: a gateway silent this long is gone.
 	LeaseTTL time.Duration
 	// StallTimeout: a write that waits this long for another gateway's RBD
