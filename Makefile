@@ -31,6 +31,15 @@ demo: build
 demo-memory: build
 	deploy/demo.sh --memory
 
+# demo-test: does with `make demo` what a user does and checks it: kills
+# gw-a, writes and reads through gw-b, starts gw-a again with the command the
+# demo printed, stops the demo with SIGTERM to its process group and finds
+# nothing left (about 20 s a run; DEMO_TEST_RUNS=5 repeats it).
+DEMO_TEST_RUNS ?= 1
+.PHONY: demo-test
+demo-test: build
+	tests/demo/lifecycle.sh --runs $(DEMO_TEST_RUNS)
+
 # test: everything CI runs: format, vet, staticcheck, then, with a micro Ceph
 # cluster on 127.0.0.1, the unit and end-to-end tests with the race detector
 # and the libiscsi conformance suite against a memory LUN, an RBD LUN and a

@@ -26,7 +26,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 port="${DEMO_PORT:-3260}"
 iqn="iqn.2024-01.io.rbdgw:demo"
-dir="$(mktemp -d /tmp/rbdgw-demo.XXXXXX)"
+dir="" # made once the traps are set, so that it never outlives the script
 
 # Messages go to fd 3, the script's stderr: once the demo is ready, fd 2
 # goes to a file, so that bash's own notes about a killed child ("Killed
@@ -63,13 +63,13 @@ run() {
 	return "$rc"
 }
 
-# session_pids SID: the processes of session SID.
+# session_pids SID: the live processes of session SID.
 session_pids() {
-	local f stat sid
+	local f stat state sid
 	for f in /proc/[0-9]*/stat; do
 		read -r stat 2>/dev/null <"$f" || continue
-		read -r _ _ _ sid _ <<<"${stat##*) }"
-		[ "$sid" = "$1" ] && { f="${f#/proc/}"; echo "${f%/stat}"; }
+		read -r state _ _ sid _ <<<"${stat##*) }"
+		[ "$sid" = "$1" ] && [ "$state" != Z ] && { f="${f#/proc/}"; echo "${f%/stat}"; }
 	done
 	return 0
 }
@@ -78,6 +78,7 @@ session_pids() {
 # this demo, whoever started them: their command line names its directory.
 demo_procs() {
 	local f comm args want=" ${*:-rbdgw etcd ceph-mon ceph-osd} "
+	[ -n "$dir" ] || return 0
 	for f in /proc/[0-9]*; do
 		read -r comm 2>/dev/null <"$f/comm" || continue
 		[[ "$want" == *" $comm "* ]] || continue
@@ -87,22 +88,46 @@ demo_procs() {
 	return 0
 }
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# alive PID: PID runs. A zombie does not: a daemon killed here is reparented
+# to init, which may take seconds to reap it.
+alive() {
+	local stat
+	[ -n "$1" ] && read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+	stat="${stat##*) }"
+	[ "${stat%% *}" != Z ]
+}
 
-# stop_pids SECONDS PID...: SIGTERM, then SIGKILL to what is left after
-# SECONDS; returns when all are gone.
-stop_pids() {
-	local grace="$1" p left i
-	shift
-	(($#)) || return 0
-	kill -TERM "$@" 2>/dev/null
-	for ((i = 0; i < grace * 10; i++)); do
-		left=()
-		for p in "$@"; do alive "$p" && left+=("$p"); done
-		((${#left[@]})) || return 0
+# stop_session SID: stops every process of session SID, also those it
+# forks meanwhile: SIGTERM, SIGKILL after 0.5 s (they only start things,
+# and the cleanup sweeps what they started).
+stop_session() {
+	local i sig=TERM pids
+	for ((i = 0; i < 50; i++)); do
+		pids="$(session_pids "$1")"
+		[ -n "$pids" ] || return 0
+		((i == 5)) && sig=KILL
+		# shellcheck disable=SC2086
+		kill -"$sig" $pids 2>/dev/null
 		sleep 0.1
 	done
-	log "killing ${left[*]}: still running after ${grace}s"
+}
+
+# stop_pids SECONDS PID...: SIGTERM, then SIGKILL to what is left after
+# SECONDS (at once with 0); returns when all are gone.
+stop_pids() {
+	local grace="$1" p left=("${@:2}") i
+	shift
+	(($#)) || return 0
+	if ((grace > 0)); then
+		kill -TERM "$@" 2>/dev/null
+		for ((i = 0; i < grace * 10; i++)); do
+			left=()
+			for p in "$@"; do alive "$p" && left+=("$p"); done
+			((${#left[@]})) || return 0
+			sleep 0.1
+		done
+		log "killing ${left[*]}: still running after ${grace}s"
+	fi
 	kill -KILL "${left[@]}" 2>/dev/null
 	for ((i = 0; i < 50; i++)); do
 		left=()
@@ -115,7 +140,7 @@ stop_pids() {
 # cleanup RC: stops everything this demo started and removes its directory.
 # Idempotent: the EXIT trap calls it again after the signal trap did.
 cleanup() {
-	local rc="$1" p name pids t0
+	local rc="$1" p name pids rest t0
 	[ -z "$stopping" ] || return 0
 	stopping=1
 	t0=$(date +%s%N)
@@ -124,10 +149,7 @@ cleanup() {
 	trap 'log "already stopping; please wait"' INT TERM HUP
 	alive "$sleeper" && kill "$sleeper" 2>/dev/null
 	# A command still starting things (micro Ceph, a wait): its session.
-	if [ -n "$helper" ]; then
-		# shellcheck disable=SC2046
-		stop_pids 3 $(session_pids "$helper")
-	fi
+	[ -n "$helper" ] && stop_session "$helper"
 	# Gateways first, while etcd and Ceph still serve their shutdown.
 	pids=()
 	for name in "${!gw_pid[@]}"; do alive "${gw_pid[$name]}" && pids+=("${gw_pid[$name]}"); done
@@ -141,24 +163,31 @@ cleanup() {
 		wait "$etcd_pid" 2>/dev/null
 	fi
 	if [ -n "$ceph_started" ]; then
-		log "stopping micro Ceph"
-		CEPH_DIR="$dir/ceph" "$root/deploy/microceph.sh" stop >/dev/null 2>&1
+		# As microceph.sh stop does (SIGKILL: memstore data is throw-away),
+		# by pid files and also the daemons a pid file does not name yet
+		# (killed while they started).
+		pids=()
+		for p in $(cat "$dir"/ceph/run/*.pid 2>/dev/null) $(demo_procs ceph-mon ceph-osd | cut -d' ' -f1); do
+			[[ "$p" =~ ^[0-9]+$ ]] && alive "$p" && [[ " ${pids[*]} " != *" $p "* ]] && pids+=("$p")
+		done
+		log "stopping micro Ceph${pids[*]:+ (pids ${pids[*]})}"
+		stop_pids 0 "${pids[@]}"
 	fi
-	# What a pid file did not name (a daemon killed while it started), and
-	# anything else of this demo still running.
-	pids="$(demo_procs | cut -d' ' -f1 | tr '\n' ' ')"
-	if [ -n "${pids// /}" ]; then
-		log "killing leftover processes: $pids"
+	# Anything else of this demo still running.
+	rest="$(demo_procs | cut -d' ' -f1 | tr '\n' ' ')"
+	if [ -n "${rest// /}" ]; then
+		log "killing leftover processes: $rest"
 		# shellcheck disable=SC2086
-		stop_pids 1 $pids
+		stop_pids 1 $rest
 	fi
-	rm -rf "$dir"
+	[ -n "$dir" ] && rm -rf "$dir"
 	[ -n "$ceph_started${gw_pid[*]}" ] && log "stopped everything in $((($(date +%s%N) - t0) / 1000000)) ms"
 	exit "$rc"
 }
 # A stop the user asked for ends with status 0.
 trap 'cleanup 0' INT TERM HUP
 trap 'cleanup $?' EXIT
+dir="$(mktemp -d /tmp/rbdgw-demo.XXXXXX)"
 
 # join A B C: "A, B and C".
 join() {
