@@ -57,7 +57,7 @@ Flags (anywhere on the line; -- ends them):`
 func parseFlags(args []string, stderr io.Writer) (options, []string, error) {
 	var o options
 	fs := flag.NewFlagSet("gwcli", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.url, "url", "", "API URL, e.g. http://127.0.0.1:5000 (RBDGW_API_URL)")
 	fs.StringVar(&o.token, "token", "", "API bearer token (RBDGW_API_TOKEN)")
 	fs.StringVar(&o.config, "config", "", "config file (default ~/.config/rbdgw/gwcli.yaml)")
@@ -70,15 +70,19 @@ func parseFlags(args []string, stderr io.Writer) (options, []string, error) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each API request")
 	fs.BoolVar(&o.help, "h", false, "show this help")
 	fs.BoolVar(&o.help, "help", false, "show this help")
-	fs.Usage = func() {
+	// Errors are one line; the whole usage only with -h.
+	fs.Usage = func() {}
+	usage := func() {
 		fmt.Fprintln(stderr, usageText)
+		fs.SetOutput(stderr)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	var words []string
 	rest := args
 	for {
 		if err := fs.Parse(rest); err != nil {
-			return o, nil, err
+			return o, nil, fmt.Errorf("%v (gwcli -h shows the flags)", err)
 		}
 		rest = fs.Args()
 		if len(rest) == 0 {
@@ -93,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, []string, error) {
 		rest = rest[1:]
 	}
 	if o.help {
-		fs.Usage()
+		usage()
 		return o, nil, flag.ErrHelp
 	}
 	switch o.output {
