@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdflags"
 	"github.com/rbdgw/rbdgw/gateway/node"
 )
 
@@ -19,22 +20,30 @@ import (
 type clusterFlags struct {
 	etcd, gateway, prefix     string
 	embeddedDir, embeddedPeer string
-	leaseTTL, stallTimeout    time.Duration
-	api                       apiFlags
+	// TLS of the embedded etcd server.
+	embeddedCert, embeddedKey, embeddedClientCA string
+	// etcdSecurity: TLS files, user and password, -etcd-insecure and the
+	// CHAP secret key file.
+	etcdSecurity           etcdflags.Flags
+	leaseTTL, stallTimeout time.Duration
+	api                    apiFlags
 }
 
 // nodeOptions turns the flags into the options of a cluster node.
 func nodeOptions(log *slog.Logger, f clusterFlags, b *backends) (node.Options, error) {
 	opts := node.Options{
-		Prefix:       f.prefix,
-		Gateway:      f.gateway,
-		EmbeddedDir:  f.embeddedDir,
-		EmbeddedPeer: f.embeddedPeer,
-		LeaseTTL:     f.leaseTTL,
-		StallTimeout: f.stallTimeout,
-		Version:      version,
-		Backends:     b,
-		Logger:       log,
+		Prefix:           f.prefix,
+		Gateway:          f.gateway,
+		EmbeddedDir:      f.embeddedDir,
+		EmbeddedPeer:     f.embeddedPeer,
+		EmbeddedCert:     f.embeddedCert,
+		EmbeddedKey:      f.embeddedKey,
+		EmbeddedClientCA: f.embeddedClientCA,
+		LeaseTTL:         f.leaseTTL,
+		StallTimeout:     f.stallTimeout,
+		Version:          version,
+		Backends:         b,
+		Logger:           log,
 	}
 	for _, e := range strings.Split(f.etcd, ",") {
 		if e = strings.TrimSpace(e); e != "" {
@@ -51,6 +60,19 @@ func nodeOptions(log *slog.Logger, f clusterFlags, b *backends) (node.Options, e
 	}
 	if opts.LeaseTTL < node.MinLeaseTTL {
 		return opts, fmt.Errorf("-lease-ttl must be at least %v", node.MinLeaseTTL)
+	}
+	var err error
+	if opts.Etcd, err = f.etcdSecurity.Security(os.Getenv); err != nil {
+		return opts, err
+	}
+	if opts.SecretKey, err = f.etcdSecurity.SecretKey(); err != nil {
+		return opts, fmt.Errorf("-secret-key-file: %w", err)
+	}
+	if opts.SecretKey != nil {
+		log.Info("CHAP secrets are encrypted in etcd", "keys", opts.SecretKey.IDs())
+	}
+	if opts.Etcd.Insecure {
+		log.Warn("-etcd-insecure: plain-HTTP etcd endpoints off loopback are accepted; etcd traffic, CHAP secrets included, crosses the network unprotected")
 	}
 	return opts, nil
 }

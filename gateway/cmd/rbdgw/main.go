@@ -18,6 +18,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/config"
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdflags"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi"
 	"github.com/rbdgw/rbdgw/gateway/internal/listen"
 	"github.com/rbdgw/rbdgw/gateway/internal/reconcile"
@@ -43,6 +44,9 @@ func main() {
 		etcdPrefix   = flag.String("etcd-prefix", cluster.DefaultPrefix, "cluster mode: key prefix of the cluster in etcd")
 		embeddedDir  = flag.String("embedded-etcd", "", "cluster mode: run a single-member etcd server inside the daemon with its data in this directory (serves -etcd, default 127.0.0.1:2379)")
 		embeddedPeer = flag.String("embedded-etcd-peer", node.DefaultEmbeddedPeer, "cluster mode: peer address of the embedded etcd server")
+		embeddedCert = flag.String("embedded-etcd-cert", "", "cluster mode: TLS certificate (PEM) of the embedded etcd server, which then serves https")
+		embeddedKey  = flag.String("embedded-etcd-key", "", "cluster mode: key (PEM) of -embedded-etcd-cert")
+		embeddedCA   = flag.String("embedded-etcd-client-ca", "", "cluster mode: CA (PEM) of the client certificates the embedded etcd server requires (client-certificate authentication)")
 		leaseTTL     = flag.Duration("lease-ttl", node.DefaultLeaseTTL, "cluster mode: liveness lease; a gateway silent for this long is considered gone")
 		stallTimeout = flag.Duration("lock-stall-timeout", node.DefaultStallTimeout, "cluster mode: how long a write waits for another gateway to hand the RBD lock over before that gateway is fenced")
 
@@ -51,6 +55,10 @@ func main() {
 		apiKey       = flag.String("api-key", "", "cluster mode: TLS key (PEM) of the REST API")
 		apiTokenFile = flag.String("api-token-file", "/etc/rbdgw/api-token", "cluster mode: where the first admin token is written (mode 0600) when this gateway bootstraps the cluster's tokens")
 	)
+	// -etcd-cacert, -etcd-cert, -etcd-key, -etcd-auth-file, -etcd-insecure,
+	// -secret-key-file: shared with rbdgw-admin.
+	var etcdSecurity etcdflags.Flags
+	etcdSecurity.Register(flag.CommandLine, "cluster mode: ")
 	flag.Parse()
 	if *showVer {
 		fmt.Println("rbdgw", version)
@@ -61,11 +69,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "rbdgw:", err)
 		os.Exit(2)
 	}
-	startPprof(log)
+	if err := startPprof(log); err != nil {
+		fmt.Fprintln(os.Stderr, "rbdgw:", err)
+		os.Exit(2)
+	}
 	if *etcdAddrs != "" || *embeddedDir != "" {
 		exitOnError(log, runClusterMode(log, clusterFlags{
 			etcd: *etcdAddrs, gateway: *gatewayName, prefix: *etcdPrefix,
 			embeddedDir: *embeddedDir, embeddedPeer: *embeddedPeer,
+			embeddedCert: *embeddedCert, embeddedKey: *embeddedKey, embeddedClientCA: *embeddedCA, etcdSecurity: etcdSecurity,
 			leaseTTL: *leaseTTL, stallTimeout: *stallTimeout,
 			api: apiFlags{addr: *apiAddr, cert: *apiCert, key: *apiKey, tokenFile: *apiTokenFile},
 		}, newBackends(log, *cephConf, *cephID)))
