@@ -141,6 +141,9 @@ func (c *Config) Validate() error {
 					return fmt.Errorf("target %q: acl %q: chap: %w", t.IQN, a.InitiatorIQN, err)
 				}
 			}
+			if err := a.validateView(luns); err != nil {
+				return fmt.Errorf("target %q: acl %q: %w", t.IQN, a.InitiatorIQN, err)
+			}
 		}
 	}
 	return nil

@@ -72,10 +72,33 @@ type LUN struct {
 	Disk string `json:"disk" yaml:"disk"`
 }
 
-// ACL admits one initiator, optionally with its own CHAP credentials.
+// ACL admits one initiator, optionally with its own CHAP credentials, and
+// says which LUNs of the target it sees (LUN masking).
 type ACL struct {
 	InitiatorIQN string `json:"initiator" yaml:"initiator"`
 	CHAP         *CHAP  `json:"chap,omitempty" yaml:"chap,omitempty"`
+	// LUNs is the initiator's view: absent (nil) means every LUN of the
+	// target, as configuration files written before masking existed
+	// expect; a list, even an empty one ("luns: []"), means exactly those
+	// LUN ids, each of which the target must map. A pointer, so that an
+	// empty list survives encoding and decoding in both JSON and YAML
+	// (a nil slice and an empty one would not). Use View and SetView.
+	LUNs *[]uint64 `json:"luns,omitempty" yaml:"luns,omitempty"`
+}
+
+// View returns the LUN ids the initiator sees, and all=true when it sees
+// every LUN of the target (no list).
+func (a ACL) View() (ids []uint64, all bool) {
+	if a.LUNs == nil {
+		return nil, true
+	}
+	return *a.LUNs, false
+}
+
+// SetView sets an explicit view, a copy of ids; nil or empty means none.
+func (a *ACL) SetView(ids []uint64) {
+	v := append([]uint64{}, ids...)
+	a.LUNs = &v
 }
 
 // CHAP credentials: User/Secret authenticate the initiator; MutualUser/

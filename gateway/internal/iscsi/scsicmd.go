@@ -105,8 +105,9 @@ func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string)
 		Write:          cmd.Write,
 	}
 
-	// The block size, and so the Data-Out length, is the addressed LU's.
-	want, known := c.sess.device.DataOutLengthLUN(lun, cmd.CDB)
+	// The block size, and so the Data-Out length, is the addressed LU's
+	// (unknown for a LUN the session does not see, as for an absent one).
+	want, known := c.sess.device.DataOutLengthLUN(c.sess.nexus, lun, cmd.CDB)
 	if cmd.Write {
 		t.xfer = cmd.EDTL
 		if known {

@@ -379,7 +379,8 @@ type SessionInfo struct {
 	FirstBurstLength               int
 	ImmediateData, InitialR2T      bool
 	AuthMethod                     string // "CHAP" or "None"
-	// LUNs are the logical units of the session's target.
+	// LUNs are the LUNs of the session's target its initiator sees (LUN
+	// masking).
 	LUNs []uint64
 }
 
@@ -411,10 +412,10 @@ func (s *Server) Sessions() []SessionInfo {
 			info.MaxRecvDataSegmentLength = c.params.MaxRecvDataSegmentLength
 			info.TargetMaxRecvDataSegmentLength = c.params.TargetMaxRecvDataSegmentLength
 		}
-		device := ss.device
+		device, nexus := ss.device, ss.nexus
 		ss.mu.Unlock()
-		if device != nil {
-			info.LUNs = device.LUNs()
+		if device != nil && nexus != nil {
+			info.LUNs = device.LUNsFor(nexus)
 		}
 		out = append(out, info)
 	}

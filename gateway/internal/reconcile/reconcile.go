@@ -261,6 +261,9 @@ func (r *Reconciler) applyTarget(cfg *config.Config, t config.Target, disks map[
 		r.targets[t.IQN] = cur
 		r.log.Info("target added", "target", t.IQN)
 	}
+	// Views first: a LUN mapped below is never visible to an initiator
+	// whose new view leaves it out.
+	cur.dev.SetMasking(masking(t))
 	var errs []error
 	want := make(map[uint64]*disk, len(t.LUNs))
 	for _, l := range t.LUNs {

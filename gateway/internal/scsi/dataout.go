@@ -17,10 +17,11 @@ func (t *Target) DataOutLength(cdb []byte) (int, bool) {
 	return dataOutLength(cdb, bs)
 }
 
-// DataOutLengthLUN is DataOutLength for a command addressed to lun.
-func (t *Target) DataOutLengthLUN(lun uint64, cdb []byte) (int, bool) {
+// DataOutLengthLUN is DataOutLength for a command of the I_T nexus n
+// addressed to lun (unknown block size when n does not see lun).
+func (t *Target) DataOutLengthLUN(n *Nexus, lun uint64, cdb []byte) (int, bool) {
 	var bs uint32
-	if lu := t.LU(lun); lu != nil {
+	if lu := t.luFor(n, lun); lu != nil {
 		bs = lu.cfg.BlockSize
 	}
 	return dataOutLength(cdb, bs)

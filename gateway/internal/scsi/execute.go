@@ -53,7 +53,7 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) (res Result) {
 	if cmd == nil || cmd.Nexus == nil {
 		return checkCondition(newSense(senseIllegalRequest, ascLUNotSupported), false)
 	}
-	lu := t.LU(cmd.LUN)
+	lu := t.luFor(cmd.Nexus, cmd.LUN)
 	if lu != nil && lu.closed.Load() {
 		lu = nil
 	}

@@ -260,7 +260,6 @@ func NewLU(img rbdbackend.Image, cfg LUConfig) (*LU, error) {
 	lu.tasks.init()
 	lu.mode.init(lu)
 	lu.syncModeFlags()
-	registry.add(lu)
 	return lu, nil
 }
 
@@ -346,14 +345,10 @@ func (lu *LU) AccessStateChanged() {
 	lu.queueUA(ascAsymmetricAccessChanged, nil)
 }
 
-// Close detaches the logical unit from EXTENDED COPY lookups and makes it
-// refuse new commands. It does not close the image, which belongs to the
-// caller.
+// Close makes the logical unit refuse new commands (EXTENDED COPY included).
+// It does not close the image, which belongs to the caller.
 func (lu *LU) Close() {
-	if lu.closed.Swap(true) {
-		return
-	}
-	registry.remove(lu)
+	lu.closed.Store(true)
 }
 
 // attach makes sure n has state on this logical unit; code, when not zero,

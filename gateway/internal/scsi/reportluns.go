@@ -1,11 +1,11 @@
 package scsi
 
 // cmdReportLUNs is REPORT LUNS (SPC-4 6.33). SELECT REPORT 00h and 02h list
-// the logical units (this target has no well-known logical units, so 01h
-// lists none). When nothing is mapped, LUN 0 is still reported: SAM-5
-// requires a logical unit at LUN 0 or the REPORT LUNS well-known logical
-// unit, and initiators scan from LUN 0 (which answers INQUIRY with
-// peripheral qualifier 011b).
+// the logical units the I_T nexus sees (this target has no well-known
+// logical units, so 01h lists none). When it sees none, LUN 0 is still
+// reported: SAM-5 requires a logical unit at LUN 0 or the REPORT LUNS
+// well-known logical unit, and initiators scan from LUN 0 (which answers
+// INQUIRY with peripheral qualifier 011b).
 func cmdReportLUNs(t *task) ([]byte, error) {
 	sel := t.cdb[2]
 	alloc := be32(t.cdb[6:10])
@@ -15,7 +15,7 @@ func cmdReportLUNs(t *task) ([]byte, error) {
 	var luns []uint64
 	switch sel {
 	case 0x00, 0x02:
-		luns = t.tgt.LUNs()
+		luns = t.tgt.LUNsFor(t.nexus)
 		if len(luns) == 0 {
 			luns = []uint64{0}
 		}
@@ -30,10 +30,8 @@ func cmdReportLUNs(t *task) ([]byte, error) {
 	}
 	// REPORT LUNS answers the REPORTED LUNS DATA HAS CHANGED condition of
 	// this I_T nexus on every logical unit (SPC-4 6.33).
-	for _, lun := range t.tgt.LUNs() {
-		if lu := t.tgt.LU(lun); lu != nil {
-			lu.clearUA(t.nexus, ascReportedLUNsChanged)
-		}
+	for _, lu := range *t.tgt.lus.Load() {
+		lu.clearUA(t.nexus, ascReportedLUNsChanged)
 	}
 	return cut(data, alloc), nil
 }

@@ -108,7 +108,7 @@ func TestDataOutLength(t *testing.T) {
 	if _, ok := e.tgt.DataOutLength(cdb10(opWrite10, 0, 1)); ok {
 		t.Error("mixed block sizes: DataOutLength must not guess")
 	}
-	if n, ok := e.tgt.DataOutLengthLUN(1, cdb10(opWrite10, 0, 1)); !ok || n != 4096 {
+	if n, ok := e.tgt.DataOutLengthLUN(e.n, 1, cdb10(opWrite10, 0, 1)); !ok || n != 4096 {
 		t.Errorf("DataOutLengthLUN: %d %v", n, ok)
 	}
 }

@@ -33,8 +33,10 @@ type Target struct {
 	// lus is replaced as a whole on every change so that the I/O path reads
 	// it without a lock.
 	lus atomic.Pointer[map[uint64]*LU]
+	// mask is the LUN masking (masking.go); nil masks nothing.
+	mask atomic.Pointer[maskTable]
 
-	// mu serialises changes of lus and nexuses.
+	// mu serialises changes of lus, mask and nexuses.
 	mu      sync.Mutex
 	nexuses map[string]*Nexus
 }
@@ -71,7 +73,8 @@ func (t *Target) LUNs() []uint64 {
 }
 
 // SetLU maps lu at lun, replacing what was there. Every logged-in I_T nexus
-// gets REPORTED LUNS DATA HAS CHANGED on the other logical units.
+// that sees lun gets REPORTED LUNS DATA HAS CHANGED on the other logical
+// units it sees.
 func (t *Target) SetLU(lun uint64, lu *LU) {
 	if lu == nil {
 		t.RemoveLU(lun)
@@ -93,7 +96,7 @@ func (t *Target) SetLU(lun uint64, lu *LU) {
 	if prev != nil {
 		t.forgetIfUnmapped(next, prev)
 	}
-	t.lunInventoryChanged(next, lu)
+	t.viewsChanged(old, t.mask.Load())
 }
 
 // RemoveLU unmaps lun. Tasks still running on it complete; the caller
@@ -110,7 +113,7 @@ func (t *Target) RemoveLU(lun uint64) {
 	delete(next, lun)
 	t.lus.Store(&next)
 	t.forgetIfUnmapped(next, lu)
-	t.lunInventoryChanged(next, nil)
+	t.viewsChanged(old, t.mask.Load())
 }
 
 // forgetIfUnmapped drops what lu kept for this target's I_T nexuses when lu
@@ -121,19 +124,6 @@ func (t *Target) forgetIfUnmapped(lus map[uint64]*LU, lu *LU) {
 	}
 	for _, n := range t.nexuses {
 		lu.detach(n)
-	}
-}
-
-// lunInventoryChanged establishes REPORTED LUNS DATA HAS CHANGED for every
-// logged-in I_T nexus on every logical unit except added. t.mu is held.
-func (t *Target) lunInventoryChanged(lus map[uint64]*LU, added *LU) {
-	for _, lu := range lus {
-		if lu == added {
-			continue
-		}
-		for _, n := range t.nexuses {
-			lu.attach(n, ascReportedLUNsChanged)
-		}
 	}
 }
 

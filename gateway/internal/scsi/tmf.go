@@ -19,7 +19,10 @@ func (t *Target) TaskManagement(n *Nexus, fn TMFunction, lun uint64, refTag uint
 		if fn == TMFTargetColdReset {
 			code = ascPowerOnOccurred
 		}
-		lus := *t.lus.Load()
+		// Only the logical units the nexus sees: an initiator must not
+		// reset, and end the reservations of, logical units masked from
+		// it.
+		lus := t.visible(n)
 		t.log.Info("target reset", "initiator", n.InitiatorPort(), "cold", fn == TMFTargetColdReset)
 		for _, lu := range lus {
 			lu.resetTasks(n)
@@ -37,7 +40,7 @@ func (t *Target) TaskManagement(n *Nexus, fn TMFunction, lun uint64, refTag uint
 	default:
 		return TMFNotSupported
 	}
-	lu := t.LU(lun)
+	lu := t.luFor(n, lun)
 	if lu == nil {
 		return TMFLUNNotExist
 	}

@@ -3,14 +3,17 @@ package scsi
 import (
 	"errors"
 	"math/bits"
-	"sync"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
 
 // EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 6.4, 6.18): the copy
-// manager copies between logical units of this process, named by their
-// NAA designator in identification descriptor target descriptors (E4h).
+// manager copies between the logical units the I_T nexus of the command
+// sees through its target, named by their NAA designator in identification
+// descriptor target descriptors (E4h). A logical unit of another target,
+// or one masked from the nexus, is unreachable like an unknown one (as in
+// Linux LIO since CVE-2020-28374: a copy must not reach a device its
+// initiator cannot address).
 
 // Copy manager limits (RECEIVE COPY OPERATING PARAMETERS).
 const (
@@ -34,51 +37,6 @@ const (
 	listIDNoHold    = 2 // do not hold results; the list identifier is unique
 	listIDNotUnique = 3 // do not hold results; the list identifier is not used
 )
-
-// registry finds logical units of this process by NAA designator.
-var registry = &luRegistry{byNAA: make(map[[16]byte][]*LU)}
-
-// luRegistry is process-wide because EXTENDED COPY names logical units by
-// identifier, whatever target they are mapped in.
-type luRegistry struct {
-	mu    sync.Mutex
-	byNAA map[[16]byte][]*LU
-}
-
-func (r *luRegistry) add(lu *LU) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.byNAA[lu.naa] = append(r.byNAA[lu.naa], lu)
-}
-
-func (r *luRegistry) remove(lu *LU) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	list := r.byNAA[lu.naa]
-	for i, l := range list {
-		if l == lu {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(r.byNAA, lu.naa)
-	} else {
-		r.byNAA[lu.naa] = list
-	}
-}
-
-func (r *luRegistry) lookup(naa []byte) *LU {
-	if len(naa) != 16 {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if list := r.byNAA[[16]byte(naa)]; len(list) > 0 {
-		return list[0]
-	}
-	return nil
-}
 
 // copyTarget is a parsed identification target descriptor.
 type copyTarget struct {
@@ -249,11 +207,11 @@ func (t *task) resolveSegment(targets []copyTarget, s copySegment) (resolvedSegm
 	if int(s.src) >= len(targets) || int(s.dst) >= len(targets) {
 		return resolvedSegment{}, copyAborted(ascCopyTargetUnreachable)
 	}
-	src, err := targets[s.src].resolve()
+	src, err := t.resolve(targets[s.src])
 	if err != nil {
 		return resolvedSegment{}, err
 	}
-	dst, err := targets[s.dst].resolve()
+	dst, err := t.resolve(targets[s.dst])
 	if err != nil {
 		return resolvedSegment{}, err
 	}
@@ -283,13 +241,20 @@ func (t *task) resolveSegment(targets []copyTarget, s copySegment) (resolvedSegm
 	return resolvedSegment{src: src, dst: dst, srcOff: int64(s.srcLBA * sbs), dstOff: int64(s.dstLBA * dbs), length: int64(length)}, nil
 }
 
-// resolve finds the logical unit a target descriptor names.
-func (c copyTarget) resolve() (*LU, error) {
-	if c.desigType != desigNAA {
+// resolve finds the logical unit a target descriptor names among those the
+// I_T nexus of the command sees.
+func (t *task) resolve(c copyTarget) (*LU, error) {
+	if c.desigType != desigNAA || len(c.designtr) != 16 {
 		return nil, copyAborted(ascCopyTargetUnreachable)
 	}
-	lu := registry.lookup(c.designtr)
-	if lu == nil || lu.closed.Load() {
+	var lu *LU
+	for _, v := range t.tgt.visible(t.nexus) {
+		if [16]byte(c.designtr) == v.naa && !v.closed.Load() {
+			lu = v
+			break
+		}
+	}
+	if lu == nil {
 		return nil, copyAborted(ascCopyTargetUnreachable)
 	}
 	if c.blockLen != 0 && c.blockLen != lu.cfg.BlockSize {

@@ -77,8 +77,10 @@ func TestExtendedCopy(t *testing.T) {
 	}
 	e.expectSense(rcrCDB(byte(saCopyStatusLID1), 2, 1024), nil, senseIllegalRequest, ascInvalidFieldInCDB)
 
-	// Between two logical units of the process.
+	// Between two logical units of the target.
 	other := newLUForTest(t, "disk2", "00000000000000cc")
+	e.tgt.SetLU(1, other)
+	e.good(cdbReportLUNs(0, 64), nil) // clears REPORTED LUNS DATA HAS CHANGED
 	p = xcopyParam(0, listIDNotUnique, [][]byte{identTarget(e.lu), identTarget(other)}, [][]byte{b2bSegment(0, 1, 64, 0, 100)})
 	e.good(xcopyCDB(len(p)), p)
 	got := make([]byte, 64*testBlockSize)
