@@ -17,7 +17,7 @@ deps:
 	@deploy/install-deps.sh
 
 # build: every binary of the product into bin/.
-CMDS := gateway/cmd/rbdgw gateway/cmd/rbdgw-admin
+CMDS := gateway/cmd/rbdgw gateway/cmd/rbdgw-admin gwcli/cmd/gwcli
 
 build: deps
 	@for c in $(CMDS); do echo "go build $$c"; $(GO) build $(GOFLAGS_T) -o $(BIN)/$$(basename $$c) ./$$c || exit 1; done
