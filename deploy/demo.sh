@@ -140,7 +140,7 @@ stop_pids() {
 # cleanup RC: stops everything this demo started and removes its directory.
 # Idempotent: the EXIT trap calls it again after the signal trap did.
 cleanup() {
-	local rc="$1" p name pids rest t0
+	local rc="$1" p name pids rest t0 f
 	[ -z "$stopping" ] || return 0
 	stopping=1
 	t0=$(date +%s%N)
@@ -179,6 +179,14 @@ cleanup() {
 		log "killing leftover processes: $rest"
 		# shellcheck disable=SC2086
 		stop_pids 1 $rest
+	fi
+	# The directory goes: on a failure, what its logs said last.
+	if ((rc != 0)) && [ -n "$dir" ]; then
+		for f in "$dir"/etcd.log "$dir"/gateway.log "$dir"/gw-*.log; do
+			[ -s "$f" ] || continue
+			log "last lines of ${f##*/}:"
+			tail -n 5 "$f" | sed 's/^/    /' >&3
+		done
 	fi
 	[ -n "$dir" ] && rm -rf "$dir"
 	[ -n "$ceph_started${gw_pid[*]}" ] && log "stopped everything in $((($(date +%s%N) - t0) / 1000000)) ms"
@@ -224,7 +232,7 @@ nap() {
 wait_portal() {
 	for _ in $(seq 300); do
 		run timeout 5 iscsi-ls "iscsi://127.0.0.1:$2" >/dev/null 2>&1 && return 0
-		alive "$1" || die "gateway on port $2 exited; see $dir/*.log"
+		alive "$1" || die "gateway on port $2 exited"
 		sleep 0.1
 	done
 	die "gateway on port $2 did not answer"
@@ -255,7 +263,7 @@ YAML
 	exec 2>>"$dir/demo.log"
 	while alive "$gw"; do nap; done
 	wait "$gw" || rc=$?
-	log "the gateway (pid $gw) exited: $(describe_status "$rc"); see $dir/gateway.log"
+	log "the gateway (pid $gw) exited: $(describe_status "$rc")"
 	exit 1
 }
 
@@ -302,13 +310,13 @@ watch_cluster() {
 		if ! alive "$etcd_pid"; then
 			rc=0
 			wait "$etcd_pid" || rc=$?
-			log "etcd (pid $etcd_pid) exited: $(describe_status "$rc"); see $dir/etcd.log"
+			log "etcd (pid $etcd_pid) exited: $(describe_status "$rc")"
 			log "the cluster cannot run without etcd: stopping everything"
 			return 1
 		fi
 		for p in "mon.a:$mon" "osd.0:$osd"; do
 			if ! alive "${p#*:}"; then
-				log "Ceph ${p%:*} (pid ${p#*:}) exited; see $dir/ceph/log/${p%:*}.log"
+				log "Ceph ${p%:*} (pid ${p#*:}) exited"
 				log "the gateways cannot serve without Ceph: stopping everything"
 				return 1
 			fi
@@ -372,7 +380,7 @@ cluster_demo() {
 	etcd_pid=$!
 	for _ in $(seq 100); do
 		run "$admin" -etcd "$ep" -timeout 1s show >/dev/null 2>&1 && break
-		alive "$etcd_pid" || die "etcd exited; see $dir/etcd.log"
+		alive "$etcd_pid" || die "etcd exited"
 		sleep 0.2
 	done
 
@@ -389,7 +397,7 @@ cluster_demo() {
 	start_gateway gw-a
 	start_gateway gw-b
 	run "$admin" -etcd "$ep" -timeout 60s wait -live gw-a -live gw-b -owned >/dev/null ||
-		die "gateways did not come up; see $dir/gw-*.log"
+		die "gateways did not come up"
 	wait_portal "${gw_pid[gw-a]}" "$port"
 	wait_portal "${gw_pid[gw-b]}" "$port_b"
 	mon="$(cat "$dir/ceph/run/mon.a.pid")"
