@@ -222,6 +222,11 @@ func (s *Snapshot) openCHAP(k Key, c *config.CHAP) error {
 	return err
 }
 
+// SealedBy returns the id of the key that encrypted the CHAP secrets of
+// the record at k, "" when they are stored in plain text (or the record
+// has none).
+func (s *Snapshot) SealedBy(k Key) string { return s.sealed[k] }
+
 // SecretStorage counts the records that hold CHAP secrets by how they are
 // stored: Plain in plain text, Sealed by the id of the key that encrypted
 // them (damaged records included). Damaged records without a known

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rbdgw/rbdgw/gateway/audit"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
@@ -23,6 +27,17 @@ type admin struct {
 	tokens *tokens.Store
 	audit  *audit.Log
 	out    io.Writer
+
+	// For CHAP secrets (secrets.go): warnings go to errOut; secrets come
+	// from files, from in ("-"), or from prompt (nil when standard input
+	// is not a terminal).
+	errOut io.Writer
+	in     io.Reader
+	stdin  *bufio.Reader
+	prompt func(what string) (string, error)
+	// cli and quietLog make the store of secret-key migrate -plain.
+	cli      *clientv3.Client
+	quietLog *slog.Logger
 }
 
 func (a *admin) dispatch(ctx context.Context, args []string) error {
@@ -66,14 +81,7 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 			return cluster.DeleteHost(cluster.CanonicalISCSIName(p[0]), cluster.CanonicalISCSIName(p[1]))
 		})
 	case "discovery-auth put":
-		if len(args) != 1 {
-			return usagef("discovery-auth put USER:SECRET[:MUSER:MSECRET]")
-		}
-		c, err := parseCHAP(args[0])
-		if err != nil {
-			return err
-		}
-		return a.commit(ctx, cluster.PutDiscoveryAuth(*c))
+		return a.discoveryAuthPut(ctx, args)
 	case "discovery-auth delete":
 		return a.commit(ctx, cluster.DeleteDiscoveryAuth())
 	case "owner":
@@ -83,6 +91,8 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 		return a.ownerMove(ctx, args[1], args[2])
 	case "token":
 		return a.token(ctx, args)
+	case "secret-key":
+		return a.secretKey(ctx, args)
 	case "audit":
 		return a.auditList(ctx, args)
 	case "show":
@@ -155,16 +165,15 @@ func (a *admin) targetPut(ctx context.Context, args []string) error {
 	var gateways stringList
 	fs.Var(&gateways, "gateway", "gateway serving the target (repeatable)")
 	anyone := fs.Bool("allow-any-initiator", false, "admit initiators without a host entry")
-	chap := fs.String("chap", "", "USER:SECRET[:MUSER:MSECRET] for initiators without their own")
+	var chap chapFlags // for initiators without their own
+	chap.register(fs, true)
 	pos, err := parseInterleaved(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	t := cluster.Target{IQN: cluster.CanonicalISCSIName(pos[0]), Gateways: gateways, AllowAnyInitiator: *anyone}
-	if *chap != "" {
-		if t.CHAP, err = parseCHAP(*chap); err != nil {
-			return err
-		}
+	if t.CHAP, err = chap.resolve(a); err != nil {
+		return err
 	}
 	return a.commit(ctx, cluster.PutTarget(t))
 }
@@ -182,7 +191,8 @@ func (a *admin) lunPut(ctx context.Context, args []string) error {
 
 func (a *admin) hostPut(ctx context.Context, args []string) error {
 	fs := newFlags("host put")
-	chap := fs.String("chap", "", "USER:SECRET[:MUSER:MSECRET] of this initiator")
+	var chap chapFlags // of this initiator
+	chap.register(fs, true)
 	var luns stringList
 	fs.Var(&luns, "lun", "LUN id the host sees (repeatable; none: all)")
 	pos, err := parseInterleaved(fs, args, 2)
@@ -190,10 +200,8 @@ func (a *admin) hostPut(ctx context.Context, args []string) error {
 		return err
 	}
 	h := cluster.Host{Target: cluster.CanonicalISCSIName(pos[0]), Initiator: cluster.CanonicalISCSIName(pos[1])}
-	if *chap != "" {
-		if h.CHAP, err = parseCHAP(*chap); err != nil {
-			return err
-		}
+	if h.CHAP, err = chap.resolve(a); err != nil {
+		return err
 	}
 	for _, l := range luns {
 		id, err := strconv.ParseUint(l, 10, 64)

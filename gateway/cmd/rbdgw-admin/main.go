@@ -6,7 +6,7 @@
 // they start). It also manages the REST API's tokens and shows its audit
 // trail: break-glass access that needs etcd, not an API token.
 //
-//	rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] COMMAND ARGS
+//	rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [etcd security flags] COMMAND ARGS
 //
 // Run it without a command for the list of commands.
 package main
@@ -19,28 +19,30 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/audit"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/internal/etcdflags"
 	"github.com/rbdgw/rbdgw/gateway/tokens"
 )
 
-const usage = `usage: rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [-timeout 30s] COMMAND ARGS
+const usage = `usage: rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [-timeout 30s]
+                   [-etcd-cacert FILE] [-etcd-cert FILE -etcd-key FILE] [-etcd-auth-file FILE] [-etcd-insecure]
+                   [-secret-key-file FILE] COMMAND ARGS
 
 commands:
   gateway put NAME -portal IP:PORT [-portal IP:PORT ...] [-tpg ID]
   gateway delete NAME
   disk put POOL/IMAGE -size SIZE [-block-size 512|4096] [-physical-block-size BYTES] [-read-only]
   disk delete POOL/IMAGE
-  target put IQN -gateway NAME [-gateway NAME ...] [-allow-any-initiator] [-chap USER:SECRET[:MUSER:MSECRET]]
+  target put IQN -gateway NAME [-gateway NAME ...] [-allow-any-initiator] [CHAP]
   target delete IQN
   lun put IQN ID POOL/IMAGE
   lun delete IQN ID
-  host put IQN INITIATOR [-chap USER:SECRET[:MUSER:MSECRET]] [-lun ID ...]
+  host put IQN INITIATOR [CHAP] [-lun ID ...]
   host delete IQN INITIATOR
-  discovery-auth put USER:SECRET[:MUSER:MSECRET]
+  discovery-auth put CHAP
   discovery-auth delete
   owner move POOL/IMAGE GATEWAY
                               make a live gateway serving the disk its ALUA owner (rebalance)
@@ -52,6 +54,20 @@ commands:
   token list                  the API tokens (never their secrets)
   token revoke ID             revoke an API token at once on every gateway
   audit [-n N] [-json]        the newest N entries of the audit trail of API writes (default 20)
+  secret-key create FILE      write a new key for -secret-key-file (32 random bytes, mode 0600; needs no etcd)
+  secret-key status           how the CHAP secrets are stored: plain, encrypted by which key, undecryptable
+  secret-key migrate [-plain] rewrite every CHAP secret encrypted with the first key of -secret-key-file
+                              (-plain: in plain text)
+
+CHAP is -chap-user USER [-chap-secret-file FILE] [-chap-mutual-user USER [-chap-mutual-secret-file FILE]]:
+a secret file holds the secret on one line; "-" reads standard input (the secret, then the mutual
+secret on the next line); without a file the secret is asked for on the terminal. The old
+-chap USER:SECRET[:MUSER:MSECRET] still works, with a warning: ps and the shell history show it.
+
+etcd: https:// endpoints (the default with -etcd-cacert or -etcd-cert) check the server against
+-etcd-cacert and present -etcd-cert/-etcd-key; the user and password come from -etcd-auth-file
+("user:password" or two lines) or RBDGW_ETCD_USER and RBDGW_ETCD_PASSWORD. Plain http:// is refused
+off loopback unless -etcd-insecure.
 
 SIZE takes a K, M, G or T suffix (powers of 1024). CHAP secrets are 12 to 16 characters.
 `
@@ -79,34 +95,44 @@ func run(args []string, out io.Writer) error {
 	endpoints := fs.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints")
 	prefix := fs.String("etcd-prefix", cluster.DefaultPrefix, "key prefix of the cluster")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long a command may take")
+	var sec etcdflags.Flags
+	sec.Register(fs, "")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
 	if fs.NArg() == 0 {
 		return usagef("no command")
 	}
+	if fs.NArg() >= 2 && fs.Arg(0) == "secret-key" && fs.Arg(1) == "create" {
+		return secretKeyCreate(fs.Args()[2:], out) // no etcd needed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	var eps []string
-	for _, e := range strings.Split(*endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			if !strings.Contains(e, "://") {
-				e = "http://" + e
-			}
-			eps = append(eps, e)
-		}
+	cfg, err := sec.ClientConfig(*endpoints)
+	if err != nil {
+		return err
 	}
-	cli, err := cluster.Dial(cluster.ClientConfig{Endpoints: eps})
+	key, err := sec.SecretKey()
+	if err != nil {
+		return fmt.Errorf("-secret-key-file: %w", err)
+	}
+	cli, err := cluster.Dial(cfg)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	store, err := cluster.New(cli, cluster.Options{Prefix: *prefix})
+	quiet := slog.New(slog.DiscardHandler)
+	store, err := cluster.New(cli, cluster.Options{Prefix: *prefix, SecretKey: key})
 	if err != nil {
 		return err
 	}
 	a := &admin{store: store, out: out,
-		tokens: tokens.New(cli, *prefix),
-		audit:  audit.New(cli, *prefix, audit.Options{Logger: slog.New(slog.DiscardHandler)})}
+		tokens:   tokens.New(cli, *prefix),
+		audit:    audit.New(cli, *prefix, audit.Options{Logger: quiet}),
+		errOut:   os.Stderr,
+		in:       os.Stdin,
+		prompt:   terminalPrompt(),
+		cli:      cli,
+		quietLog: quiet}
 	return a.dispatch(ctx, fs.Args())
 }
