@@ -24,8 +24,8 @@ func BenchmarkIO(b *testing.B) {
 	}
 }
 
-func benchIO(b *testing.B, size int, write bool, depth int) {
-	e := newEnv(b)
+func benchIO(b *testing.B, size int, write bool, depth int, opts ...envOption) {
+	e := newEnv(b, opts...)
 	in := e.login()
 	blocks := size / testBlockSize
 	slots := testDiskSize / size
