@@ -84,10 +84,11 @@ type Host struct {
 	Target    string       `json:"target"`
 	Initiator string       `json:"initiator"`
 	CHAP      *config.CHAP `json:"chap,omitempty"`
-	// LUNs, when not empty, is the subset of the target's LUN ids this host
-	// sees; empty means all. A host in a host group takes the group's set
-	// and must not have its own.
-	LUNs []uint64 `json:"luns,omitempty"`
+	// LUNs are the LUN ids of the target this host sees, exactly: empty
+	// means none, and a LUN mapped later is seen only once listed. A host
+	// in a host group takes the group's list and must have an empty one.
+	// (Schema 1 read an empty list as every LUN; migrate.go.)
+	LUNs []uint64 `json:"luns"`
 }
 
 // HostGroup gives several hosts of a target the same LUN set.
@@ -97,8 +98,8 @@ type HostGroup struct {
 	// Members are initiator names with a host entry in the same target; a
 	// host belongs to at most one group.
 	Members []string `json:"members"`
-	// LUNs the members see; empty means all LUNs of the target.
-	LUNs []uint64 `json:"luns,omitempty"`
+	// LUNs the members see, exactly as for a host: empty means none.
+	LUNs []uint64 `json:"luns"`
 }
 
 // Settings are cluster-wide tunables rendered into every gateway's config.
@@ -143,9 +144,13 @@ func (t Target) clone() Target {
 	t.CHAP = cloneCHAP(t.CHAP)
 	return t
 }
-func (h Host) clone() Host { h.LUNs = slices.Clone(h.LUNs); h.CHAP = cloneCHAP(h.CHAP); return h }
+func (h Host) clone() Host { h.LUNs = cloneIDs(h.LUNs); h.CHAP = cloneCHAP(h.CHAP); return h }
 func (g HostGroup) clone() HostGroup {
 	g.Members = slices.Clone(g.Members)
-	g.LUNs = slices.Clone(g.LUNs)
+	g.LUNs = cloneIDs(g.LUNs)
 	return g
 }
+
+// cloneIDs copies a LUN list, never nil, so that a stored record says
+// "luns": [] rather than null.
+func cloneIDs(ids []uint64) []uint64 { return append([]uint64{}, ids...) }

@@ -9,8 +9,9 @@ import (
 const DefaultPrefix = "/rbdgw/"
 
 // SchemaVersion is the key schema this package reads and writes. A cluster
-// whose schema key holds a higher version is refused (ErrSchema).
-const SchemaVersion = 1
+// whose schema key holds a higher version is refused (ErrSchema); one with
+// a lower version is migrated by the first write (migrate.go).
+const SchemaVersion = 2
 
 // Key is a key relative to the store prefix, e.g. "targets/iqn.2003-01.org.example:t1".
 // Snapshot.ModRev and Op.IfModRev take keys built by the functions below.

@@ -62,9 +62,18 @@ func buildPlan(base *Snapshot, ops []Op) (*plan, error) {
 	if base.SchemaVersion == 0 {
 		p.draft.SchemaVersion = SchemaVersion
 		p.writes[SchemaKey] = true
+	} else if base.outdated() {
+		// Records of an older schema are migrated by this commit, before
+		// the ops (which follow the current schema) apply (migrate.go).
+		p.upgrade()
 	}
 	for _, op := range ops {
 		if err := p.apply(op); err != nil {
+			return nil, err
+		}
+	}
+	if base.outdated() {
+		if err := p.checkUpgrade(); err != nil {
 			return nil, err
 		}
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"github.com/rbdgw/rbdgw/gateway/config"
@@ -9,15 +10,19 @@ import (
 
 // Render builds the configuration one gateway runs from: its portals, the
 // targets that list it (with its TPG id as their portal group tag), their
-// LUNs, ACLs and CHAP, the disks those LUNs map, discovery CHAP and the
-// cluster-wide tuning. Disks are RBD images named by their disk id.
+// LUNs, ACLs with CHAP and LUN view, the disks those LUNs map, discovery
+// CHAP and the cluster-wide tuning. Disks are RBD images named by their
+// disk id.
 //
-// Per-initiator LUN masking (host LUN subsets, host groups) and the port
-// groups of the other gateways are not part of config.Config; the daemon
-// reads them with Snapshot.VisibleLUNs and Snapshot.PortGroups.
+// Every host is rendered with an explicit view (config.ACL.SetView): its
+// group's LUN list, else its own, an empty one mapping nothing. Initiators
+// without a host entry, admitted by AllowAnyInitiator, have no ACL and see
+// every LUN. The port groups of the other gateways are not part of
+// config.Config; the daemon reads them with Snapshot.PortGroups.
 //
 // A LUN whose disk is missing (only possible if the keys were edited by
-// hand) is left out rather than failing the whole gateway.
+// hand) is left out rather than failing the whole gateway, and so are the
+// view entries naming it.
 func Render(s *Snapshot, gateway string) (*config.Config, error) {
 	gw, ok := s.Gateways[gateway]
 	if !ok {
@@ -43,6 +48,7 @@ func Render(s *Snapshot, gateway string) (*config.Config, error) {
 			CHAP:              cloneCHAP(t.CHAP),
 			TPGT:              gw.TPGID,
 		}
+		rendered := map[uint64]bool{}
 		for _, l := range s.TargetLUNs(iqn) {
 			d, ok := s.Disks[l.Disk]
 			if !ok {
@@ -50,9 +56,13 @@ func Render(s *Snapshot, gateway string) (*config.Config, error) {
 			}
 			ct.LUNs = append(ct.LUNs, config.LUN{ID: l.ID, Disk: l.Disk})
 			cfg.Disks = append(cfg.Disks, renderDisk(d))
+			rendered[l.ID] = true
 		}
 		for _, h := range s.TargetHosts(iqn) {
-			ct.ACLs = append(ct.ACLs, config.ACL{InitiatorIQN: h.Initiator, CHAP: cloneCHAP(h.CHAP)})
+			acl := config.ACL{InitiatorIQN: h.Initiator, CHAP: cloneCHAP(h.CHAP)}
+			ids, _ := s.hostView(iqn, h.Initiator)
+			acl.SetView(slices.DeleteFunc(ids, func(id uint64) bool { return !rendered[id] }))
+			ct.ACLs = append(ct.ACLs, acl)
 		}
 		cfg.Targets = append(cfg.Targets, ct)
 	}
@@ -76,22 +86,35 @@ func renderDisk(d Disk) config.Disk {
 }
 
 // VisibleLUNs returns the LUNs of target iqn an initiator may see, ordered
-// by id: its host group's LUN list, else its own, else (also for
-// initiators without a host entry, admitted by AllowAnyInitiator) every LUN
-// of the target. An empty list means the initiator sees nothing; whether it
-// may log in at all is decided by the target's ACLs.
+// by id: those its host group lists, else those its host entry lists
+// (none when the list is empty), else, for an initiator without a host
+// entry (admitted by AllowAnyInitiator), every LUN of the target. Whether
+// it may log in at all is decided by the target's ACLs.
 func (s *Snapshot) VisibleLUNs(iqn, initiator string) []LUN {
 	all := s.TargetLUNs(iqn)
-	var subset []uint64
-	if g, ok := s.GroupOf(iqn, initiator); ok {
-		subset = g.LUNs
-	} else if h, ok := s.Hosts[iqn][initiator]; ok {
-		subset = h.LUNs
-	}
-	if len(subset) == 0 {
+	ids, masked := s.hostView(iqn, initiator)
+	if !masked {
 		return all
 	}
-	return slices.DeleteFunc(all, func(l LUN) bool { return !slices.Contains(subset, l.ID) })
+	return slices.DeleteFunc(all, func(l LUN) bool { return !slices.Contains(ids, l.ID) })
+}
+
+// hostView returns a copy of the LUN ids an initiator's host group, else
+// its host entry, lists, and masked=false when it has neither (it sees
+// every LUN). Records of a not yet migrated schema 1 cluster are read as
+// they were meant: an empty list is every LUN of the target.
+func (s *Snapshot) hostView(iqn, initiator string) (ids []uint64, masked bool) {
+	if g, ok := s.GroupOf(iqn, initiator); ok {
+		ids = g.LUNs
+	} else if h, ok := s.Hosts[iqn][initiator]; ok {
+		ids = h.LUNs
+	} else {
+		return nil, false
+	}
+	if s.SchemaVersion == 1 && len(ids) == 0 {
+		return slices.Sorted(maps.Keys(s.LUNs[iqn])), true
+	}
+	return slices.Clone(ids), true
 }
 
 // PortGroup is one gateway's target port group of a target, as REPORT

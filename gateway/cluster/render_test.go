@@ -33,7 +33,8 @@ func TestRender(t *testing.T) {
 		Targets: []config.Target{{
 			IQN:  tIQN,
 			LUNs: []config.LUN{{ID: 0, Disk: "rbd/a"}, {ID: 1, Disk: "rbd/b"}},
-			ACLs: []config.ACL{{InitiatorIQN: ini1, CHAP: &hostCHAP}, {InitiatorIQN: ini2}},
+			// host1 lists LUN 0; host2 takes group g1's empty list.
+			ACLs: []config.ACL{{InitiatorIQN: ini1, CHAP: &hostCHAP, LUNs: &[]uint64{0}}, {InitiatorIQN: ini2, LUNs: &[]uint64{}}},
 			TPGT: 1,
 		}},
 		Tuning: tuning,

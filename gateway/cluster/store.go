@@ -171,9 +171,11 @@ func (s *Store) loadAt(ctx context.Context, rev int64) (*Snapshot, error) {
 // succeeds only if nothing they depend on changed since base was read. It
 // returns the new revision, or a *ConflictError (errors.Is ErrConflict) when
 // the state moved on; nothing is written then. base comes from Load, Watch
-// or a previous Update and is not modified.
+// or a previous Update and is not modified. When base was written under an
+// older schema the transaction also migrates it (migrate.go), even
+// without ops.
 func (s *Store) Commit(ctx context.Context, base *Snapshot, ops ...Op) (int64, error) {
-	if len(ops) == 0 {
+	if len(ops) == 0 && !base.outdated() {
 		return base.Rev, nil
 	}
 	p, err := buildPlan(base, ops)
