@@ -29,8 +29,9 @@ import (
 // rewriting its records. The key id (the first 8 bytes of the key's
 // SHA-256, in hex) names the key without revealing it; the additional data
 // is the record's key and the field, so a ciphertext copied to another
-// record or field does not decrypt. A value that does not decrypt leaves
-// its record in Snapshot.Damaged, like any undecodable value.
+// record or field does not decrypt. A value that does not decrypt puts its
+// record in Snapshot.Damaged, like any undecodable value, but the record
+// stays in the snapshot with secrets nobody knows (unreadableSecret).
 
 // SecretKeySize is the size of one key: AES-256.
 const SecretKeySize = 32
@@ -231,12 +232,22 @@ func (k *SecretKey) sealCHAP(rec Key, c *config.CHAP) (*config.CHAP, error) {
 }
 
 // openCHAP decrypts c's secrets in place, for record k. It returns the id
-// of the key they were encrypted with ("" when plain), also on error.
-func (k *SecretKey) openCHAP(rec Key, c *config.CHAP) (string, error) {
+// of the key they were encrypted with ("" when plain), also on error. On
+// error the secrets are replaced by unguessable placeholders (see
+// unreadableSecret), so that the record refuses every CHAP login instead
+// of disappearing.
+func (k *SecretKey) openCHAP(rec Key, c *config.CHAP) (id string, err error) {
+	defer func() {
+		if err != nil {
+			c.Secret = unreadableSecret()
+			if c.MutualUser != "" || c.MutualSecret != "" {
+				c.MutualSecret = unreadableSecret()
+			}
+		}
+	}()
 	if c == nil {
 		return "", nil
 	}
-	var id string
 	for _, v := range []string{c.Secret, c.MutualSecret} {
 		if IsSealed(v) && id == "" {
 			if id = sealedKeyID(v); id == "" {
@@ -244,14 +255,32 @@ func (k *SecretKey) openCHAP(rec Key, c *config.CHAP) (string, error) {
 			}
 		}
 	}
-	var err error
-	if c.Secret, err = k.open(c.Secret, chapAAD(rec, "secret")); err != nil {
+	secret, err := k.open(c.Secret, chapAAD(rec, "secret"))
+	if err != nil {
 		return id, fmt.Errorf("secret: %w", err)
 	}
-	if c.MutualSecret, err = k.open(c.MutualSecret, chapAAD(rec, "mutual_secret")); err != nil {
+	mutual, err := k.open(c.MutualSecret, chapAAD(rec, "mutual_secret"))
+	if err != nil {
 		return id, fmt.Errorf("mutual_secret: %w", err)
 	}
+	c.Secret, c.MutualSecret = secret, mutual
 	return id, nil
+}
+
+// unreadableSecret stands in for a secret that cannot be decrypted. A
+// record left out of the configuration would fail open in places (a
+// target admitting any initiator would take the host for an unknown one
+// and see no CHAP; discovery would lose its CHAP), so the record stays
+// with this instead: a valid CHAP secret (16 printable characters) that
+// nobody knows, 72 random bits, which every login fails. Its "enc:" prefix
+// makes ValidateCHAP refuse it, so that a read-modify-write of the record
+// can never store it in place of the real secret.
+func unreadableSecret() string {
+	b := make([]byte, 9)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return sealedPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
 // sealedValue returns v with the CHAP secrets of the record at rec

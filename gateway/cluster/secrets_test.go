@@ -184,7 +184,9 @@ func TestSecretsMixedPlainAndEncrypted(t *testing.T) {
 
 // A value that does not decrypt (damaged, another key, no key, moved to
 // another record) leaves its record damaged, with a reason that names the
-// key and never the secret, and the rest of the snapshot intact.
+// key and never the secret, and the rest of the snapshot intact. The
+// record stays, failing closed: its secrets are valid CHAP secrets nobody
+// knows, which no write accepts back.
 func TestSecretsUndecryptable(t *testing.T) {
 	key, other := testKey(t, 3), testKey(t, 4)
 	snap, raw, err := commitLocal(t, fixture(t), key, key, chapOps()...)
@@ -234,8 +236,23 @@ func TestSecretsUndecryptable(t *testing.T) {
 			if strings.Contains(reason, hostCHAP.Secret) {
 				t.Fatalf("reason shows the secret: %s", reason)
 			}
-			if _, ok := s.Hosts[tIQN][ini1]; ok {
-				t.Fatal("undecryptable host kept in the configuration")
+			h, ok := s.Hosts[tIQN][ini1]
+			if !ok || h.CHAP == nil || h.CHAP.User != hostCHAP.User {
+				t.Fatalf("undecryptable host left out: %+v", h)
+			}
+			c := *h.CHAP
+			if c.Secret == hostCHAP.Secret || c.MutualSecret == hostCHAP.MutualSecret || !IsSealed(c.Secret) || c.Validate() != nil {
+				t.Fatalf("placeholder secrets %+v: want valid, unknown, marked", c)
+			}
+			again := s.clone()
+			again.applyKV(hk, []byte(tc.value), 100)
+			if again.Hosts[tIQN][ini1].CHAP.Secret == c.Secret {
+				t.Fatal("placeholder secret is predictable")
+			}
+			// A read-modify-write cannot store the placeholder.
+			h.LUNs = []uint64{0}
+			if _, _, err := commitLocal(t, s, key, key, PutHost(h)); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("rewriting the placeholder: %v", err)
 			}
 			if _, ok := s.Targets[tIQN]; !ok {
 				t.Fatal("the other records must stay")

@@ -33,8 +33,10 @@ type Snapshot struct {
 	// Live gateways by name.
 	Live map[string]Live
 	// Damaged lists keys whose value could not be decoded, with the reason.
-	// They are left out of the state above; rewriting or deleting the entity
-	// repairs them.
+	// They are left out of the state above, except records whose CHAP
+	// secrets cannot be decrypted (secrets.go): those stay, with secrets
+	// that refuse every login, so that a gateway without the right key
+	// fails closed. Rewriting or deleting the entity repairs them.
 	Damaged map[Key]string
 
 	modRevs map[Key]int64
@@ -142,10 +144,9 @@ func (s *Snapshot) decodeInto(k Key, ref keyRef, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return err
 		}
-		if err := s.openCHAP(k, &v); err != nil {
-			return err
-		}
+		err := s.openCHAP(k, &v)
 		s.DiscoveryAuth = &v
+		return err
 	case kindGateway:
 		var v Gateway
 		if err := json.Unmarshal(value, &v); err != nil {
@@ -165,11 +166,10 @@ func (s *Snapshot) decodeInto(k Key, ref keyRef, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return err
 		}
-		if err := s.openCHAP(k, v.CHAP); err != nil {
-			return err
-		}
+		err := s.openCHAP(k, v.CHAP)
 		v.IQN = ref.target
 		s.Targets[v.IQN] = v
+		return err
 	case kindLUN:
 		var v LUN
 		if err := json.Unmarshal(value, &v); err != nil {
@@ -182,11 +182,10 @@ func (s *Snapshot) decodeInto(k Key, ref keyRef, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return err
 		}
-		if err := s.openCHAP(k, v.CHAP); err != nil {
-			return err
-		}
+		err := s.openCHAP(k, v.CHAP)
 		v.Target, v.Initiator = ref.target, ref.name
 		putNested(s.Hosts, ref.target, v.Initiator, v)
+		return err
 	case kindHostGroup:
 		var v HostGroup
 		if err := json.Unmarshal(value, &v); err != nil {

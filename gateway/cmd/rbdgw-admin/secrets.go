@@ -299,6 +299,9 @@ func (a *admin) secretKeyMigrate(ctx context.Context, args []string) error {
 	var ops []cluster.Op
 	var keys []cluster.Key
 	add := func(k cluster.Key, chap *config.CHAP, op cluster.Op) {
+		if _, bad := s.Damaged[k]; bad {
+			return // undecryptable: reported below, never rewritten
+		}
 		if chap != nil && s.SealedBy(k) != want {
 			ops = append(ops, op.IfModRev(s.ModRev(k)))
 			keys = append(keys, k)
