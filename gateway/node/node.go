@@ -175,6 +175,18 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.closeEtcd()
 	store := n.store.Load()
 
+	// A gateway opens the cluster to write: it brings records of an older
+	// schema up to its own before anything reads them for a change. A
+	// failure is not fatal: the records are still read as their schema
+	// means them, and every writer migrates with its first commit (a newer
+	// schema fails the load below).
+	switch from, err := store.Migrate(ctx); {
+	case err != nil:
+		n.log.Error("cluster schema not migrated", "schema", from, "want", cluster.SchemaVersion, "err", err)
+	case from != 0 && from < cluster.SchemaVersion:
+		n.log.Info("cluster schema migrated", "from", from, "to", cluster.SchemaVersion)
+	}
+
 	// Watch from the revision loaded, so nothing between the two is lost.
 	snap, _, err := store.Load(ctx)
 	if err != nil {
