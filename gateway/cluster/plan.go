@@ -526,6 +526,12 @@ func (p *plan) txn(prefix string, maxOps int) ([]clientv3.Cmp, []clientv3.Op, er
 // not written in plain text into a cluster whose secrets are encrypted
 // (a writer that lacks the key file would silently undo the encryption).
 func (p *plan) storedValue(k Key, v any) (any, error) {
+	// A record kept although its secrets did not decrypt holds
+	// placeholders (secrets.go); only an op that replaces it (which clears
+	// Damaged) may write it.
+	if reason, bad := p.draft.Damaged[k]; bad {
+		return nil, fmt.Errorf("%w: %s is not rewritten: %s", ErrSecretKey, k, reason)
+	}
 	if p.secrets != nil {
 		sv, err := p.secrets.sealedValue(k, v)
 		if err != nil {

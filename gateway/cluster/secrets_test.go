@@ -249,10 +249,19 @@ func TestSecretsUndecryptable(t *testing.T) {
 			if again.Hosts[tIQN][ini1].CHAP.Secret == c.Secret {
 				t.Fatal("placeholder secret is predictable")
 			}
-			// A read-modify-write cannot store the placeholder.
+			// A read-modify-write cannot store the placeholder, nor can a
+			// plan that rewrites the record without an op replacing it.
 			h.LUNs = []uint64{0}
 			if _, _, err := commitLocal(t, s, key, key, PutHost(h)); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("rewriting the placeholder: %v", err)
+			}
+			p, err := buildPlan(s, []Op{PutDisk(Disk{Pool: "rbd", Image: "z", Size: 1 << 20})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.secrets, p.writes[hk] = key, true
+			if _, _, err := p.txn(DefaultPrefix, DefaultMaxTxnOps); !errors.Is(err, ErrSecretKey) {
+				t.Fatalf("plan rewriting an undecryptable record: %v", err)
 			}
 			if _, ok := s.Targets[tIQN]; !ok {
 				t.Fatal("the other records must stay")
