@@ -875,7 +875,7 @@ func hostDisk(ctx context.Context, e *Env, at Path, a Args) error {
 		if e.Client.DryRun() && mapRes != nil {
 			// The LUN does not exist yet, so the host's update cannot be
 			// checked by the API.
-			return e.done(fmt.Sprintf("%s would be mapped as LUN %d, then host %s would see it", disk, id, at.Name), results...)
+			return e.done(fmt.Sprintf("mapped %s as LUN %d, then let host %s see it (that step is not checked in a dry run)", disk, id, at.Name), results...)
 		}
 		r, changed, err := updateHost(ctx, e, at.Target, at.Name, func(h *model.Host) (bool, error) {
 			if h.Group != "" {
@@ -1071,7 +1071,7 @@ func groupDisk(ctx context.Context, e *Env, at Path, a Args) error {
 			results = append(results, *mapRes)
 		}
 		if e.Client.DryRun() && mapRes != nil {
-			return e.done(fmt.Sprintf("%s would be mapped as LUN %d, then host group %s would see it", disk, id, at.Name), results...)
+			return e.done(fmt.Sprintf("mapped %s as LUN %d, then let host group %s see it (that step is not checked in a dry run)", disk, id, at.Name), results...)
 		}
 		r, changed, err := updateGroup(ctx, e, at.Target, at.Name, func(g *model.HostGroup) (bool, error) {
 			if contains(g.LUNs, id) {

@@ -527,7 +527,7 @@ func TestDryRunAndWait(t *testing.T) {
 		t.Errorf("dry run changed something: %v", f.requests())
 	}
 	out = mustRun(t, e, "/iscsi-targets/"+tIQN+"/hosts/"+hIQN+" disk add rbd/disk_2")
-	if !strings.Contains(out, "would be mapped as LUN 1") || f.disks["rbd/disk_2"].Mapping != nil {
+	if !strings.Contains(out, "mapped rbd/disk_2 as LUN 1, then let host") || f.disks["rbd/disk_2"].Mapping != nil {
 		t.Errorf("dry run disk add: %s", out)
 	}
 

@@ -71,8 +71,9 @@ type Env struct {
 	Format string
 	// Width of tree listings (80 when 0).
 	Width int
-	// Cwd is the current node; Interactive enables cd's into what create
-	// made, as ceph-iscsi does.
+	// Cwd is the current node. Interactive is set for a session (the
+	// shell, a script): create then cd's into what it made, as ceph-iscsi
+	// does, and a bare path goes there instead of listing it.
 	Cwd         Path
 	Interactive bool
 
@@ -263,7 +264,7 @@ func (e *Env) done(msg string, results ...client.Result) error {
 		return e.emit(docs)
 	}
 	if e.Client.DryRun() {
-		fmt.Fprintf(e.Out, "dry run, nothing changed: %s\n", msg)
+		fmt.Fprintf(e.Out, "dry run, nothing changed; it would have: %s\n", strings.TrimPrefix(msg, "ok: "))
 		n := 0
 		for _, r := range results {
 			for _, c := range r.Changes {
@@ -289,7 +290,7 @@ func (e *Env) done(msg string, results ...client.Result) error {
 			}
 		}
 	}
-	if waited {
+	if waited && len(applied) > 0 {
 		sort.Strings(applied)
 		line += " (applied on " + joinOr(applied, "no gateway") + ")"
 	}

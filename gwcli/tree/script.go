@@ -22,6 +22,9 @@ func (e *ScriptError) Unwrap() error { return e.Err }
 // skipped; cd carries over to the next lines) and stops at the first
 // error, which it returns with its line number.
 func (e *Env) RunScript(ctx context.Context, r io.Reader, name string) error {
+	// A script is a session: create cd's into what it made, as in the shell,
+	// so that ceph-iscsi's walkthroughs run as they are written.
+	e.Interactive = true
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
