@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -207,6 +208,16 @@ func (k *SecretKey) open(v string, aad string) (string, error) {
 		return "", fmt.Errorf("%w: damaged encrypted value or wrong key (key %s)", ErrSecretKey, id)
 	}
 	return string(plain), nil
+}
+
+// logDamaged reports a key that did not decode.
+func logDamaged(log *slog.Logger, k Key, reason string) {
+	if strings.Contains(reason, ErrSecretKey.Error()) {
+		log.Warn("CHAP secrets of a record cannot be decrypted: its logins are refused until it is rewritten or this process has the key (-secret-key-file)",
+			"key", string(k), "reason", reason)
+		return
+	}
+	log.Warn("undecodable key left out of the configuration", "key", string(k), "reason", reason)
 }
 
 // chapAAD binds a ciphertext to its record and field.

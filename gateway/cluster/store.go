@@ -151,7 +151,7 @@ func (s *Store) loadAt(ctx context.Context, rev int64) (*Snapshot, error) {
 				k := s.rel(kv.Key)
 				snap.applyKV(k, kv.Value, kv.ModRevision)
 				if reason, bad := snap.Damaged[k]; bad {
-					s.log.Warn("undecodable key left out of the configuration", "key", string(k), "reason", reason)
+					logDamaged(s.log, k, reason)
 				}
 			}
 			if !resp.More || len(resp.Kvs) == 0 {

@@ -124,7 +124,7 @@ func (w *watcher) apply(ctx context.Context, b etcdwatch.Batch) error {
 		} else {
 			next.applyKV(k, ev.Kv.Value, ev.Kv.ModRevision)
 			if reason, bad := next.Damaged[k]; bad {
-				w.store.log.Warn("undecodable key left out of the configuration", "key", string(k), "reason", reason)
+				logDamaged(w.store.log, k, reason)
 			}
 		}
 		if !slices.Contains(keys, k) {
