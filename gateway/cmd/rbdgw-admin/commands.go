@@ -48,6 +48,13 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 	} else {
 		args = args[1:]
 	}
+	if strings.HasSuffix(cmd, " put") || strings.HasSuffix(cmd, " delete") || cmd == "owner" {
+		// A command that writes the configuration opens the cluster to
+		// write: records of an older schema are migrated first.
+		if err := a.migrate(ctx); err != nil {
+			return err
+		}
+	}
 	switch cmd {
 	case "gateway put":
 		return a.gatewayPut(ctx, args)
@@ -80,6 +87,12 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 		return a.deleteOne(ctx, args, 2, func(p []string) cluster.Op {
 			return cluster.DeleteHost(cluster.CanonicalISCSIName(p[0]), cluster.CanonicalISCSIName(p[1]))
 		})
+	case "hostgroup put":
+		return a.hostGroupPut(ctx, args)
+	case "hostgroup delete":
+		return a.deleteOne(ctx, args, 2, func(p []string) cluster.Op {
+			return cluster.DeleteHostGroup(cluster.CanonicalISCSIName(p[0]), p[1])
+		})
 	case "discovery-auth put":
 		return a.discoveryAuthPut(ctx, args)
 	case "discovery-auth delete":
@@ -105,11 +118,30 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 
 // commit applies ops in one transaction and reports the revision.
 func (a *admin) commit(ctx context.Context, ops ...cluster.Op) error {
-	rev, err := a.store.Apply(ctx, ops...)
+	return a.update(ctx, func(*cluster.Snapshot) ([]cluster.Op, error) { return ops, nil })
+}
+
+// update commits the ops fn builds from the current state (read again on a
+// conflict) and reports the revision.
+func (a *admin) update(ctx context.Context, fn func(*cluster.Snapshot) ([]cluster.Op, error)) error {
+	rev, err := a.store.Update(ctx, fn)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.out, "ok (revision %d)\n", rev)
+	return nil
+}
+
+// migrate brings the cluster's records up to this build's schema, and says
+// so when it did.
+func (a *admin) migrate(ctx context.Context) error {
+	from, err := a.store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if from != 0 && from < cluster.SchemaVersion {
+		fmt.Fprintf(a.errOut, "rbdgw-admin: cluster schema migrated from %d to %d\n", from, cluster.SchemaVersion)
+	}
 	return nil
 }
 
@@ -193,8 +225,8 @@ func (a *admin) hostPut(ctx context.Context, args []string) error {
 	fs := newFlags("host put")
 	var chap chapFlags // of this initiator
 	chap.register(fs, true)
-	var luns stringList
-	fs.Var(&luns, "lun", "LUN id the host sees (repeatable; none: all)")
+	var luns lunFlag
+	fs.Var(&luns, "lun", "LUN id the host sees (repeatable), all (every LUN the target has now) or none")
 	pos, err := parseInterleaved(fs, args, 2)
 	if err != nil {
 		return err
@@ -203,14 +235,82 @@ func (a *admin) hostPut(ctx context.Context, args []string) error {
 	if h.CHAP, err = chap.resolve(a); err != nil {
 		return err
 	}
-	for _, l := range luns {
-		id, err := strconv.ParseUint(l, 10, 64)
-		if err != nil {
-			return usagef("-lun %q", l)
-		}
-		h.LUNs = append(h.LUNs, id)
+	return a.update(ctx, func(s *cluster.Snapshot) ([]cluster.Op, error) {
+		h := h
+		h.LUNs = luns.resolve(s, h.Target, s.Hosts[h.Target][h.Initiator].LUNs)
+		return []cluster.Op{cluster.PutHost(h)}, nil
+	})
+}
+
+func (a *admin) hostGroupPut(ctx context.Context, args []string) error {
+	fs := newFlags("hostgroup put")
+	var members stringList
+	fs.Var(&members, "member", "initiator name of a host of the target (repeatable; the group's members are exactly those given)")
+	var luns lunFlag
+	fs.Var(&luns, "lun", "LUN id the members see (repeatable), all (every LUN the target has now) or none")
+	pos, err := parseInterleaved(fs, args, 2)
+	if err != nil {
+		return err
 	}
-	return a.commit(ctx, cluster.PutHost(h))
+	g := cluster.HostGroup{Target: cluster.CanonicalISCSIName(pos[0]), Name: pos[1]}
+	for _, m := range members {
+		g.Members = append(g.Members, cluster.CanonicalISCSIName(m))
+	}
+	return a.update(ctx, func(s *cluster.Snapshot) ([]cluster.Op, error) {
+		g := g
+		g.LUNs = luns.resolve(s, g.Target, s.HostGroups[g.Target][g.Name].LUNs)
+		return []cluster.Op{cluster.PutHostGroup(g)}, nil
+	})
+}
+
+// lunFlag is -lun: a host's or group's LUN list, explicit. Each use adds a
+// LUN id; "all" stands for every LUN the target has when the command runs
+// (LUNs mapped later are not added), "none" for the empty list. Not given
+// at all, an existing entry keeps its list and a new one sees no LUN.
+type lunFlag struct {
+	set, all, none bool
+	ids            []uint64
+}
+
+func (f *lunFlag) String() string { return "" }
+
+func (f *lunFlag) Set(v string) error {
+	f.set = true
+	switch v {
+	case "all":
+		f.all = true
+	case "none":
+		f.none = true
+	default:
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q: want a LUN id, all or none", v)
+		}
+		f.ids = append(f.ids, id)
+	}
+	if f.none && (f.all || len(f.ids) > 0) {
+		return fmt.Errorf("none excludes other LUNs")
+	}
+	return nil
+}
+
+// resolve is the list to store: the ids given, every LUN of target iqn
+// for all, none, or cur when -lun was not given.
+func (f *lunFlag) resolve(s *cluster.Snapshot, iqn string, cur []uint64) []uint64 {
+	switch {
+	case !f.set:
+		return slices.Clone(cur)
+	case f.none:
+		return []uint64{}
+	}
+	ids := slices.Clone(f.ids)
+	if f.all {
+		for _, l := range s.TargetLUNs(iqn) {
+			ids = append(ids, l.ID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // ownerMove makes gateway the ALUA owner of disk (to rebalance, or to

@@ -1,9 +1,9 @@
 // Command rbdgw-admin changes and shows the configuration of a gateway
-// cluster in etcd: gateways, disks, targets, LUN maps, hosts and discovery
-// CHAP. It writes through the same validated, revision-checked
-// transactions as every other writer, so it is safe to run while gateways
-// are running (they apply changes live) or stopped (they catch up when
-// they start). It also manages the REST API's tokens and shows its audit
+// cluster in etcd: gateways, disks, targets, LUN maps, hosts, host groups
+// (LUN masking) and discovery CHAP. It writes through the same validated,
+// revision-checked transactions as every other writer, so it is safe to
+// run while gateways are running (they apply changes live) or stopped
+// (they catch up when they start). It also manages the REST API's tokens and shows its audit
 // trail: break-glass access that needs etcd, not an API token.
 //
 //	rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [etcd security flags] COMMAND ARGS
@@ -40,8 +40,11 @@ commands:
   target delete IQN
   lun put IQN ID POOL/IMAGE
   lun delete IQN ID
-  host put IQN INITIATOR [CHAP] [-lun ID ...]
+  host put IQN INITIATOR [CHAP] [-lun ID|all|none ...]
   host delete IQN INITIATOR
+  hostgroup put IQN NAME [-member INITIATOR ...] [-lun ID|all|none ...]
+                              hosts sharing one LUN list (the members are exactly those given)
+  hostgroup delete IQN NAME
   discovery-auth put CHAP
   discovery-auth delete
   owner move POOL/IMAGE GATEWAY
@@ -68,6 +71,13 @@ etcd: https:// endpoints (the default with -etcd-cacert or -etcd-cert) check the
 -etcd-cacert and present -etcd-cert/-etcd-key; the user and password come from -etcd-auth-file
 ("user:password" or two lines) or RBDGW_ETCD_USER and RBDGW_ETCD_PASSWORD. Plain http:// is refused
 off loopback unless -etcd-insecure.
+
+LUN masking: a host sees exactly the LUNs it lists, or its host group lists when it is a member
+(a member's own list must be empty). -lun is repeatable: -lun 0 -lun 3 lists two LUNs, -lun all
+every LUN the target has now (LUNs mapped later are not added), -lun none no LUN. Without -lun an
+existing host or group keeps its list and a new one sees no LUN. Initiators without a host entry,
+admitted by target put -allow-any-initiator, see every LUN. A LUN a host or group lists cannot be
+deleted. The first command that writes migrates a cluster of an older schema.
 
 SIZE takes a K, M, G or T suffix (powers of 1024). CHAP secrets are 12 to 16 characters.
 `
