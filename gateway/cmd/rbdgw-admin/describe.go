@@ -46,16 +46,18 @@ type lunView struct {
 	Epoch uint64 `json:"owner_epoch,omitempty"`
 }
 
+// hostView and groupView show LUN lists as stored: explicit, [] for none
+// (a grouped host's own list is empty; it sees its group's).
 type hostView struct {
 	Initiator string    `json:"initiator"`
 	CHAP      *chapView `json:"chap,omitempty"`
-	LUNs      []uint64  `json:"luns,omitempty"`
+	LUNs      []uint64  `json:"luns"`
 }
 
 type groupView struct {
 	Name    string   `json:"name"`
 	Members []string `json:"members"`
-	LUNs    []uint64 `json:"luns,omitempty"`
+	LUNs    []uint64 `json:"luns"`
 }
 
 func mask(c *config.CHAP) *chapView {
@@ -83,10 +85,10 @@ func describe(s *cluster.Snapshot) description {
 			tv.LUNs = append(tv.LUNs, lunView{ID: l.ID, Disk: l.Disk, Owner: o.Gateway, Epoch: o.Epoch})
 		}
 		for _, h := range s.TargetHosts(iqn) {
-			tv.Hosts = append(tv.Hosts, hostView{Initiator: h.Initiator, CHAP: mask(h.CHAP), LUNs: h.LUNs})
+			tv.Hosts = append(tv.Hosts, hostView{Initiator: h.Initiator, CHAP: mask(h.CHAP), LUNs: append([]uint64{}, h.LUNs...)})
 		}
 		for _, g := range s.TargetHostGroups(iqn) {
-			tv.HostGroups = append(tv.HostGroups, groupView{Name: g.Name, Members: g.Members, LUNs: g.LUNs})
+			tv.HostGroups = append(tv.HostGroups, groupView{Name: g.Name, Members: g.Members, LUNs: append([]uint64{}, g.LUNs...)})
 		}
 		d.Targets = append(d.Targets, tv)
 	}
