@@ -3,7 +3,6 @@ package tree
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -257,6 +256,7 @@ func disksCommands() []*Command {
 				if err != nil {
 					return err
 				}
+				e.left(at, a["disk"])
 				return e.done("ok: deleted disk "+a["disk"]+" and its image", r)
 			}},
 		{Name: "detach", Summary: "remove a disk from the gateways, keeping its RBD image", Usage: "detach <pool>/<image>",
@@ -266,6 +266,7 @@ func disksCommands() []*Command {
 				if err != nil {
 					return err
 				}
+				e.left(at, a["disk"])
 				return e.done("ok: detached disk "+a["disk"]+" (the image stays in Ceph)", r)
 			}},
 		{Name: "info", Summary: "show the disks, or one disk's details", Usage: "info [<pool>/<image>]",
@@ -395,6 +396,24 @@ func resizeDisk(ctx context.Context, e *Env, id, sizeArg string) error {
 	return e.done("ok: disk "+id+" is now "+HumanSize(size), r)
 }
 
+// left moves the current node up to at when it was at or below at's
+// child name, which a delete has just removed.
+func (e *Env) left(at Path, name string) {
+	if e.Client.DryRun() {
+		return
+	}
+	gone, err := at.Child(name)
+	if err != nil {
+		return
+	}
+	if cur := e.Cwd.String() + "/"; strings.HasPrefix(cur, gone.String()+"/") {
+		e.prev, e.Cwd = at, at
+	}
+	if prev := e.prev.String() + "/"; strings.HasPrefix(prev, gone.String()+"/") {
+		e.prev = at
+	}
+}
+
 // retryIfMatch runs a read-modify-write until it does not lose a race
 // (HTTP 412), five times at most.
 func retryIfMatch(f func() error) error {
@@ -497,9 +516,7 @@ func targetsCommands() []*Command {
 				if err != nil {
 					return err
 				}
-				if e.Cwd.Target == iqn && !e.Client.DryRun() {
-					e.Cwd = at
-				}
+				e.left(at, iqn)
 				return e.done("ok: deleted target "+iqn, r)
 			}},
 		{Name: "discovery_auth", Summary: "require CHAP on discovery sessions, or not (nochap)",
@@ -751,6 +768,7 @@ func hostsCommands() []*Command {
 				if err != nil {
 					return err
 				}
+				e.left(at, ini)
 				return e.done("ok: deleted host "+ini, r)
 			}},
 		{Name: "auth", Summary: "nochap: remove every host's CHAP; enable_acl/disable_acl: admit listed hosts only / any initiator",
@@ -962,6 +980,7 @@ func groupsCommands() []*Command {
 				if err != nil {
 					return err
 				}
+				e.left(at, a["group_name"])
 				return e.done("ok: deleted host group "+a["group_name"], r)
 			}},
 	}
@@ -1103,11 +1122,4 @@ func groupDisk(ctx context.Context, e *Env, at Path, a Args) error {
 		return err
 	}
 	return e.done(fmt.Sprintf("ok: host group %s no longer sees %s", at.Name, disk), r)
-}
-
-// sortStrings returns s sorted (a copy).
-func sortStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }

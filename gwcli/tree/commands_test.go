@@ -490,10 +490,12 @@ func TestHostGroups(t *testing.T) {
 		t.Errorf("host remove: %s %+v", out, f.hosts[tIQN][c2])
 	}
 	mustRun(t, e, "disk remove rbd/disk_2")
-	mustRun(t, e, "cd ..")
-	mustRun(t, e, "delete dbs")
+	mustRun(t, e, ".. delete dbs") // deleting the node we are in moves us up
 	if _, ok := f.groups[tIQN]["dbs"]; ok {
 		t.Error("group not deleted")
+	}
+	if e.Cwd.Kind != KGroups {
+		t.Errorf("still in a deleted group: %s", e.Cwd)
 	}
 }
 

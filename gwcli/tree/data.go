@@ -269,12 +269,11 @@ type Cache struct {
 }
 
 type entry struct {
-	val      any
-	err      error
-	at       time.Time
-	loading  bool
-	done     chan struct{} // closed when the first load ends
-	fetchers func(context.Context) (any, error)
+	val     any
+	err     error
+	at      time.Time
+	loading bool
+	done    chan struct{} // closed when the first load ends
 }
 
 // NewCache returns a cache with a 5 s TTL.

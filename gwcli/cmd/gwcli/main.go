@@ -176,6 +176,9 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	env := tree.NewEnv(c, stdout, stderr)
 	env.Format = o.output
+	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+		env.Width = w
+	}
 	ctx := context.Background()
 
 	switch {
