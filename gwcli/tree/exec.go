@@ -111,7 +111,7 @@ func (e *Env) Run(ctx context.Context, words []string) error {
 		if looksLikePath(words[0]) {
 			return err
 		}
-		return usagef("unknown command %q at %s; commands here: %s (help lists them)", words[0], at, strings.Join(commandNames(at.Kind), ", "))
+		return usagef("unknown command %q at %s; commands here: %s (help lists them)%s", words[0], at, strings.Join(commandNames(at.Kind), ", "), elsewhere(words[0]))
 	}
 	if len(words) == 1 {
 		if !looksLikePath(words[0]) {
@@ -134,6 +134,28 @@ func (e *Env) Run(ctx context.Context, words []string) error {
 		return usagef("unknown command %q at %s; commands there: %s", words[1], p, strings.Join(commandNames(p.Kind), ", "))
 	}
 	return e.runCommand(ctx, c, p, words[2:])
+}
+
+// elsewhere names the nodes where an unknown command exists, as a hint
+// ("create iqn..." typed at / as in many ceph-iscsi guides).
+func elsewhere(name string) string {
+	var where []string
+	for _, n := range []struct {
+		k    Kind
+		path string
+	}{{KDisks, "/disks"}, {KTargets, "/iscsi-targets"}, {KTGateways, "/iscsi-targets/<iqn>/gateways"},
+		{KTDisks, "/iscsi-targets/<iqn>/disks"}, {KHosts, "/iscsi-targets/<iqn>/hosts"}, {KHost, "/iscsi-targets/<iqn>/hosts/<client_iqn>"},
+		{KGroups, "/iscsi-targets/<iqn>/host-groups"}, {KDisk, "/disks/<pool>/<image>"}} {
+		for _, c := range byKind[n.k] {
+			if c.Name == name {
+				where = append(where, n.path)
+			}
+		}
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	return "; " + name + " is a command of " + strings.Join(where, ", ")
 }
 
 func looksLikePath(w string) bool {
