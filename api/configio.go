@@ -187,10 +187,11 @@ func fromStandalone(cfg *config.Config, gateway string) (model.Export, error) {
 			all = append(all, l.ID)
 		}
 		for _, a := range t.ACLs {
-			// In a standalone file an ACL without a list sees every LUN.
+			// In a standalone file an ACL without a list sees every LUN;
+			// in the cluster the list is explicit.
 			luns := all
-			if l := aclLUNsTmp(a); l != nil {
-				luns = l
+			if ids, every := a.View(); !every {
+				luns = ids
 			}
 			et.Hosts = append(et.Hosts, model.ExportHost{Initiator: a.InitiatorIQN, CHAP: chapModel(a.CHAP), LUNs: nonNil(luns)})
 		}

@@ -327,7 +327,7 @@ disks:
 targets:
   - iqn: iqn.2024-01.io.rbdgw:standalone
     luns: [{id: 0, disk: vm1}]
-    acls: [{initiator: ` + ini1 + `}]
+    acls: [{initiator: ` + ini1 + `}, {initiator: ` + ini2 + `, luns: []}]
 `
 	if r := g.do(api.RoleOperator, "POST", "/config/import", standalone, "Content-Type", "application/yaml"); r.status != 400 || !strings.Contains(r.err().Message, "gateway=") {
 		t.Fatalf("standalone without ?gateway: %d %s", r.status, r.body)
@@ -337,6 +337,11 @@ targets:
 	g.must(200, "GET", "/targets/iqn.2024-01.io.rbdgw:standalone/hosts/"+ini1, nil).decode(t, &h)
 	if len(h.LUNs) != 1 || h.LUNs[0] != 0 {
 		t.Fatalf("standalone ACL: %+v", h)
+	}
+	// An ACL with an empty list sees no LUN, in the file and in the cluster.
+	g.must(200, "GET", "/targets/iqn.2024-01.io.rbdgw:standalone/hosts/"+ini2, nil).decode(t, &h)
+	if len(h.LUNs) != 0 {
+		t.Fatalf("standalone ACL with luns: []: %+v", h)
 	}
 }
 
