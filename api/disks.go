@@ -193,6 +193,7 @@ func (s *Server) putDisk(c *gin.Context) {
 	if !res.DryRun {
 		c.Header("ETag", etag(res.Revision))
 	}
+	setLocation(c, status, res)
 	s.ok(c, status, res)
 }
 

@@ -63,7 +63,8 @@ func buildOpenAPI(routes []route, version string) map[string]any {
 			params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.desc, "schema": map[string]any{"type": q.typ}})
 		}
 		if r.writes() && r.role != 0 {
-			params = append(params, map[string]any{"name": "If-Match", "in": "header", "description": "the ETag read; 412 when the entity changed since", "schema": map[string]any{"type": "string"}})
+			params = append(params, map[string]any{"name": "If-Match", "in": "header", "description": "the ETag read; 412 when the entity changed since", "schema": map[string]any{"type": "string"}},
+				map[string]any{"name": "If-None-Match", "in": "header", "description": "\"*\": create only; 412 when the entity exists", "schema": map[string]any{"type": "string"}})
 		}
 		if params != nil {
 			op["parameters"] = params

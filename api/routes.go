@@ -93,7 +93,7 @@ func (s *Server) table() []route {
 		write(http.MethodDelete, "/targets/:iqn/gateways/:name", "Remove a gateway from a target", "targets", nil, s.deleteTargetGateway, nf),
 
 		get("/targets/:iqn/luns", "LUNs of a target", "luns", []model.LUN{}, s.listLUNs, nf),
-		withStatus(write(http.MethodPost, "/targets/:iqn/luns", "Map a disk at the lowest free LUN id (or the id given)", "luns", model.LUNPut{}, s.postLUN, nf), http.StatusCreated),
+		withStatus(write(http.MethodPost, "/targets/:iqn/luns", "Map a disk at the lowest free LUN id (or the id given)", "luns", model.LUNPut{}, s.postLUN, nf, http.StatusOK), http.StatusCreated),
 		get("/targets/:iqn/luns/:id", "One LUN", "luns", model.LUN{}, s.getLUN, nf),
 		write(http.MethodPut, "/targets/:iqn/luns/:id", "Map a disk at a LUN id", "luns", model.LUNPut{}, s.putLUN, nf),
 		write(http.MethodDelete, "/targets/:iqn/luns/:id", "Unmap a LUN (refused while a host or group maps it)", "luns", nil, s.deleteLUN, nf),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,10 +50,26 @@ func (s *Server) commit(c *gin.Context, ch change) {
 	if status == 0 {
 		status = ch.status
 	}
-	if status == 0 {
-		status = http.StatusOK
+	if status == 0 || (status == http.StatusCreated && len(res.Changes) == 0) {
+		status = http.StatusOK // nothing created
 	}
+	setLocation(c, status, res)
 	s.ok(c, status, res)
+}
+
+// setLocation names what a 201 created: the first key put, whose path is
+// the resource's URL under the API prefix (disks/<pool>/<image>,
+// targets/<iqn>/luns/<id>, ...).
+func setLocation(c *gin.Context, status int, res model.WriteResult) {
+	if status != http.StatusCreated || res.DryRun {
+		return
+	}
+	for _, ch := range res.Changes {
+		if ch.Op == "put" && ch.Key != string(cluster.SchemaKey) {
+			c.Header("Location", APIPrefix+"/"+ch.Key)
+			return
+		}
+	}
 }
 
 // commitChange is commit without the response; status is 202 when
@@ -60,6 +77,10 @@ func (s *Server) commit(c *gin.Context, ch change) {
 func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int, error) {
 	var res model.WriteResult
 	ifMatch, hasIfMatch, err := parseIfMatch(c.GetHeader("If-Match"))
+	if err != nil {
+		return res, 0, err
+	}
+	createOnly, err := parseIfNoneMatch(c.GetHeader("If-None-Match"))
 	if err != nil {
 		return res, 0, err
 	}
@@ -89,9 +110,22 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 				return res, 0, e
 			}
 		}
+		if createOnly && ch.entity != "" && snap.ModRev(ch.entity) != 0 {
+			e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
+				"%s already exists (If-None-Match: *)", ch.entity)
+			e.Details = map[string]any{"current": snap.ModRev(ch.entity)}
+			return res, 0, e
+		}
 		ops, err := ch.build(snap)
 		if err != nil {
 			return res, 0, err
+		}
+		if createOnly {
+			for i, op := range ops {
+				if op.Key() == ch.entity {
+					ops[i] = op.IfAbsent() // a concurrent create loses with 409
+				}
+			}
 		}
 		changes, err := cluster.Preview(snap, ops...)
 		if err != nil {
@@ -118,7 +152,17 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 	if !wait || len(res.Changes) == 0 {
 		return res, 0, nil
 	}
-	applied, err := s.waitApplied(c.Request.Context(), rev, s.waitGateways(snap, ch.target), timeout)
+	// The gateways concerned are those serving the target before and
+	// after the change (a gateway just added must apply it too).
+	names := s.waitGateways(snap, ch.target)
+	if after, _, err := s.opts.Store.Load(ctx); err == nil {
+		for _, n := range s.waitGateways(after, ch.target) {
+			if !contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	applied, err := s.waitApplied(c.Request.Context(), rev, names, timeout)
 	if err != nil {
 		return res, 0, err
 	}
@@ -133,7 +177,7 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 // target, or every gateway.
 func (s *Server) waitGateways(snap *cluster.Snapshot, target string) []string {
 	if t, ok := snap.Targets[target]; ok && target != "" {
-		return t.Gateways
+		return slices.Clone(t.Gateways)
 	}
 	return snap.GatewayNames()
 }
@@ -224,6 +268,17 @@ func parseIfMatch(h string) (rev int64, ok bool, err error) {
 		return 0, false, invalidf("If-Match %q: expected one ETag as returned by the API, e.g. \"1234\"", h)
 	}
 	return rev, true, nil
+}
+
+// parseIfNoneMatch accepts only "*": create, do not replace.
+func parseIfNoneMatch(h string) (bool, error) {
+	switch strings.TrimSpace(h) {
+	case "":
+		return false, nil
+	case "*":
+		return true, nil
+	}
+	return false, invalidf("If-None-Match %q: only \"*\" (create only) is supported on writes", h)
 }
 
 func boolQuery(c *gin.Context, name string) (bool, error) {

@@ -160,6 +160,11 @@ func TestIfMatch(t *testing.T) {
 	if r.status != 412 {
 		t.Fatalf("If-Match * on a missing host: %d", r.status)
 	}
+	// If-None-Match: * creates, and refuses to replace.
+	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini2, `{"luns": []}`, "If-None-Match", "*")
+	if r := e.do(api.RoleOperator, "PUT", "/targets/"+tgt+"/hosts/"+ini2, `{"luns": [0]}`, "If-None-Match", "*"); r.status != 412 {
+		t.Fatalf("If-None-Match * on an existing host: %d %s", r.status, r.body)
+	}
 }
 
 func TestDryRunAndSecrets(t *testing.T) {
@@ -236,6 +241,14 @@ func TestDisksAndLUNs(t *testing.T) {
 	if r := e.do(api.RoleOperator, "PUT", "/targets/"+tgt+"/luns/5", `{"disk": "rbd/d1"}`); r.status != 409 {
 		t.Fatalf("map a mapped disk again: %d %s", r.status, r.body)
 	}
+	// POST names the LUN it created.
+	e.must(201, "PUT", "/disks/rbd/d3", `{"size": "1G"}`)
+	if loc := e.must(201, "POST", "/targets/"+tgt+"/luns", `{"disk": "rbd/d3"}`).header.Get("Location"); loc != "/api/v1/targets/"+tgt+"/luns/2" {
+		t.Fatalf("Location %q", loc)
+	}
+	e.must(200, "POST", "/targets/"+tgt+"/luns", `{"disk": "rbd/d3"}`) // already there: nothing created
+	e.must(200, "DELETE", "/targets/"+tgt+"/luns/2", nil)
+	e.must(200, "DELETE", "/disks/rbd/d3?remove_image=true", nil)
 	var luns []model.LUN
 	e.must(200, "GET", "/targets/"+tgt+"/luns", nil).decode(t, &luns)
 	if len(luns) != 2 || luns[0].Disk != "rbd/d1" || luns[1].ID != 1 {
