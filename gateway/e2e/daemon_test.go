@@ -47,9 +47,39 @@ func needTools(t *testing.T, tools ...string) {
 	}
 }
 
+// portRange, from RBDGW_E2E_PORTS ("3370-3379"), confines the portals of
+// the tests to ports of their own on a machine shared with other runs;
+// unset, the kernel picks free ports.
+var portRange struct {
+	sync.Mutex
+	next, last int
+}
+
+func init() {
+	var lo, hi int
+	if r := os.Getenv("RBDGW_E2E_PORTS"); r != "" {
+		if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err != nil || lo <= 0 || hi < lo || hi > 65535 {
+			panic("RBDGW_E2E_PORTS: want LOW-HIGH, got " + r)
+		}
+	}
+	portRange.next, portRange.last = lo, hi
+}
+
 // freePort returns a loopback port nobody listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
+	if portRange.last != 0 {
+		portRange.Lock()
+		defer portRange.Unlock()
+		for ; portRange.next <= portRange.last; portRange.next++ {
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", portRange.next)); err == nil {
+				l.Close()
+				portRange.next++
+				return portRange.next - 1
+			}
+		}
+		t.Fatalf("RBDGW_E2E_PORTS: no free port left")
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
