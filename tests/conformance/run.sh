@@ -172,8 +172,9 @@ cluster() {
 	adm lun put "$iqn" 0 "rbd/$image"
 	adm lun put "$iqn" 1 "rbd/$image-ro"
 	adm lun put "$iqn" 2 "rbd/$image-512"
-	adm host put "$iqn" "$ini1"
-	adm host put "$iqn" "$ini2"
+	# Both initiators of the suite see every LUN (masking is explicit).
+	adm host put "$iqn" "$ini1" -lun all
+	adm host put "$iqn" "$ini2" -lun all
 	for gw in gw-a gw-b; do
 		log_name=$gw start "$root/bin/rbdgw" -etcd "$ep" -gateway "$gw" -ceph-conf "$CEPH_CONF" -api off -log-level warn
 	done

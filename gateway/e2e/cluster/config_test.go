@@ -30,9 +30,9 @@ func TestConfigChangeWhileGatewayDown(t *testing.T) {
 
 	w := startMPIO(t, "write-verify", "-target", c.iqn, "-portal", a.portal, "-chunks", "256", "-duration", "8s", "-interval", "2ms")
 	w.until(t, 30*time.Second, func(ev map[string]any) bool { return ev["event"] == "progress" })
-	c.admin("host", "put", c.iqn, host, "-chap", user+":"+secret)
 	disk := c.addDisk("256M")
 	c.admin("lun", "put", c.iqn, "1", disk)
+	c.admin("host", "put", c.iqn, host, "-chap", user+":"+secret, "-lun", "0", "-lun", "1")
 
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		out, err := iscsiLs(a.portal, host, user, secret)
