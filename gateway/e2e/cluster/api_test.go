@@ -55,9 +55,9 @@ func newAPICluster(t *testing.T) *apiCluster {
 		g := &apiGateway{gateway: &gateway{t: t, name: name, portal: fmt.Sprintf("127.0.0.1:%d", port)},
 			apiURL: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
 		g.log = filepath.Join(t.TempDir(), name+".log")
-		g.args = []string{"-etcd", etcdEndpoint(), "-etcd-prefix", c.prefix, "-gateway", name,
+		g.args = append(etcdArgs(), "-etcd-prefix", c.prefix, "-gateway", name,
 			"-ceph-conf", env.cephConf, "-lease-ttl", "5s", "-log-level", "debug",
-			"-api", fmt.Sprintf("127.0.0.1:%d", apiPort), "-api-token-file", tokenFile}
+			"-api", fmt.Sprintf("127.0.0.1:%d", apiPort), "-api-token-file", tokenFile)
 		c.gws = append(c.gws, g)
 	}
 	t.Cleanup(c.cleanup)

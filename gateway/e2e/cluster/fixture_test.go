@@ -55,8 +55,8 @@ func newCluster(t *testing.T, n int) *testCluster {
 		}
 		g := &gateway{t: t, name: "gw-" + string(rune('a'+i)), portal: fmt.Sprintf("127.0.0.1:%d", port)}
 		g.log = filepath.Join(t.TempDir(), g.name+".log")
-		g.args = []string{"-etcd", etcdEndpoint(), "-etcd-prefix", c.prefix, "-gateway", g.name,
-			"-ceph-conf", env.cephConf, "-lease-ttl", "5s", "-log-level", "debug", "-api", "off"}
+		g.args = append(etcdArgs(), "-etcd-prefix", c.prefix, "-gateway", g.name,
+			"-ceph-conf", env.cephConf, "-lease-ttl", "5s", "-log-level", "debug", "-api", "off")
 		c.gws = append(c.gws, g)
 		names = append(names, g.name)
 		c.admin("gateway", "put", g.name, "-portal", g.portal)
@@ -114,7 +114,7 @@ func (c *testCluster) admin(args ...string) string {
 }
 
 func (c *testCluster) tryAdmin(args ...string) (string, error) {
-	full := append([]string{"-etcd", etcdEndpoint(), "-etcd-prefix", c.prefix}, args...)
+	full := append(append(etcdArgs(), "-etcd-prefix", c.prefix), args...)
 	out, err := exec.Command(filepath.Join(env.bin, "rbdgw-admin"), full...).CombinedOutput()
 	return string(out), err
 }

@@ -7,7 +7,10 @@
 //
 // Ceph: the tests use $CEPH_CONF when it is set, start a throw-away
 // cluster with deploy/microceph.sh when the Ceph daemons are installed,
-// and skip otherwise. etcd: /usr/bin/etcd (Debian's etcd-server).
+// and skip otherwise. etcd: /usr/bin/etcd (Debian's etcd-server), serving
+// https with client-certificate authentication (--client-cert-auth): every
+// daemon and rbdgw-admin is given its CA and a client certificate
+// (etcdArgs); security_test.go shows that they are refused without.
 //
 //	go test -tags pacific -timeout 15m ./gateway/e2e/cluster/          (about 3 minutes)
 //	go test -tags pacific -short ./gateway/e2e/cluster/                (skips the 30 s etcd outage)
@@ -30,6 +33,7 @@ var env struct {
 	root     string // repository root
 	cephConf string
 	etcd     *clustertest.Etcd
+	pki      *clustertest.TLSFiles // the etcd server's CA and certificates
 }
 
 func TestMain(m *testing.M) {
@@ -65,7 +69,10 @@ func setup() error {
 	if err := build(); err != nil {
 		return err
 	}
-	if env.etcd, err = clustertest.StartEtcd(filepath.Join(env.bin, "etcd")); err != nil {
+	if env.pki, err = clustertest.NewTLSFiles(filepath.Join(env.bin, "pki")); err != nil {
+		return err
+	}
+	if env.etcd, err = clustertest.StartEtcdTLS(filepath.Join(env.bin, "etcd"), env.pki); err != nil {
 		if errors.Is(err, clustertest.ErrNoEtcd) {
 			env.skip = err.Error()
 			return nil

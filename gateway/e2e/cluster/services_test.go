@@ -58,8 +58,16 @@ func ceph(args ...string) (string, error) {
 	return string(out), err
 }
 
-// etcdEndpoint is the address the daemons are given with -etcd.
-func etcdEndpoint() string { return strings.TrimPrefix(env.etcd.Endpoint(), "http://") }
+// etcdEndpoint is the address the daemons are given with -etcd (https,
+// without the scheme: the TLS flags make it https).
+func etcdEndpoint() string { return strings.TrimPrefix(env.etcd.Endpoint(), "https://") }
+
+// etcdArgs are the flags that connect a daemon or rbdgw-admin to the test
+// etcd: its endpoint, the CA of its certificate and a client certificate.
+func etcdArgs() []string {
+	return []string{"-etcd", etcdEndpoint(), "-etcd-cacert", env.pki.CA,
+		"-etcd-cert", env.pki.ClientCert, "-etcd-key", env.pki.ClientKey}
+}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
