@@ -89,6 +89,11 @@ type Host struct {
 	// in a host group takes the group's list and must have an empty one.
 	// (Schema 1 read an empty list as every LUN; migrate.go.)
 	LUNs []uint64 `json:"luns"`
+	// Addresses are the source addresses the initiator may log in from:
+	// IP addresses or CIDRs, canonical (config.CanonicalAddresses), at
+	// most config.MaxAddresses; empty means any. Every gateway must run a
+	// build that knows the field before it is set: an older one ignores it.
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 // HostGroup gives several hosts of a target the same LUN set.
@@ -144,7 +149,12 @@ func (t Target) clone() Target {
 	t.CHAP = cloneCHAP(t.CHAP)
 	return t
 }
-func (h Host) clone() Host { h.LUNs = cloneIDs(h.LUNs); h.CHAP = cloneCHAP(h.CHAP); return h }
+func (h Host) clone() Host {
+	h.LUNs = cloneIDs(h.LUNs)
+	h.CHAP = cloneCHAP(h.CHAP)
+	h.Addresses = slices.Clone(h.Addresses)
+	return h
+}
 func (g HostGroup) clone() HostGroup {
 	g.Members = slices.Clone(g.Members)
 	g.LUNs = cloneIDs(g.LUNs)

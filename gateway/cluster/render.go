@@ -10,7 +10,7 @@ import (
 
 // Render builds the configuration one gateway runs from: its portals, the
 // targets that list it (with its TPG id as their portal group tag), their
-// LUNs, ACLs with CHAP and LUN view, the disks those LUNs map, discovery
+// LUNs, ACLs with CHAP, LUN view and source addresses, the disks those LUNs map, discovery
 // CHAP and the cluster-wide tuning. Disks are RBD images named by their
 // disk id.
 //
@@ -59,7 +59,7 @@ func Render(s *Snapshot, gateway string) (*config.Config, error) {
 			rendered[l.ID] = true
 		}
 		for _, h := range s.TargetHosts(iqn) {
-			acl := config.ACL{InitiatorIQN: h.Initiator, CHAP: cloneCHAP(h.CHAP)}
+			acl := config.ACL{InitiatorIQN: h.Initiator, CHAP: cloneCHAP(h.CHAP), Addresses: slices.Clone(h.Addresses)}
 			ids, _ := s.hostView(iqn, h.Initiator)
 			acl.SetView(slices.DeleteFunc(ids, func(id uint64) bool { return !rendered[id] }))
 			ct.ACLs = append(ct.ACLs, acl)

@@ -14,7 +14,8 @@ func TestRender(t *testing.T) {
 	discovery := config.CHAP{User: "disc", Secret: "discsecret12"}
 	tuning := config.Tuning{QueueDepth: 64, MaxBurstLength: 1 << 20}
 	s := mustApply(t, fixture(t),
-		PutHost(Host{Target: tIQN, Initiator: ini1, CHAP: &hostCHAP, LUNs: []uint64{0}}),
+		PutHost(Host{Target: tIQN, Initiator: ini1, CHAP: &hostCHAP, LUNs: []uint64{0},
+			Addresses: []string{"192.0.2.0/24", "10.0.0.7/32"}}),
 		PutDiscoveryAuth(discovery),
 		PutSettings(Settings{Tuning: tuning}),
 		PutDisk(Disk{Pool: "rbd", Image: "c", Size: 4096, BlockSize: 4096, PhysicalBlockSize: 16384, ReadOnly: true}),
@@ -33,8 +34,10 @@ func TestRender(t *testing.T) {
 		Targets: []config.Target{{
 			IQN:  tIQN,
 			LUNs: []config.LUN{{ID: 0, Disk: "rbd/a"}, {ID: 1, Disk: "rbd/b"}},
-			// host1 lists LUN 0; host2 takes group g1's empty list.
-			ACLs: []config.ACL{{InitiatorIQN: ini1, CHAP: &hostCHAP, LUNs: &[]uint64{0}}, {InitiatorIQN: ini2, LUNs: &[]uint64{}}},
+			// host1 lists LUN 0 and two source addresses (canonical);
+			// host2 takes group g1's empty list, from any address.
+			ACLs: []config.ACL{{InitiatorIQN: ini1, CHAP: &hostCHAP, LUNs: &[]uint64{0}, Addresses: []string{"10.0.0.7", "192.0.2.0/24"}},
+				{InitiatorIQN: ini2, LUNs: &[]uint64{}}},
 			TPGT: 1,
 		}},
 		Tuning: tuning,
@@ -65,6 +68,10 @@ func TestRender(t *testing.T) {
 	got.Targets[0].ACLs[0].CHAP.Secret = "changed"
 	if s.Hosts[tIQN][ini1].CHAP.Secret != hostCHAP.Secret {
 		t.Error("Render shares CHAP with the snapshot")
+	}
+	got.Targets[0].ACLs[0].Addresses[0] = "changed"
+	if s.Hosts[tIQN][ini1].Addresses[0] != "10.0.0.7" {
+		t.Error("Render shares addresses with the snapshot")
 	}
 
 	if _, err := Render(s, "gw9"); !errors.Is(err, ErrNotFound) {

@@ -201,6 +201,11 @@ func validateHost(h *Host) error {
 		return err
 	}
 	slices.Sort(h.LUNs)
+	addrs, err := config.CanonicalAddresses(h.Addresses)
+	if err != nil {
+		return invalidf("host %s addresses: %v", h.Initiator, err)
+	}
+	h.Addresses = addrs
 	return ValidateCHAP(h.CHAP, "host "+h.Initiator+" chap")
 }
 

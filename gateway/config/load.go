@@ -144,6 +144,9 @@ func (c *Config) Validate() error {
 			if err := a.validateView(luns); err != nil {
 				return fmt.Errorf("target %q: acl %q: %w", t.IQN, a.InitiatorIQN, err)
 			}
+			if _, err := ParseAddresses(a.Addresses); err != nil {
+				return fmt.Errorf("target %q: acl %q: addresses: %w", t.IQN, a.InitiatorIQN, err)
+			}
 		}
 	}
 	return nil

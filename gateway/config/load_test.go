@@ -54,6 +54,11 @@ targets:
 	if err != nil || phys.Disks[0].PhysicalBlockSize != 16384 {
 		t.Fatalf("physical_block_size 16384: %v", err)
 	}
+	bound, err := Parse([]byte(strings.Replace(base, `acls: [{initiator: "iqn.2024-01.io.example:h1",`,
+		`acls: [{initiator: "iqn.2024-01.io.example:h1", addresses: ["10.0.0.0/8", "2001:db8::7"],`, 1)), false)
+	if err != nil || len(bound.Targets[0].ACLs[0].Addresses) != 2 {
+		t.Fatalf("addresses: %v", err)
+	}
 	tests := []struct {
 		name, doc, want string
 	}{
@@ -69,6 +74,7 @@ targets:
 		{"physical block below the block", strings.Replace(base, "size: 1048576", "size: 1048576, block_size: 4096, physical_block_size: 512", 1), "physical_block_size"},
 		{"physical block not a power of two", strings.Replace(base, "size: 1048576", "size: 1048576, physical_block_size: 6144", 1), "physical_block_size"},
 		{"physical block too large", strings.Replace(base, "size: 1048576", "size: 1048576, physical_block_size: 33554432", 1), "physical_block_size"},
+		{"bad address", strings.Replace(base, `chap: {user: u`, `addresses: ["10.0.0.0/33"], chap: {user: u`, 1), `acl "iqn.2024-01.io.example:h1": addresses: "10.0.0.0/33" is not an IP address or CIDR`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

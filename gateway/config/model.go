@@ -72,8 +72,9 @@ type LUN struct {
 	Disk string `json:"disk" yaml:"disk"`
 }
 
-// ACL admits one initiator, optionally with its own CHAP credentials, and
-// says which LUNs of the target it sees (LUN masking).
+// ACL admits one initiator, optionally with its own CHAP credentials and
+// only from some source addresses, and says which LUNs of the target it
+// sees (LUN masking).
 type ACL struct {
 	InitiatorIQN string `json:"initiator" yaml:"initiator"`
 	CHAP         *CHAP  `json:"chap,omitempty" yaml:"chap,omitempty"`
@@ -84,6 +85,11 @@ type ACL struct {
 	// empty list survives encoding and decoding in both JSON and YAML
 	// (a nil slice and an empty one would not). Use View and SetView.
 	LUNs *[]uint64 `json:"luns,omitempty" yaml:"luns,omitempty"`
+	// Addresses are the source addresses the initiator may log in from: IP
+	// addresses or CIDRs (ParseAddress), at most MaxAddresses. Empty means
+	// any address. A login from elsewhere is refused as an authorization
+	// failure, and discovery does not list the target to it.
+	Addresses []string `json:"addresses,omitempty" yaml:"addresses,omitempty"`
 }
 
 // View returns the LUN ids the initiator sees, and all=true when it sees
