@@ -237,15 +237,6 @@ func (e *env) must(want int, method, path string, body any, hdr ...string) respo
 	return r
 }
 
-// rev is the store's current revision.
-func (e *env) rev() int64 {
-	e.t.Helper()
-	_, rev, err := e.store.Load(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return rev
-}
 
 // live registers gateway as live (its lease) for the rest of the test.
 func (e *env) live(gateway string) {
