@@ -237,7 +237,6 @@ func (e *env) must(want int, method, path string, body any, hdr ...string) respo
 	return r
 }
 
-
 // live registers gateway as live (its lease) for the rest of the test.
 func (e *env) live(gateway string) {
 	e.t.Helper()
