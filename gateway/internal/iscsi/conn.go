@@ -3,6 +3,7 @@ package iscsi
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -27,7 +28,8 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	remote string
-	local  string // the portal address the initiator connected to
+	addr   netip.Addr // remote's address, as ACL address lists match it (sourceAddr)
+	local  string     // the portal address the initiator connected to
 	// log gains session attributes at login and belongs to the serve
 	// goroutine (and the goroutines it starts); baseLog is for the others.
 	log     *slog.Logger
@@ -67,6 +69,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:     s,
 		nc:      nc,
 		remote:  remote,
+		addr:    sourceAddr(nc),
 		local:   nc.LocalAddr().String(),
 		log:     s.log.With("remote", remote),
 		baseLog: s.log.With("remote", remote),

@@ -24,6 +24,10 @@ type loginState struct {
 	// Filled by resolve.
 	initiator string
 	target    *targetEntry
+	// refusedFrom is set when target refusedBy refused the login because
+	// of the connection's source address: logRefused says so.
+	refusedFrom *addressRefusal
+	refusedBy   string
 
 	existing *session // TSIH != 0: the session this connection joins
 	fresh    *session // TSIH == 0: the session being created
@@ -106,13 +110,13 @@ func (ls *loginState) run(p *pdu.PDU) bool {
 		})
 		p.Release()
 		if resp.Status != login.StatusSuccess {
-			c.log.Info("login refused", "status", resp.Status.String(), "initiator", ls.initiator)
+			ls.logRefused(resp.Status)
 			ls.respond(req, resp, req.TSIH)
 			return false
 		}
 		if resp.Done {
 			if status := ls.finish(); status != login.StatusSuccess {
-				c.log.Info("login refused", "status", status.String(), "initiator", ls.initiator)
+				ls.logRefused(status)
 				ls.respond(req, login.Response{Status: status}, req.TSIH)
 				return false
 			}
@@ -132,6 +136,17 @@ func (ls *loginState) run(p *pdu.PDU) bool {
 			return false
 		}
 	}
+}
+
+// logRefused writes the one line a refused login logs; a refusal for the
+// source address says why, rate limited.
+func (ls *loginState) logRefused(status login.Status) {
+	c := ls.c
+	if ar := ls.refusedFrom; ar != nil && status == login.StatusForbidden {
+		c.srv.logAddressRefusal(c.log, "login refused", ls.initiator, ls.refusedBy, ar, "status", status.String())
+		return
+	}
+	c.log.Info("login refused", "status", status.String(), "initiator", ls.initiator)
 }
 
 // checkFirst validates the first Login Request's header fields.
@@ -206,12 +221,20 @@ func (ls *loginState) resolve(sessionType, initiator, targetName string) login.D
 	if e == nil {
 		return login.Decision{Status: login.StatusNotFound}
 	}
-	ok, chap := e.allowed(initiator)
-	if !ok {
+	chap, err := e.access(initiator, ls.c.addr)
+	if err != nil {
+		ls.refuse(e, err)
 		return login.Decision{Status: login.StatusForbidden}
 	}
 	ls.target = e
 	return login.Decision{Status: login.StatusSuccess, CHAP: chap, TargetAlias: e.spec.Alias}
+}
+
+// refuse notes why target e refused the login, for logRefused.
+func (ls *loginState) refuse(e *targetEntry, err error) {
+	if ar, ok := err.(*addressRefusal); ok {
+		ls.refusedFrom, ls.refusedBy = ar, e.spec.IQN
+	}
 }
 
 // portalGroupTag picks the tag for the first response, which goes out
@@ -299,7 +322,8 @@ func (ls *loginState) bindTarget(ss *session) login.Status {
 		return login.StatusTargetRemoved
 	}
 	if e != ls.target {
-		if ok, _ := e.allowed(ls.initiator); !ok {
+		if _, err := e.access(ls.initiator, ls.c.addr); err != nil {
+			ls.refuse(e, err)
 			return login.StatusForbidden
 		}
 		ls.target = e

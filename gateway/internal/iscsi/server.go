@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -65,19 +66,17 @@ type TargetSpec struct {
 	// Access decides whether an initiator may log in, and with which CHAP
 	// credentials (nil: AuthMethod None). A nil Access admits nobody.
 	Access func(initiatorIQN string) (allowed bool, chap *login.Credentials)
+	// Addresses, when set, gives the source addresses an initiator Access
+	// admits may connect from; nil or empty: any. A login from elsewhere
+	// is refused (authorization failure), SendTargets does not list the
+	// target to it, and SetTarget asks its sessions to log out.
+	Addresses func(initiatorIQN string) []netip.Prefix
 }
 
 // targetEntry is an immutable snapshot of a TargetSpec; SetTarget swaps the
 // pointer, so sessions compare entries by identity.
 type targetEntry struct {
 	spec TargetSpec
-}
-
-func (e *targetEntry) allowed(initiator string) (bool, *login.Credentials) {
-	if e.spec.Access == nil {
-		return false, nil
-	}
-	return e.spec.Access(initiator)
 }
 
 // sessionKey identifies a session for reinstatement: the initiator port
@@ -111,6 +110,8 @@ type Server struct {
 	connWG sync.WaitGroup
 
 	metrics *metrics.Registry // nil: commands are not counted
+
+	refusals refusalLog // rate limits the lines of address refusals
 
 	// Counters for tests and diagnostics: commands run on the serve loop,
 	// and serve loops taken over from a stalled inline command.
@@ -222,8 +223,9 @@ func (s *Server) SetDiscoveryAuth(c *login.Credentials) {
 }
 
 // SetTarget adds a target or replaces it in place. Sessions of initiators
-// the new Access still allows stay up; the others are asked to log out and
-// dropped after the logout grace. When the Device, TPGT, RelativePortID or
+// the new Access and Addresses still allow (from the session's source
+// address) stay up; the others are asked to log out and dropped after the
+// logout grace. When the Device, TPGT, RelativePortID or
 // PortGroupID change, the I_T nexuses change too: every session of the
 // target is dropped, and SetTarget returns once their commands finished.
 func (s *Server) SetTarget(spec TargetSpec) error {
@@ -254,7 +256,12 @@ func (s *Server) SetTarget(spec TargetSpec) error {
 			ss.drop("target port changed")
 			dropped = append(dropped, ss)
 		default:
-			if ok, _ := e.allowed(ss.initiator); !ok {
+			var ar *addressRefusal
+			switch _, err := e.access(ss.initiator, ss.sourceAddr()); {
+			case errors.As(err, &ar):
+				ss.log.Warn("source address no longer allowed", "reason", ar.Error())
+				ss.requestLogout("source address no longer allowed")
+			case err != nil:
 				ss.requestLogout("initiator no longer allowed")
 			}
 		}

@@ -3,6 +3,7 @@ package iscsi
 import (
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -84,6 +85,15 @@ func (ss *session) currentConn() *conn {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.conn
+}
+
+// sourceAddr is the address the session's connection comes from (invalid
+// between connections).
+func (ss *session) sourceAddr() netip.Addr {
+	if c := ss.currentConn(); c != nil {
+		return c.addr
+	}
+	return netip.Addr{}
 }
 
 // requestLogout asks the initiator to log out (Async Message); the

@@ -157,7 +157,10 @@ func (c *conn) sendTargets(value string) []login.KV {
 	slices.SortFunc(entries, func(a, b *targetEntry) int { return strings.Compare(a.spec.IQN, b.spec.IQN) })
 	var out []login.KV
 	for _, e := range entries {
-		if ok, _ := e.allowed(c.sess.initiator); !ok {
+		if _, err := e.access(c.sess.initiator, c.addr); err != nil {
+			if ar, ok := err.(*addressRefusal); ok {
+				c.srv.logAddressRefusal(c.log, "SendTargets: target not listed", c.sess.initiator, e.spec.IQN, ar)
+			}
 			continue
 		}
 		out = append(out, login.KV{Key: "TargetName", Value: e.spec.IQN})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -302,6 +303,7 @@ func (r *Reconciler) applyTarget(cfg *config.Config, t config.Target, disks map[
 		PortGroupID:    r.opts.PortGroupID,
 		Portals:        portals,
 		Access:         accessPolicy(t),
+		Addresses:      r.addressPolicy(t),
 	})
 	if err != nil {
 		errs = append(errs, err)
@@ -329,6 +331,29 @@ func accessPolicy(t config.Target) func(string) (bool, *login.Credentials) {
 		}
 		return true, credentials(chap)
 	}
+}
+
+// addressPolicy gives the source addresses each listed initiator may log
+// in from; nil (any) for an initiator whose ACL lists none, or that has no
+// ACL. The configuration was validated; a list that does not parse anyway
+// admits no address (the zero Prefix contains none), and is logged.
+func (r *Reconciler) addressPolicy(t config.Target) func(string) []netip.Prefix {
+	bound := map[string][]netip.Prefix{}
+	for _, a := range t.ACLs {
+		ps, err := config.ParseAddresses(a.Addresses)
+		if err != nil {
+			r.log.Error("acl addresses unusable: the initiator is refused from every address",
+				"target", t.IQN, "initiator", a.InitiatorIQN, "err", err)
+			ps = []netip.Prefix{{}}
+		}
+		if len(ps) > 0 {
+			bound[a.InitiatorIQN] = ps
+		}
+	}
+	if len(bound) == 0 {
+		return nil
+	}
+	return func(initiator string) []netip.Prefix { return bound[initiator] }
 }
 
 func credentials(c *config.CHAP) *login.Credentials {
