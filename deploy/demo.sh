@@ -143,6 +143,9 @@ cleanup() {
 	local rc="$1" p name pids rest t0 f
 	[ -z "$stopping" ] || return 0
 	stopping=1
+	# The output may be a pipe whose reader is gone (make demo | tee, and
+	# Ctrl-C ended tee too): a message must not end the cleanup.
+	trap '' PIPE
 	t0=$(date +%s%N)
 	set +e
 	exec 2>/dev/null
@@ -192,8 +195,10 @@ cleanup() {
 	[ -n "$ceph_started${gw_pid[*]}" ] && log "stopped everything in $((($(date +%s%N) - t0) / 1000000)) ms"
 	exit "$rc"
 }
-# A stop the user asked for ends with status 0.
+# A stop the user asked for ends with status 0; output nobody reads any
+# more (SIGPIPE) ends the demo too.
 trap 'cleanup 0' INT TERM HUP
+trap 'cleanup 1' PIPE
 trap 'cleanup $?' EXIT
 dir="$(mktemp -d /tmp/rbdgw-demo.XXXXXX)"
 
