@@ -41,7 +41,7 @@ func exportOf(snap *cluster.Snapshot) model.Export {
 			et.LUNs = append(et.LUNs, model.ExportLUN{ID: l.ID, Disk: l.Disk})
 		}
 		for _, h := range snap.TargetHosts(iqn) {
-			et.Hosts = append(et.Hosts, model.ExportHost{Initiator: h.Initiator, CHAP: chapOut(h.CHAP), LUNs: nonNil(h.LUNs)})
+			et.Hosts = append(et.Hosts, model.ExportHost{Initiator: h.Initiator, CHAP: chapOut(h.CHAP), LUNs: nonNil(h.LUNs), Addresses: h.Addresses})
 		}
 		for _, g := range snap.TargetHostGroups(iqn) {
 			et.HostGroups = append(et.HostGroups, model.ExportHostGroup{Name: g.Name, Members: nonNil(g.Members), LUNs: nonNil(g.LUNs)})
@@ -193,7 +193,7 @@ func fromStandalone(cfg *config.Config, gateway string) (model.Export, error) {
 			if ids, every := a.View(); !every {
 				luns = ids
 			}
-			et.Hosts = append(et.Hosts, model.ExportHost{Initiator: a.InitiatorIQN, CHAP: chapModel(a.CHAP), LUNs: nonNil(luns)})
+			et.Hosts = append(et.Hosts, model.ExportHost{Initiator: a.InitiatorIQN, CHAP: chapModel(a.CHAP), LUNs: nonNil(luns), Addresses: a.Addresses})
 		}
 		doc.Targets = append(doc.Targets, et)
 	}

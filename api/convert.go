@@ -122,7 +122,7 @@ func lunOut(snap *cluster.Snapshot, l cluster.LUN) model.LUN {
 }
 
 func hostOut(snap *cluster.Snapshot, h cluster.Host, sessions []model.Session) model.Host {
-	out := model.Host{Initiator: h.Initiator, CHAP: chapOut(h.CHAP), LUNs: []uint64{}, Addresses: []string{}, LoggedIn: []string{}}
+	out := model.Host{Initiator: h.Initiator, CHAP: chapOut(h.CHAP), LUNs: []uint64{}, Addresses: nonNil(h.Addresses), LoggedIn: []string{}}
 	for _, l := range snap.VisibleLUNs(h.Target, h.Initiator) {
 		out.LUNs = append(out.LUNs, l.ID)
 	}

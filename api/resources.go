@@ -662,11 +662,11 @@ func (s *Server) putSettings(c *gin.Context) {
 	}})
 }
 
-// setHostAddresses stores the addresses a host may log in from.
+// setHostAddresses stores the addresses a host may log in from (IP
+// addresses or CIDRs; none: any). The cluster's validation checks them
+// and stores them canonical, so the response shows what gateways enforce.
 func setHostAddresses(h *cluster.Host, addrs []string) error {
-	if len(addrs) > 0 {
-		return invalidf("addresses: initiator address binding is not available in this build")
-	}
+	h.Addresses = slices.Clone(addrs)
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +94,18 @@ func TestBadInput(t *testing.T) {
 		{"lun out of range", "PUT", "/targets/" + tgt + "/luns/300", `{"disk": "rbd/d1"}`, 400, model.CodeInvalid, "0 to 255"},
 		{"lun id not a number", "GET", "/targets/" + tgt + "/luns/x", nil, 400, model.CodeInvalid, "LUN id"},
 		{"host maps missing lun", "PUT", "/targets/" + tgt + "/hosts/" + ini1, `{"luns": [7]}`, 400, model.CodeInvalid, "has no LUN 7"},
+		{"bad cidr", "PUT", "/targets/" + tgt + "/hosts/" + ini1, `{"luns": [0], "addresses": ["10.0.0.0/33"]}`, 400, model.CodeInvalid,
+			`host ` + ini1 + ` addresses: "10.0.0.0/33" is not an IP address or CIDR`},
+		{"address with host bits", "PUT", "/targets/" + tgt + "/hosts/" + ini1, `{"addresses": ["10.1.2.3/16"]}`, 400, model.CodeInvalid,
+			`"10.1.2.3/16" has host bits set (the network is 10.1.0.0/16)`},
+		{"host name as address", "PUT", "/targets/" + tgt + "/hosts/" + ini1, `{"addresses": ["client1.example.com"]}`, 400, model.CodeInvalid,
+			`"client1.example.com" is not an IP address or CIDR`},
+		{"address twice", "PUT", "/targets/" + tgt + "/hosts/" + ini1, `{"addresses": ["192.0.2.7", "192.0.2.7/32"]}`, 400, model.CodeInvalid,
+			"listed twice"},
+		{"too many addresses", "PUT", "/targets/" + tgt + "/hosts/" + ini1, model.HostPut{Addresses: manyAddresses(65)}, 400, model.CodeInvalid,
+			"at most 64"},
+		{"addresses of wrong type", "PUT", "/targets/" + tgt + "/hosts/" + ini1, `{"addresses": "10.0.0.1"}`, 400, model.CodeMalformed,
+			`field "addresses": expected an array`},
 		{"unknown pool", "PUT", "/disks/nopool/x", `{"size": "1G"}`, 404, model.CodeNotFound, "nopool"},
 		{"bad size unit", "PUT", "/disks/rbd/x", `{"size": "10Q"}`, 400, model.CodeMalformed, "unit"},
 		{"size not block multiple", "PUT", "/disks/rbd/x", `{"size": 1000}`, 400, model.CodeInvalid, "multiple"},
@@ -306,14 +320,71 @@ func TestTargetGateways(t *testing.T) {
 	}
 }
 
+func manyAddresses(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("10.%d.0.0/16", i)
+	}
+	return out
+}
+
+// TestHostAddresses: a host's source addresses are stored canonical (as
+// every gateway enforces them), shown on reads, kept by a PUT that gives
+// them again and cleared by one that does not.
+func TestHostAddresses(t *testing.T) {
+	e := newEnv(t)
+	e.base()
+	var h model.Host
+	r := e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1,
+		`{"luns": [0], "addresses": ["2001:DB8::/32", "192.0.2.7/32", "10.0.0.0/8", "::ffff:198.51.100.1"]}`)
+	want := []string{"10.0.0.0/8", "192.0.2.7", "198.51.100.1", "2001:db8::/32"}
+	if !strings.Contains(string(r.body), `"addresses":["10.0.0.0/8","192.0.2.7","198.51.100.1","2001:db8::/32"]`) {
+		t.Fatalf("PUT does not store the canonical list: %s", r.body)
+	}
+	e.must(200, "GET", "/targets/"+tgt+"/hosts/"+ini1, nil).decode(t, &h)
+	if !slices.Equal(h.Addresses, want) {
+		t.Fatalf("GET: addresses %q, want %q", h.Addresses, want)
+	}
+	var hosts []model.Host
+	e.must(200, "GET", "/targets/"+tgt+"/hosts", nil).decode(t, &hosts)
+	if len(hosts) != 1 || !slices.Equal(hosts[0].Addresses, want) {
+		t.Fatalf("host list: %+v", hosts)
+	}
+	// Another host without a list: any address, shown as [].
+	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini2, `{"luns": [1]}`)
+	if r := e.must(200, "GET", "/targets/"+tgt+"/hosts/"+ini2, nil); !strings.Contains(string(r.body), `"addresses":[]`) {
+		t.Fatalf("a host without addresses: %s", r.body)
+	}
+	// A dry run validates and stores nothing.
+	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1+"?dry_run=true", `{"luns": [0], "addresses": ["127.0.0.1"]}`)
+	e.must(200, "GET", "/targets/"+tgt+"/hosts/"+ini1, nil).decode(t, &h)
+	if !slices.Equal(h.Addresses, want) {
+		t.Fatalf("after a dry run: addresses %q", h.Addresses)
+	}
+	// PUT is the whole desired state: no addresses, any address.
+	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1, model.HostPut{LUNs: []uint64{0}})
+	e.must(200, "GET", "/targets/"+tgt+"/hosts/"+ini1, nil).decode(t, &h)
+	if h.Addresses == nil || len(h.Addresses) != 0 {
+		t.Fatalf("addresses after a PUT without them: %#v", h.Addresses)
+	}
+	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1, model.HostPut{LUNs: []uint64{0}, Addresses: manyAddresses(64)})
+	e.must(200, "GET", "/targets/"+tgt+"/hosts/"+ini1, nil).decode(t, &h)
+	if len(h.Addresses) != 64 {
+		t.Fatalf("64 addresses stored as %d", len(h.Addresses))
+	}
+}
+
 func TestExportImport(t *testing.T) {
 	e := newEnv(t)
 	e.base()
-	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1, `{"chap": {"user": "host1", "secret": "0123456789ab"}, "luns": [0]}`)
+	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1, `{"chap": {"user": "host1", "secret": "0123456789ab"}, "luns": [0], "addresses": ["192.0.2.0/24", "10.1.2.3"]}`)
 	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini2, `{"luns": []}`)
 	e.must(200, "PUT", "/targets/"+tgt+"/host-groups/g1", `{"members": ["`+ini2+`"], "luns": [1]}`)
 	yamlDoc := e.must(200, "GET", "/config/export?format=yaml", nil).body
 	jsonDoc := e.export()
+	if !strings.Contains(jsonDoc, `"addresses":["10.1.2.3","192.0.2.0/24"]`) {
+		t.Fatalf("the export does not carry a host's addresses:\n%s", jsonDoc)
+	}
 	// Importing the export into the same cluster changes nothing.
 	var res model.WriteResult
 	e.must(200, "POST", "/config/import", jsonDoc).decode(t, &res)
@@ -340,7 +411,7 @@ disks:
 targets:
   - iqn: iqn.2024-01.io.rbdgw:standalone
     luns: [{id: 0, disk: vm1}]
-    acls: [{initiator: ` + ini1 + `}, {initiator: ` + ini2 + `, luns: []}]
+    acls: [{initiator: ` + ini1 + `, addresses: ["198.51.100.0/24"]}, {initiator: ` + ini2 + `, luns: []}]
 `
 	if r := g.do(api.RoleOperator, "POST", "/config/import", standalone, "Content-Type", "application/yaml"); r.status != 400 || !strings.Contains(r.err().Message, "gateway=") {
 		t.Fatalf("standalone without ?gateway: %d %s", r.status, r.body)
@@ -348,7 +419,7 @@ targets:
 	g.must(200, "POST", "/config/import?gateway=gw-a", standalone, "Content-Type", "application/yaml")
 	var h model.Host
 	g.must(200, "GET", "/targets/iqn.2024-01.io.rbdgw:standalone/hosts/"+ini1, nil).decode(t, &h)
-	if len(h.LUNs) != 1 || h.LUNs[0] != 0 {
+	if len(h.LUNs) != 1 || h.LUNs[0] != 0 || !slices.Equal(h.Addresses, []string{"198.51.100.0/24"}) {
 		t.Fatalf("standalone ACL: %+v", h)
 	}
 	// An ACL with an empty list sees no LUN, in the file and in the cluster.
