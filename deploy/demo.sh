@@ -166,13 +166,10 @@ cleanup() {
 		wait "$etcd_pid" 2>/dev/null
 	fi
 	if [ -n "$ceph_started" ]; then
-		# As microceph.sh stop does (SIGKILL: memstore data is throw-away),
-		# by pid files and also the daemons a pid file does not name yet
-		# (killed while they started).
-		pids=()
-		for p in $(cat "$dir"/ceph/run/*.pid 2>/dev/null) $(demo_procs ceph-mon ceph-osd | cut -d' ' -f1); do
-			[[ "$p" =~ ^[0-9]+$ ]] && alive "$p" && [[ " ${pids[*]} " != *" $p "* ]] && pids+=("$p")
-		done
+		# SIGKILL, as microceph.sh stop does (memstore data is throw-away),
+		# to the daemons found by their command line, which names the demo's
+		# ceph.conf: also one killed while it started, before its pid file.
+		read -ra pids <<<"$(demo_procs ceph-mon ceph-osd | cut -d' ' -f1 | tr '\n' ' ')"
 		log "stopping micro Ceph${pids[*]:+ (pids ${pids[*]})}"
 		stop_pids 0 "${pids[@]}"
 	fi
