@@ -227,6 +227,8 @@ func (a *admin) hostPut(ctx context.Context, args []string) error {
 	chap.register(fs, true)
 	var luns lunFlag
 	fs.Var(&luns, "lun", "LUN id the host sees (repeatable), all (every LUN the target has now) or none")
+	var addrs addressFlag
+	fs.Var(&addrs, "address", "IP address or CIDR the host may log in from (repeatable), or any")
 	pos, err := parseInterleaved(fs, args, 2)
 	if err != nil {
 		return err
@@ -238,6 +240,7 @@ func (a *admin) hostPut(ctx context.Context, args []string) error {
 	return a.update(ctx, func(s *cluster.Snapshot) ([]cluster.Op, error) {
 		h := h
 		h.LUNs = luns.resolve(s, h.Target, s.Hosts[h.Target][h.Initiator].LUNs)
+		h.Addresses = addrs.resolve(s.Hosts[h.Target][h.Initiator].Addresses)
 		return []cluster.Op{cluster.PutHost(h)}, nil
 	})
 }

@@ -52,6 +52,8 @@ type hostView struct {
 	Initiator string    `json:"initiator"`
 	CHAP      *chapView `json:"chap,omitempty"`
 	LUNs      []uint64  `json:"luns"`
+	// Addresses the host may log in from; absent: any.
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 type groupView struct {
@@ -85,7 +87,8 @@ func describe(s *cluster.Snapshot) description {
 			tv.LUNs = append(tv.LUNs, lunView{ID: l.ID, Disk: l.Disk, Owner: o.Gateway, Epoch: o.Epoch})
 		}
 		for _, h := range s.TargetHosts(iqn) {
-			tv.Hosts = append(tv.Hosts, hostView{Initiator: h.Initiator, CHAP: mask(h.CHAP), LUNs: append([]uint64{}, h.LUNs...)})
+			tv.Hosts = append(tv.Hosts, hostView{Initiator: h.Initiator, CHAP: mask(h.CHAP), LUNs: append([]uint64{}, h.LUNs...),
+				Addresses: h.Addresses})
 		}
 		for _, g := range s.TargetHostGroups(iqn) {
 			tv.HostGroups = append(tv.HostGroups, groupView{Name: g.Name, Members: g.Members, LUNs: append([]uint64{}, g.LUNs...)})

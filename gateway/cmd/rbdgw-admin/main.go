@@ -40,7 +40,7 @@ commands:
   target delete IQN
   lun put IQN ID POOL/IMAGE
   lun delete IQN ID
-  host put IQN INITIATOR [CHAP] [-lun ID|all|none ...]
+  host put IQN INITIATOR [CHAP] [-lun ID|all|none ...] [-address IP|CIDR|any ...]
   host delete IQN INITIATOR
   hostgroup put IQN NAME [-member INITIATOR ...] [-lun ID|all|none ...]
                               hosts sharing one LUN list (the members are exactly those given)
@@ -78,6 +78,13 @@ every LUN the target has now (LUNs mapped later are not added), -lun none no LUN
 existing host or group keeps its list and a new one sees no LUN. Initiators without a host entry,
 admitted by target put -allow-any-initiator, see every LUN. A LUN a host or group lists cannot be
 deleted. The first command that writes migrates a cluster of an older schema.
+
+Initiator addresses: host put -address binds a host to the source addresses it may log in from
+(repeatable, IPv4 or IPv6 addresses and CIDRs, at most 64; -address any removes the binding). A
+login from another address is refused and discovery does not show it the target; its sessions
+from an address no longer listed are asked to log out. Without -address an existing host keeps
+its list and a new one may log in from any address. Every gateway must run a build that enforces
+addresses before any is set (an older gateway ignores them).
 
 SIZE takes a K, M, G or T suffix (powers of 1024). CHAP secrets are 12 to 16 characters.
 `
