@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/rbdgw/rbdgw/api/model"
 )
@@ -18,17 +20,56 @@ func get[T any](ctx context.Context, c *Client, path string, q url.Values) (T, R
 
 // write sends a write and decodes its WriteResult.
 func (c *Client) write(ctx context.Context, method, path string, q url.Values, body any, ifMatch string) (Result, error) {
-	var out model.WriteResult
-	res, err := c.do(ctx, request{method: method, path: path, query: q, body: body, ifMatch: ifMatch}, &out)
-	return Result{WriteResult: out, Status: res.Status, Method: method, Path: Prefix + path}, err
+	return c.send(ctx, request{method: method, path: path, query: q, body: body, ifMatch: ifMatch})
 }
 
-// Result is a write's answer: the API's WriteResult and the HTTP status
-// (202 when ?wait=applied timed out before every gateway applied it).
+// create sends a create-only PUT (If-None-Match: *).
+func (c *Client) create(ctx context.Context, path string, body any) (Result, error) {
+	return c.send(ctx, request{method: http.MethodPut, path: path, body: body, createOnly: true})
+}
+
+func (c *Client) send(ctx context.Context, r request) (Result, error) {
+	var out model.WriteResult
+	res, err := c.do(ctx, r, &out)
+	return Result{WriteResult: out, Status: res.Status, Location: res.Location, Method: r.method, Path: Prefix + r.path}, err
+}
+
+// Result is a write's answer: the API's WriteResult, the HTTP status
+// (202 when ?wait=applied timed out before every gateway applied it) and,
+// for a 201, the Location of what it created.
 type Result struct {
 	model.WriteResult
 	Status       int    `json:"-"`
+	Location     string `json:"-"`
 	Method, Path string `json:"-"`
+}
+
+// Created is the path of what the write created below /api/v1
+// ("targets/<iqn>/luns/3"), from the 201's Location; "" when it created
+// nothing (or was a dry run).
+func (r Result) Created() string {
+	if r.Status != http.StatusCreated || r.Location == "" {
+		return ""
+	}
+	loc := r.Location
+	if u, err := url.Parse(loc); err == nil {
+		loc = u.Path
+	}
+	if i := strings.Index(loc, Prefix+"/"); i >= 0 {
+		return loc[i+len(Prefix)+1:]
+	}
+	return strings.TrimPrefix(loc, "/")
+}
+
+// IsExists reports the answer to a create-only write of an entity that
+// exists: 412 (it was there before), or 409 "exists" (a concurrent create
+// won).
+func IsExists(err error) bool {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Status == http.StatusPreconditionFailed || (e.Status == http.StatusConflict && e.Code == model.CodeExists)
 }
 
 // Pending reports a write committed but not yet applied everywhere.
@@ -88,6 +129,12 @@ func (c *Client) PutDisk(ctx context.Context, id string, in model.DiskPut, ifMat
 	return c.write(ctx, http.MethodPut, diskPath(id), nil, in, ifMatch)
 }
 
+// CreateDisk creates a disk (Size set: with a new image; Size nil: by
+// importing the image), refusing with 412 when the disk exists.
+func (c *Client) CreateDisk(ctx context.Context, id string, in model.DiskPut) (Result, error) {
+	return c.create(ctx, diskPath(id), in)
+}
+
 // DeleteDisk removes a disk from the configuration, and its image too
 // when removeImage is set.
 func (c *Client) DeleteDisk(ctx context.Context, id string, removeImage bool) (Result, error) {
@@ -133,6 +180,11 @@ func (c *Client) PutTarget(ctx context.Context, iqn string, in model.TargetPut, 
 	return c.write(ctx, http.MethodPut, targetPath(iqn), nil, in, ifMatch)
 }
 
+// CreateTarget creates a target, refusing with 412 when it exists.
+func (c *Client) CreateTarget(ctx context.Context, iqn string, in model.TargetPut) (Result, error) {
+	return c.create(ctx, targetPath(iqn), in)
+}
+
 // DeleteTarget deletes a target with its LUNs, hosts and groups.
 func (c *Client) DeleteTarget(ctx context.Context, iqn string) (Result, error) {
 	return c.write(ctx, http.MethodDelete, targetPath(iqn), nil, nil, "")
@@ -162,12 +214,24 @@ func (c *Client) LUNs(ctx context.Context, iqn string) ([]model.LUN, error) {
 }
 
 // MapLUN maps a disk to a target at id, or at the lowest free id when id
-// is nil.
+// is nil; LUNOf tells the id it took.
 func (c *Client) MapLUN(ctx context.Context, iqn, disk string, id *uint64) (Result, error) {
 	if id == nil {
 		return c.write(ctx, http.MethodPost, targetPath(iqn)+"/luns", nil, model.LUNPut{Disk: disk}, "")
 	}
 	return c.write(ctx, http.MethodPut, targetPath(iqn)+"/luns/"+strconv.FormatUint(*id, 10), nil, model.LUNPut{Disk: disk}, "")
+}
+
+// LUNOf reads the LUN id a map created from the 201's Location
+// (".../targets/<iqn>/luns/<id>").
+func LUNOf(r Result) (uint64, bool) {
+	p := r.Created()
+	i := strings.LastIndex(p, "/luns/")
+	if i < 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(p[i+len("/luns/"):], 10, 64)
+	return id, err == nil
 }
 
 // DeleteLUN unmaps a LUN.
@@ -194,6 +258,12 @@ func (c *Client) PutHost(ctx context.Context, iqn, ini string, in model.HostPut,
 	return c.write(ctx, http.MethodPut, hostPath(iqn, ini), nil, in, ifMatch)
 }
 
+// CreateHost admits an initiator, refusing with 412 when it is a host
+// of the target already.
+func (c *Client) CreateHost(ctx context.Context, iqn, ini string, in model.HostPut) (Result, error) {
+	return c.create(ctx, hostPath(iqn, ini), in)
+}
+
 // DeleteHost removes a host.
 func (c *Client) DeleteHost(ctx context.Context, iqn, ini string) (Result, error) {
 	return c.write(ctx, http.MethodDelete, hostPath(iqn, ini), nil, nil, "")
@@ -216,6 +286,11 @@ func (c *Client) HostGroup(ctx context.Context, iqn, name string) (model.HostGro
 // PutHostGroup creates or replaces a host group.
 func (c *Client) PutHostGroup(ctx context.Context, iqn, name string, in model.HostGroupPut, ifMatch string) (Result, error) {
 	return c.write(ctx, http.MethodPut, groupPath(iqn, name), nil, in, ifMatch)
+}
+
+// CreateHostGroup creates a host group, refusing with 412 when it exists.
+func (c *Client) CreateHostGroup(ctx context.Context, iqn, name string, in model.HostGroupPut) (Result, error) {
+	return c.create(ctx, groupPath(iqn, name), in)
 }
 
 // DeleteHostGroup deletes a host group (its members stay).

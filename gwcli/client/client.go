@@ -167,6 +167,9 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 type Response struct {
 	Status int
 	ETag   string
+	// Location is the URL path of what a 201 created
+	// ("/api/v1/targets/<iqn>/luns/3").
+	Location string
 }
 
 // request is one API call.
@@ -177,6 +180,9 @@ type request struct {
 	body   any
 	// ifMatch is sent as If-Match when set.
 	ifMatch string
+	// createOnly sends If-None-Match: *: the write creates the entity
+	// and fails with 412 when it exists, in the same etcd transaction.
+	createOnly bool
 	// raw receives the body undecoded instead of out.
 	raw *[]byte
 }
@@ -235,6 +241,9 @@ func (c *Client) do(ctx context.Context, r request, out any) (Response, error) {
 	if r.ifMatch != "" {
 		req.Header.Set("If-Match", r.ifMatch)
 	}
+	if r.createOnly {
+		req.Header.Set("If-None-Match", "*")
+	}
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -248,7 +257,7 @@ func (c *Client) do(ctx context.Context, r request, out any) (Response, error) {
 	if err != nil {
 		return Response{}, &UnreachableError{URL: c.hostURL(), Err: err}
 	}
-	res := Response{Status: resp.StatusCode, ETag: resp.Header.Get("ETag")}
+	res := Response{Status: resp.StatusCode, ETag: resp.Header.Get("ETag"), Location: resp.Header.Get("Location")}
 	if resp.StatusCode >= 300 {
 		return res, c.errorOf(r, resp, data)
 	}

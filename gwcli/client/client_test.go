@@ -35,7 +35,7 @@ func TestNewURL(t *testing.T) {
 }
 
 type seen struct {
-	method, uri, ifMatch, auth, body, ctype string
+	method, uri, ifMatch, auth, body, ctype, ifNoneMatch string
 }
 
 func serve(t *testing.T, status int, body string, headers map[string]string) (*Client, *seen) {
@@ -43,7 +43,7 @@ func serve(t *testing.T, status int, body string, headers map[string]string) (*C
 	s := &seen{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		*s = seen{r.Method, r.URL.RequestURI(), r.Header.Get("If-Match"), r.Header.Get("Authorization"), string(b), r.Header.Get("Content-Type")}
+		*s = seen{r.Method, r.URL.RequestURI(), r.Header.Get("If-Match"), r.Header.Get("Authorization"), string(b), r.Header.Get("Content-Type"), r.Header.Get("If-None-Match")}
 		for k, v := range headers {
 			w.Header().Set(k, v)
 		}
@@ -137,5 +137,50 @@ func TestUnreachableAndETag(t *testing.T) {
 	}
 	if c2.Requests() != 1 {
 		t.Errorf("requests %d", c2.Requests())
+	}
+}
+
+func TestCreateOnlyAndLocation(t *testing.T) {
+	const iqn = "iqn.2024-01.io.example:t1"
+	c, s := serve(t, 201, `{"revision": 7, "changes": [{"op": "put", "key": "targets/`+iqn+`/luns/3"}]}`,
+		map[string]string{"Location": "/api/v1/targets/" + iqn + "/luns/3"})
+	r, err := c.MapLUN(context.Background(), iqn, "rbd/d1", nil)
+	if err != nil || s.method != "POST" || s.ifNoneMatch != "" {
+		t.Fatalf("map: %v %+v", err, s)
+	}
+	if id, ok := LUNOf(r); !ok || id != 3 || r.Created() != "targets/"+iqn+"/luns/3" {
+		t.Errorf("LUNOf %d %v, Created %q", id, ok, r.Created())
+	}
+	for _, create := range []func() (Result, error){
+		func() (Result, error) { return c.CreateTarget(context.Background(), iqn, model.TargetPut{}) },
+		func() (Result, error) { return c.CreateHost(context.Background(), iqn, "iqn.1994-05.com.redhat:c1", model.HostPut{}) },
+		func() (Result, error) { return c.CreateHostGroup(context.Background(), iqn, "g1", model.HostGroupPut{}) },
+		func() (Result, error) { return c.CreateDisk(context.Background(), "rbd/d1", model.DiskPut{}) },
+	} {
+		if _, err := create(); err != nil || s.method != "PUT" || s.ifNoneMatch != "*" || s.ifMatch != "" {
+			t.Errorf("create: %v %+v", err, s)
+		}
+	}
+	// A 200 created nothing: no id, whatever the headers.
+	c2, _ := serve(t, 200, `{"revision": 7, "changes": []}`, map[string]string{"Location": "/api/v1/targets/" + iqn + "/luns/3"})
+	r, _ = c2.MapLUN(context.Background(), iqn, "rbd/d1", nil)
+	if _, ok := LUNOf(r); ok {
+		t.Errorf("LUNOf a 200: %+v", r)
+	}
+	// Exists: 412 from If-None-Match, 409 exists from a concurrent create;
+	// not a 409 in_use, not a 404.
+	for status, want := range map[string]bool{
+		`412 {"error": {"code": "precondition_failed", "message": "x"}}`: true,
+		`409 {"error": {"code": "exists", "message": "x"}}`:              true,
+		`409 {"error": {"code": "in_use", "message": "x"}}`:              false,
+		`404 {"error": {"code": "not_found", "message": "x"}}`:           false,
+	} {
+		code, body, _ := strings.Cut(status, " ")
+		n := map[string]int{"412": 412, "409": 409, "404": 404}[code]
+		c3, _ := serve(t, n, body, nil)
+		_, err := c3.CreateTarget(context.Background(), iqn, model.TargetPut{})
+		if IsExists(err) != want {
+			t.Errorf("%s: IsExists %v", status, !want)
+		}
 	}
 }

@@ -75,34 +75,35 @@ type ValueKind int
 
 // Value kinds.
 const (
-	VText          ValueKind = iota
-	VSize                    // 90G
-	VCount                   // 1..
-	VLUN                     // 0..255
-	VDepth                   // ls depth
-	VPath                    // a tree path
-	VEnum                    // one of Param.Enum
-	VBool                    // true/false
-	VPool                    // a Ceph pool
-	VImage                   // an image of the pool= given (completion only)
-	VDisk                    // <pool>/<image> configured disk
-	VNewDisk                 // <pool>/<image>, for create (completion: pools)
-	VImportDisk              // <pool>/<image> of an image not yet a disk
-	VTargetIQN               // an existing target
-	VNewIQN                  // a new iSCSI name
-	VGateway                 // a gateway name
-	VTargetGateway           // a gateway serving this target
-	VPortals                 // ip[:port][,ip[:port]...]
-	VHostIQN                 // a host of this target
-	VGroupHost               // a member of this group
-	VGroupDisk               // a disk of this group
-	VHostDisk                // a disk this host sees
-	VTargetDisk              // a disk mapped to this target
-	VSnapshot                // a snapshot of this disk
-	VGroup                   // a host group of this target
-	VCommand                 // a command name (help)
-	VSecret                  // a CHAP secret (never completed)
-	VUser                    // a CHAP user name
+	VText              ValueKind = iota
+	VSize                        // 90G
+	VCount                       // 1..
+	VLUN                         // 0..255
+	VDepth                       // ls depth
+	VPath                        // a tree path
+	VEnum                        // one of Param.Enum
+	VBool                        // true/false
+	VPool                        // a Ceph pool
+	VImage                       // an image of the pool= given (completion only)
+	VDisk                        // <pool>/<image> configured disk
+	VNewDisk                     // <pool>/<image>, for create (completion: pools)
+	VImportDisk                  // <pool>/<image> of an image not yet a disk
+	VTargetIQN                   // an existing target
+	VNewIQN                      // a new iSCSI name
+	VGateway                     // a gateway name
+	VTargetGateway               // a gateway serving this target
+	VPortals                     // ip[:port][,ip[:port]...]
+	VHostIQN                     // a host of this target
+	VGroupHost                   // a member of this group
+	VGroupDisk                   // a disk of this group
+	VHostDisk                    // a disk this host sees
+	VTargetDisk                  // a disk mapped to this target
+	VSnapshot                    // a snapshot of this disk
+	VGroup                       // a host group of this target
+	VCommand                     // a command name (help)
+	VSecret                      // a CHAP secret (never completed)
+	VUser                        // a CHAP user name
+	VPhysicalBlockSize           // bytes, a power of two
 )
 
 // Param is one parameter of a command.
@@ -260,8 +261,22 @@ func checkValue(p Param, v string) error {
 	case VPortals:
 		_, err := ParsePortals(v)
 		return err
+	case VPhysicalBlockSize:
+		_, err := parsePhysicalBlockSize(v)
+		return err
 	}
 	return nil
+}
+
+// parsePhysicalBlockSize reads a physical block size in bytes: a power of
+// two from 512 bytes to 128 MiB (the API checks it against the block
+// size).
+func parsePhysicalBlockSize(v string) (uint32, error) {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n < 512 || n > 4096*maxBlocksPerPhysical || n&(n-1) != 0 {
+		return 0, fmt.Errorf("physical_block_size %q: expected a power of two in bytes, e.g. 4096", v)
+	}
+	return uint32(n), nil
 }
 
 // DefaultISCSIPort is added to portals given without a port.

@@ -30,6 +30,7 @@ var byKind = map[Kind][]*Command{}
 
 func init() {
 	global = globalCommands()
+	byKind[KRoot] = rootCommands()
 	byKind[KDisks] = disksCommands()
 	byKind[KDisk] = diskCommands()
 	byKind[KTargets] = targetsCommands()
@@ -235,13 +236,14 @@ func disksCommands() []*Command {
 			Usage: "create pool=<pool> image=<image> size=<N[M|G|T]> [count=<n>] | create <pool>/<image> <size> [<count>]",
 			Params: []Param{pos("pool", VPool, true, "Ceph pool"), pos("image", VText, true, "new image name"),
 				pos("size", VSize, true, "size, e.g. 90G (binary units)"), pos("count", VCount, false, "create <image>1..<image>N"),
-				{Name: "block_size", Keyword: true, Kind: VEnum, Enum: []string{"512", "4096"}, Desc: "logical block size (default 512)"}, kw("data_pool", VPool, "erasure-coded data pool"),
+				blockSizeParam, physicalBlockSizeParam, kw("data_pool", VPool, "erasure-coded data pool"),
 				kw("wwn", VText, "16 hex digits (generated when absent)"), kw("serial", VText, "unit serial (generated when absent)")},
 			Rewrite: diskShortForm,
 			Run:     createDisks},
 		{Name: "attach", Summary: "export an existing RBD image as a disk, at its size",
-			Usage:   "attach pool=<pool> image=<image> | attach <pool>/<image>",
-			Params:  []Param{pos("pool", VPool, true, "Ceph pool"), pos("image", VImage, true, "existing image"), {Name: "block_size", Keyword: true, Kind: VEnum, Enum: []string{"512", "4096"}, Desc: "logical block size (default 512)"}, kw("wwn", VText, "16 hex digits"), kw("serial", VText, "unit serial")},
+			Usage: "attach pool=<pool> image=<image> | attach <pool>/<image>",
+			Params: []Param{pos("pool", VPool, true, "Ceph pool"), pos("image", VImage, true, "existing image"), blockSizeParam, physicalBlockSizeParam,
+				kw("wwn", VText, "16 hex digits"), kw("serial", VText, "unit serial")},
 			Rewrite: diskShortForm,
 			Run:     attachDisk},
 		{Name: "resize", Summary: "grow a disk and its image", Usage: "resize <pool>/<image> <size>",
@@ -281,6 +283,17 @@ func disksCommands() []*Command {
 	}
 }
 
+var (
+	blockSizeParam = Param{Name: "block_size", Keyword: true, Kind: VEnum, Enum: []string{"512", "4096"},
+		Desc: "logical block size (default 512)"}
+	physicalBlockSizeParam = Param{Name: "physical_block_size", Keyword: true, Kind: VPhysicalBlockSize,
+		Desc: "physical block size initiators align I/O to: a power of two, at least block_size (default 4096)"}
+)
+
+// maxBlocksPerPhysical is the API's limit on physical_block_size /
+// block_size (2^15, what READ CAPACITY(16) can report).
+const maxBlocksPerPhysical = 1 << 15
+
 func diskPut(a Args) (model.DiskPut, error) {
 	var in model.DiskPut
 	switch a["block_size"] {
@@ -291,6 +304,17 @@ func diskPut(a Args) (model.DiskPut, error) {
 		in.BlockSize = 4096
 	default:
 		return in, usagef("block_size %q: expected 512 or 4096", a["block_size"])
+	}
+	if a.Has("physical_block_size") {
+		p, err := parsePhysicalBlockSize(a["physical_block_size"])
+		if err != nil {
+			return in, usagef("%v", err)
+		}
+		bs := max(in.BlockSize, 512)
+		if p < bs || p/bs > maxBlocksPerPhysical {
+			return in, usagef("physical_block_size %d: must be from the block size (%d) to %d blocks of it", p, bs, maxBlocksPerPhysical)
+		}
+		in.PhysicalBlockSize = p
 	}
 	in.DataPool, in.WWN, in.Serial = a["data_pool"], a["wwn"], a["serial"]
 	return in, nil
@@ -325,6 +349,9 @@ func createDisks(ctx context.Context, e *Env, at Path, a Args) error {
 			ids = append(ids, fmt.Sprintf("%s/%s%d", pool, image, i))
 		}
 	}
+	// The API grows an existing disk's image before it looks at
+	// If-None-Match, so existing disks are refused here first; the
+	// create-only write then closes the race with another creator.
 	existing, err := e.Client.Disks(ctx)
 	if err != nil {
 		return err
@@ -336,12 +363,12 @@ func createDisks(ctx context.Context, e *Env, at Path, a Args) error {
 	}
 	var results []client.Result
 	for _, id := range ids {
-		r, err := e.Client.PutDisk(ctx, id, in, "")
+		r, err := e.Client.CreateDisk(ctx, id, in)
 		if err != nil {
 			if len(results) > 0 {
 				_ = e.done(fmt.Sprintf("ok: created %d of %d disks", len(results), len(ids)), results...)
 			}
-			return err
+			return exists(err, "disk %s already exists (resize grows it)", id)
 		}
 		results = append(results, r)
 	}
@@ -361,14 +388,11 @@ func attachDisk(ctx context.Context, e *Env, at Path, a Args) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := e.Client.Disk(ctx, id); err == nil {
-		return conflict(model.CodeExists, "disk %s already exists", id)
-	} else if !client.IsNotFound(err) {
-		return err
-	}
-	r, err := e.Client.PutDisk(ctx, id, in, "")
+	// Without a size the API changes nothing in Ceph, so create-only
+	// alone refuses an existing disk.
+	r, err := e.Client.CreateDisk(ctx, id, in)
 	if err != nil {
-		return err
+		return exists(err, "disk %s already exists", id)
 	}
 	return e.done("ok: attached image "+id+" as a disk", r)
 }
@@ -489,6 +513,22 @@ func snapshot(ctx context.Context, e *Env, at Path, a Args) error {
 	return nil
 }
 
+// --- /
+
+// rootCommands: ceph-iscsi walkthroughs (seed 001 among them) type
+// "create <target_iqn>" at / and then "cd <iqn>/gateways"; both work
+// (a target's name at / is a path to it, see walk).
+func rootCommands() []*Command {
+	create := targetsCommands()[0]
+	return []*Command{{Name: "create", Summary: "create a target (as in /iscsi-targets)",
+		Usage:  "create <target_iqn> (disks are created in /disks)",
+		Params: create.Params,
+		Run: func(ctx context.Context, e *Env, at Path, a Args) error {
+			targets, _ := Resolve(Root, "/iscsi-targets")
+			return create.Run(ctx, e, targets, a)
+		}}}
+}
+
 // --- /iscsi-targets
 
 func targetsCommands() []*Command {
@@ -497,14 +537,9 @@ func targetsCommands() []*Command {
 			Params: []Param{pos("target_iqn", VNewIQN, true, "iSCSI name of the new target")},
 			Run: func(ctx context.Context, e *Env, at Path, a Args) error {
 				iqn := canonical(a["target_iqn"])
-				if _, _, err := e.Client.Target(ctx, iqn); err == nil {
-					return conflict(model.CodeExists, "target %s already exists", iqn)
-				} else if !client.IsNotFound(err) {
-					return err
-				}
-				r, err := e.Client.PutTarget(ctx, iqn, model.TargetPut{Gateways: []string{}}, "")
+				r, err := e.Client.CreateTarget(ctx, iqn, model.TargetPut{Gateways: []string{}})
 				if err != nil {
-					return err
+					return exists(err, "target %s already exists", iqn)
 				}
 				return e.done("ok: created target "+iqn, r)
 			}},
@@ -602,6 +637,9 @@ func gatewaysCommands() []*Command {
 				if len(portals) > 0 {
 					msg += " on " + strings.Join(portals, ", ")
 				}
+				if len(r.Changes) == 0 && !e.Client.DryRun() {
+					msg = "ok: gateway " + name + " already serves " + at.Target
+				}
 				return e.done(msg, r)
 			}},
 		{Name: "delete", Summary: "stop serving the target from a gateway", Usage: "delete <gateway_name> [confirm=true]",
@@ -696,8 +734,13 @@ func lunOf(ctx context.Context, e *Env, iqn, disk string) (model.LUN, error) {
 	return model.LUN{}, notFound("disk %s is not mapped to %s", disk, iqn)
 }
 
-// lunFromChanges reads the LUN id a map wrote ("targets/<iqn>/luns/<id>").
+// lunFromChanges reads the LUN id a map created: the 201's Location
+// names it; a dry run has no Location, but its changes hold the key it
+// would write ("targets/<iqn>/luns/<id>").
 func lunFromChanges(r client.Result) (uint64, bool) {
+	if id, ok := client.LUNOf(r); ok {
+		return id, true
+	}
 	for _, c := range r.Changes {
 		i := strings.LastIndex(c.Key, "/luns/")
 		if c.Op != "put" || i < 0 {
@@ -742,14 +785,9 @@ func hostsCommands() []*Command {
 			Params: []Param{pos("client_iqn", VNewIQN, true, "initiator's iSCSI name")},
 			Run: func(ctx context.Context, e *Env, at Path, a Args) error {
 				ini := canonical(a["client_iqn"])
-				if _, _, err := e.Client.Host(ctx, at.Target, ini); err == nil {
-					return conflict(model.CodeExists, "host %s already exists in %s", ini, at.Target)
-				} else if !client.IsNotFound(err) {
-					return err
-				}
-				r, err := e.Client.PutHost(ctx, at.Target, ini, model.HostPut{}, "")
+				r, err := e.Client.CreateHost(ctx, at.Target, ini, model.HostPut{})
 				if err != nil {
-					return err
+					return exists(err, "host %s already exists in %s", ini, at.Target)
 				}
 				if err := e.done("ok: created host "+ini, r); err != nil {
 					return err
@@ -955,14 +993,9 @@ func groupsCommands() []*Command {
 				if err := simpleName(name, "host group name"); err != nil {
 					return usagef("create: %v", err)
 				}
-				if _, _, err := e.Client.HostGroup(ctx, at.Target, name); err == nil {
-					return conflict(model.CodeExists, "host group %s already exists in %s", name, at.Target)
-				} else if !client.IsNotFound(err) {
-					return err
-				}
-				r, err := e.Client.PutHostGroup(ctx, at.Target, name, model.HostGroupPut{}, "")
+				r, err := e.Client.CreateHostGroup(ctx, at.Target, name, model.HostGroupPut{})
 				if err != nil {
-					return err
+					return exists(err, "host group %s already exists in %s", name, at.Target)
 				}
 				if err := e.done("ok: created host group "+name, r); err != nil {
 					return err

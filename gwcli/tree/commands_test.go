@@ -221,13 +221,43 @@ func TestDisksCreateCountAndErrors(t *testing.T) {
 	}
 	// Usage errors are found before any request.
 	n := len(f.requests())
-	for _, line := range []string{"create rbd/x 90Q", "create rbd/x", "create rbd/x 1G wwn=abc count=2", "create rbd/x 1G block_size=1024", "resize rbd/disk_1", "/x ls"} {
+	for _, line := range []string{"create rbd/x 90Q", "create rbd/x", "create rbd/x 1G wwn=abc count=2", "create rbd/x 1G block_size=1024", "resize rbd/disk_1", "/x ls",
+		"create rbd/x 1G physical_block_size=1000", "create rbd/x 1G physical_block_size=4k", "create rbd/x 1G block_size=4096 physical_block_size=512",
+		"attach rbd/free_img physical_block_size=3"} {
 		if out, code := run(t, e, line); code != ExitUsage {
 			t.Errorf("%s: exit %d, want %d (%s)", line, code, ExitUsage, out)
 		}
 	}
 	if got := f.requests()[n:]; len(got) != 0 {
 		t.Errorf("usage errors made requests: %v", got)
+	}
+}
+
+func TestDisksPhysicalBlockSize(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	mustRun(t, e, "/disks create rbd/disk_3 1G block_size=512 physical_block_size=8192")
+	if f.lastBody() != `{"size":1073741824,"block_size":512,"physical_block_size":8192}` {
+		t.Errorf("create body %s", f.lastBody())
+	}
+	if out := mustRun(t, e, "/disks info rbd/disk_3"); !strings.Contains(out, "physical block size: 8192\n") {
+		t.Errorf("info:\n%s", out)
+	}
+	mustRun(t, e, "/disks attach rbd/free_img physical_block_size=4096")
+	if f.lastBody() != `{"physical_block_size":4096}` {
+		t.Errorf("attach body %s", f.lastBody())
+	}
+	// A resize leaves it as it is (the API keeps what is not sent).
+	mustRun(t, e, "/disks resize rbd/disk_3 2G")
+	if strings.Contains(f.lastBody(), "physical") {
+		t.Errorf("resize body %s", f.lastBody())
+	}
+	e.Cwd = mustResolve(t, Root, "/disks")
+	var names []string
+	for _, s := range e.Complete("create rbd/x 1G physical_block_size=") {
+		names = append(names, s.Text)
+	}
+	if len(names) == 0 || names[0] != "physical_block_size=4096" {
+		t.Errorf("completion %v", names)
 	}
 }
 
@@ -299,8 +329,17 @@ func TestTargetsAndGateways(t *testing.T) {
 	if _, ok := f.targets[t2]; !ok {
 		t.Fatalf("target not created canonical: %v", f.requests())
 	}
-	if _, code := run(t, e, "create "+t2); code != ExitConflict {
-		t.Errorf("second create: exit %d", code)
+	if out, code := run(t, e, "create "+t2); code != ExitConflict || !strings.Contains(out, "target "+t2+" already exists") {
+		t.Errorf("second create: exit %d: %s", code, out)
+	}
+	// A create is one create-only write (If-None-Match: *), no read first.
+	for _, r := range f.requests() {
+		if strings.HasPrefix(r, "GET /targets/"+t2) {
+			t.Errorf("create read the target first: %v", f.requests())
+		}
+	}
+	if got := f.createOnly; len(got) != 2 || got[0] != "PUT /targets/"+t2 || got[1] != got[0] {
+		t.Errorf("create-only writes %v", got)
 	}
 	if _, code := run(t, e, "create not-an-iqn"); code != ExitUsage {
 		t.Errorf("bad iqn: exit %d", code)
@@ -400,6 +439,16 @@ func TestHostDiskAddMapsThenAdds(t *testing.T) {
 	if got := f.hosts[tIQN][c2]; got == nil || len(got.LUNs) != 0 {
 		t.Fatalf("host %+v", got)
 	}
+	if got := f.createOnly; len(got) != 1 || got[0] != "PUT /targets/"+tIQN+"/hosts/"+c2 {
+		t.Errorf("create-only writes %v", got)
+	}
+	e.Cwd = mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/hosts")
+	if out, code := run(t, e, "create "+c2); code != ExitConflict || !strings.Contains(out, "already exists") {
+		t.Errorf("second create: exit %d: %s", code, out)
+	}
+	e.Cwd = mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/hosts/"+c2)
+	// The id of the LUN the map creates comes from the 201's Location.
+	f.lunKeyOnlyInLocation = true
 	// disk_2 is not mapped: disk add maps it (LUN 1), then adds it with If-Match.
 	f.fail412 = 1
 	out := mustRun(t, e, "disk add rbd/disk_2")
@@ -412,6 +461,12 @@ func TestHostDiskAddMapsThenAdds(t *testing.T) {
 	if !hasRequest(f.requests(), "POST /targets/"+tIQN+"/luns") {
 		t.Errorf("no mapping request: %v", f.requests())
 	}
+	for i, r := range f.requests() {
+		if strings.HasPrefix(r, "POST /targets/"+tIQN+"/luns") && hasRequest(f.requests()[i:], "GET /targets/"+tIQN+"/luns") {
+			t.Errorf("read the LUNs after mapping instead of the Location: %v", f.requests()[i:])
+		}
+	}
+	f.lunKeyOnlyInLocation = false
 	// Already mapped disk: no new mapping.
 	n := len(f.requests())
 	mustRun(t, e, "disk add rbd/disk_1")
@@ -578,8 +633,11 @@ func TestExportHelpPwd(t *testing.T) {
 	if !strings.Contains(out, "create pool=<pool>") || !strings.Contains(out, "detach") {
 		t.Errorf("help: %s", out)
 	}
-	if _, code := run(t, e, "help create"); code != ExitUsage {
-		t.Errorf("help create at /: exit %d", code)
+	if out := mustRun(t, e, "help create"); !strings.Contains(out, "create <target_iqn>") {
+		t.Errorf("help create at /: %s", out)
+	}
+	if _, code := run(t, e, "help attach"); code != ExitUsage {
+		t.Errorf("help attach at /: exit %d", code)
 	}
 	out = mustRun(t, e, "/disks help create")
 	if !strings.Contains(out, "size=<value>") {
@@ -622,5 +680,53 @@ create pool=rbd image=disk_5 size=1G
 	}
 	if _, ok := f.disks["rbd/disk_5"]; ok {
 		t.Error("the script went on after the error")
+	}
+}
+
+// TestSeedWalkthroughAsTyped runs the gwcli steps of a ceph-iscsi guide
+// exactly as its author typed them: the target is created at / and its
+// gateways node reached from / by the target's name.
+func TestSeedWalkthroughAsTyped(t *testing.T) {
+	f := newFake(t)
+	f.pools = []model.Pool{{Name: "rbd", Type: "replicated", Size: 3, RBD: true, MaxAvail: 1 << 40}}
+	c, _ := f.start()
+	var out, errb bytes.Buffer
+	e := NewEnv(c, &out, &errb)
+	script := `create iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
+cd iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw/gateways
+create ceph-gw-1 10.172.19.21
+create ceph-gw-2 10.172.19.22
+cd /disks
+create pool=rbd image=disk_1 size=90G
+cd /iscsi-target/iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw/hosts
+create iqn.1994-05.com.redhat:rh7-client
+disk add rbd/disk_1
+`
+	if err := e.RunScript(context.Background(), strings.NewReader(script), "seed"); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	tg := f.targets[tIQN]
+	if tg == nil || strings.Join(tg.Gateways, ",") != "ceph-gw-1,ceph-gw-2" || len(tg.LUNs) != 1 || tg.LUNs[0].Disk != "rbd/disk_1" {
+		t.Fatalf("target %+v", tg)
+	}
+	if h := f.hosts[tIQN][hIQN]; h == nil || len(h.LUNs) != 1 || h.LUNs[0] != 0 {
+		t.Fatalf("host %+v", h)
+	}
+	if e.Cwd.String() != "/iscsi-targets/"+tIQN+"/hosts/"+hIQN {
+		t.Errorf("cwd %s", e.Cwd)
+	}
+	for _, w := range []string{"ok: created target " + tIQN, "ok: gateway ceph-gw-2 serves " + tIQN + " on 10.172.19.22:3260",
+		"ok: created disk rbd/disk_1 (90G)", "ok: created host " + hIQN, "ok: host " + hIQN + " sees rbd/disk_1 as LUN 0"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	// At /, create takes only a target's name.
+	e.Cwd = Root
+	if err := e.Line(context.Background(), "create pool=rbd image=disk_2 size=1G"); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), "/disks") {
+		t.Errorf("create of a disk at /: %v", err)
+	}
+	if err := e.Line(context.Background(), "cd "+tIQN); err != nil || e.Cwd.String() != "/iscsi-targets/"+tIQN {
+		t.Errorf("cd <iqn> at /: %v %s", err, e.Cwd)
 	}
 }

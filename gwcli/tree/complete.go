@@ -177,6 +177,9 @@ func (e *Env) values(p Path, c *Command, prm Param, given Args, cur string) []Su
 		out = []Suggestion{{"true", prm.Desc}, {"false", prm.Desc}}
 	case VDepth:
 		out = []Suggestion{{"1", "children only"}, {"2", "two levels"}}
+	case VPhysicalBlockSize:
+		out = []Suggestion{{"4096", "the default: RBD's allocation unit"}, {"512", "same as a 512-byte logical block"},
+			{"8192", "8 KiB"}, {"65536", "64 KiB"}}
 	case VCommand:
 		out = commandSuggestions(p.Kind)
 	case VUser:

@@ -345,3 +345,13 @@ func notFound(format string, args ...any) error {
 func conflict(code, format string, args ...any) error {
 	return &client.APIError{Status: http.StatusConflict, Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// exists turns the answer to a create-only write of something that is
+// there already (412, or 409 when a concurrent create won) into gwcli's
+// message; other errors pass.
+func exists(err error, format string, args ...any) error {
+	if client.IsExists(err) {
+		return conflict("exists", format, args...)
+	}
+	return err
+}

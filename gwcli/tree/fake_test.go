@@ -41,9 +41,14 @@ type fakeAPI struct {
 
 	// fail412 makes the next n If-Match writes fail with 412.
 	fail412 int
-	// log of requests: "METHOD /path?query" and bodies.
-	log    []string
-	bodies []string
+	// log of requests: "METHOD /path?query" and bodies; createOnly the
+	// lines of the requests sent with If-None-Match: *.
+	log        []string
+	bodies     []string
+	createOnly []string
+	// lunKeyOnlyInLocation leaves the LUN key out of the changes of a
+	// map, so that only the 201's Location names the id.
+	lunKeyOnlyInLocation bool
 }
 
 func newFake(t testing.TB) *fakeAPI {
@@ -146,6 +151,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		line += "?" + r.URL.RawQuery
 	}
 	f.log = append(f.log, line)
+	if r.Header.Get("If-None-Match") == "*" {
+		f.createOnly = append(f.createOnly, line)
+	}
 	if r.Method != http.MethodGet {
 		f.bodies = append(f.bodies, string(body))
 	}
@@ -171,7 +179,25 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if etag != 0 {
 		w.Header().Set("ETag", `"`+strconv.FormatInt(etag, 10)+`"`)
 	}
+	if lr, ok := v.(locatedResult); ok {
+		w.Header().Set("Location", "/api/v1/"+lr.location)
+		v = lr.WriteResult
+	} else if wr, ok := v.(model.WriteResult); ok && status == http.StatusCreated && !wr.DryRun {
+		for _, c := range wr.Changes {
+			if c.Op == "put" {
+				w.Header().Set("Location", "/api/v1/"+c.Key)
+				break
+			}
+		}
+	}
 	writeJSON(w, status, v)
+}
+
+// locatedResult is a write result whose Location is set apart from its
+// changes.
+type locatedResult struct {
+	model.WriteResult
+	location string
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -180,7 +206,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// present reports whether the entity of a key exists.
+func (f *fakeAPI) present(key string) bool {
+	s := strings.Split(key, "/")
+	switch {
+	case len(s) == 3 && s[0] == "disks":
+		_, ok := f.disks[s[1]+"/"+s[2]]
+		return ok
+	case len(s) == 2 && s[0] == "targets":
+		_, ok := f.targets[s[1]]
+		return ok
+	case len(s) == 4 && s[0] == "targets" && s[2] == "hosts":
+		_, ok := f.hosts[s[1]][s[3]]
+		return ok
+	case len(s) == 4 && s[0] == "targets" && s[2] == "host-groups":
+		_, ok := f.groups[s[1]][s[3]]
+		return ok
+	}
+	return false
+}
+
 func (f *fakeAPI) write(r *http.Request, key string, apply func()) (int, any, int64, *apiErr) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if inm != "*" {
+			return 0, nil, 0, fail(400, model.CodeInvalid, "If-None-Match %q: only \"*\"", inm)
+		}
+		if f.present(key) {
+			return 0, nil, 0, fail(412, model.CodePreconditionFailed, "%s already exists (If-None-Match: *)", key)
+		}
+	}
 	if im := r.Header.Get("If-Match"); im != "" {
 		if f.fail412 > 0 {
 			f.fail412--
@@ -383,7 +437,13 @@ func (f *fakeAPI) disk(r *http.Request, id string, rest []string, body []byte) (
 		}
 		st, v, etag, e := f.write(r, key, func() {
 			if !exists {
-				d = model.Disk{ID: id, Pool: pool, Image: image, BlockSize: 512, Serial: "gen", WWN: "0123456789abcdef"}
+				d = model.Disk{ID: id, Pool: pool, Image: image, BlockSize: 512, PhysicalBlockSize: 4096, Serial: "gen", WWN: "0123456789abcdef"}
+				if in.BlockSize != 0 {
+					d.BlockSize = in.BlockSize
+				}
+				if in.PhysicalBlockSize != 0 {
+					d.PhysicalBlockSize = in.PhysicalBlockSize
+				}
 				if !contains(f.images[pool], image) {
 					f.images[pool] = append(f.images[pool], image)
 				}
@@ -530,8 +590,14 @@ func (f *fakeAPI) targetRoutes(r *http.Request, iqn string, rest []string, body 
 		r2 := r.Clone(r.Context())
 		r2.Header.Del("If-Match")
 		st, v, etag, e := f.write(r2, fmt.Sprintf("targets/%s/luns/%d", iqn, id), func() { f.mapLUN(iqn, in.Disk, id) })
-		if e == nil && m == http.MethodPost {
+		if e == nil && m == http.MethodPost && r.URL.Query().Get("dry_run") != "true" {
 			st = 201
+			if f.lunKeyOnlyInLocation {
+				wr := v.(model.WriteResult)
+				loc := wr.Changes[0].Key
+				wr.Changes = []model.Change{{Op: "put", Key: "targets/" + iqn}}
+				return st, locatedResult{wr, loc}, etag, e
+			}
 		}
 		return st, v, etag, e
 	case len(rest) == 2 && rest[0] == "luns" && m == http.MethodDelete:

@@ -632,7 +632,8 @@ func (e *Env) diskInfo(ctx context.Context, id string) error {
 	if d.ImageSize != nil && *d.ImageSize != d.Size {
 		kv = append(kv, [2]string{"image size", HumanSize(*d.ImageSize) + " (differs from the configured size)"})
 	}
-	kv = append(kv, [2]string{"block size", fmt.Sprint(d.BlockSize)}, [2]string{"wwn", d.WWN}, [2]string{"serial", d.Serial},
+	kv = append(kv, [2]string{"block size", fmt.Sprint(d.BlockSize)}, [2]string{"physical block size", fmt.Sprint(d.PhysicalBlockSize)},
+		[2]string{"wwn", d.WWN}, [2]string{"serial", d.Serial},
 		[2]string{"read only", fmt.Sprint(d.ReadOnly)})
 	if d.Mapping != nil {
 		kv = append(kv, [2]string{"mapped", fmt.Sprintf("%s LUN %d", d.Mapping.Target, d.Mapping.LUN)})

@@ -182,7 +182,19 @@ func walk(elems []string) (Path, error) {
 				e = "iscsi-targets"
 				p.Kind = KTargets
 			default:
-				return bad("/ has cluster, disks and iscsi-targets")
+				if !isISCSIName(e) {
+					return bad("/ has cluster, disks and iscsi-targets")
+				}
+				// A target's name at the root stands for the target, as
+				// guides that "create <iqn>" at / then "cd <iqn>/gateways"
+				// expect: /<iqn> is /iscsi-targets/<iqn>.
+				iqn := config.CanonicalName(e)
+				if err := config.ValidateName(iqn); err != nil {
+					return bad(err.Error())
+				}
+				p.Kind, p.Target = KTarget, iqn
+				p.Elems = append(p.Elems, "iscsi-targets", iqn)
+				continue
 			}
 		case KCluster:
 			if e != "pools" {
