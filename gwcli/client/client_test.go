@@ -153,8 +153,12 @@ func TestCreateOnlyAndLocation(t *testing.T) {
 	}
 	for _, create := range []func() (Result, error){
 		func() (Result, error) { return c.CreateTarget(context.Background(), iqn, model.TargetPut{}) },
-		func() (Result, error) { return c.CreateHost(context.Background(), iqn, "iqn.1994-05.com.redhat:c1", model.HostPut{}) },
-		func() (Result, error) { return c.CreateHostGroup(context.Background(), iqn, "g1", model.HostGroupPut{}) },
+		func() (Result, error) {
+			return c.CreateHost(context.Background(), iqn, "iqn.1994-05.com.redhat:c1", model.HostPut{})
+		},
+		func() (Result, error) {
+			return c.CreateHostGroup(context.Background(), iqn, "g1", model.HostGroupPut{})
+		},
 		func() (Result, error) { return c.CreateDisk(context.Background(), "rbd/d1", model.DiskPut{}) },
 	} {
 		if _, err := create(); err != nil || s.method != "PUT" || s.ifNoneMatch != "*" || s.ifMatch != "" {
