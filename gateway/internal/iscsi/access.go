@@ -81,10 +81,10 @@ func sourceAddr(nc net.Conn) netip.Addr {
 	return ap.Addr().Unmap().WithZone("")
 }
 
-// Refused logins from a wrong address are logged at most once per
-// refusalLogInterval for each initiator, address and target: an initiator
-// retrying every few seconds would fill the log. The next line says how
-// many were left out.
+// Refusals for a wrong address are logged at most once per
+// refusalLogInterval for each kind (login, SendTargets), initiator,
+// address and target: an initiator retrying every few seconds would fill
+// the log. The next line says how many were left out.
 const (
 	refusalLogInterval = time.Minute
 	maxRefusalKeys     = 4096
@@ -132,9 +132,9 @@ func (r *refusalLog) allow(key string, now time.Time) (bool, int) {
 }
 
 // logAddressRefusal writes msg for an address refusal, rate limited per
-// initiator, source address and target.
+// msg, initiator, source address and target.
 func (s *Server) logAddressRefusal(log *slog.Logger, msg, initiator, target string, why *addressRefusal, attrs ...any) {
-	ok, suppressed := s.refusals.allow(initiator+"|"+why.from.String()+"|"+target, time.Now())
+	ok, suppressed := s.refusals.allow(msg+"|"+initiator+"|"+why.from.String()+"|"+target, time.Now())
 	if !ok {
 		return
 	}
