@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 )
 
@@ -30,7 +31,7 @@ func (r *addressRefusal) Error() string {
 	}
 	list := make([]string, len(r.allowed))
 	for i, p := range r.allowed {
-		list[i] = p.String()
+		list[i] = config.FormatAddress(p) // as the configuration stores it
 	}
 	return fmt.Sprintf("source address %s is not among the initiator's allowed addresses %s", from, strings.Join(list, ","))
 }
