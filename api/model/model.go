@@ -247,6 +247,15 @@ type Tuning struct {
 	NopInIntervalSeconds     int  `json:"nopin_interval,omitempty"`
 	NopInTimeoutSeconds      int  `json:"nopin_timeout,omitempty"`
 	PreferDigests            bool `json:"prefer_digests,omitempty"`
+	// Bounds against hostile or broken initiators (docs/operations.md).
+	DataOutTimeoutSeconds       int    `json:"dataout_timeout,omitempty"`
+	DiscoveryIdleTimeoutSeconds int    `json:"discovery_idle_timeout,omitempty"`
+	ConnectionBufferMiB         int    `json:"connection_buffer_mib,omitempty"`
+	GatewayBufferMiB            int    `json:"gateway_buffer_mib,omitempty"`
+	ConnectionLimit             int    `json:"connection_limit,omitempty"`
+	ConnectionsPerAddress       int    `json:"connections_per_address,omitempty"`
+	SessionsPerInitiator        int    `json:"sessions_per_initiator,omitempty"`
+	TargetReset                 string `json:"target_reset,omitempty"`
 }
 
 // Session is one logged-in iSCSI session on one gateway.

@@ -130,4 +130,18 @@ type Tuning struct {
 	// whenever the initiator lists CRC32C, even after None (RFC 7143 lets
 	// the responder disallow None). Off: the initiator's order decides.
 	PreferDigests bool `json:"prefer_digests,omitempty" yaml:"prefer_digests,omitempty"`
+
+	// Bounds against hostile or broken initiators (TuningLimits says what
+	// each does).
+	DataOutTimeoutSeconds       int `json:"dataout_timeout,omitempty" yaml:"dataout_timeout,omitempty"`                 // default 30
+	DiscoveryIdleTimeoutSeconds int `json:"discovery_idle_timeout,omitempty" yaml:"discovery_idle_timeout,omitempty"`   // default 30
+	ConnectionBufferMiB         int `json:"connection_buffer_mib,omitempty" yaml:"connection_buffer_mib,omitempty"`     // default 64
+	GatewayBufferMiB            int `json:"gateway_buffer_mib,omitempty" yaml:"gateway_buffer_mib,omitempty"`           // default 1024
+	ConnectionLimit             int `json:"connection_limit,omitempty" yaml:"connection_limit,omitempty"`               // default 4096
+	ConnectionsPerAddress       int `json:"connections_per_address,omitempty" yaml:"connections_per_address,omitempty"` // default 256
+	SessionsPerInitiator        int `json:"sessions_per_initiator,omitempty" yaml:"sessions_per_initiator,omitempty"`   // default 256
+	// TargetReset says what TARGET WARM RESET and TARGET COLD RESET from
+	// an initiator do: "session" (default), "target" or "refuse" (see the
+	// TargetReset constants).
+	TargetReset string `json:"target_reset,omitempty" yaml:"target_reset,omitempty"`
 }

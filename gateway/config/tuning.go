@@ -12,6 +12,31 @@ const (
 	DefaultMaxConnections           = 1
 	DefaultNopInInterval            = 10 // seconds
 	DefaultNopInTimeout             = 30 // seconds
+
+	// Resource bounds against hostile or broken initiators
+	// (docs/operations.md, "Resource limits").
+	DefaultDataOutTimeout        = 30   // seconds
+	DefaultDiscoveryIdleTimeout  = 30   // seconds
+	DefaultConnectionBufferMiB   = 64   // command buffers per connection
+	DefaultGatewayBufferMiB      = 1024 // command buffers of the whole gateway
+	DefaultConnectionLimit       = 4096
+	DefaultConnectionsPerAddress = 256
+	DefaultSessionsPerInitiator  = 256
+)
+
+// TargetReset values: what TARGET WARM RESET and TARGET COLD RESET from an
+// initiator do (docs/adr/0006-target-resets.md).
+const (
+	// TargetResetSession (the default, also for ""): the resets reach the
+	// logical units the issuing session sees; a cold reset then ends the
+	// issuing session only.
+	TargetResetSession = "session"
+	// TargetResetTarget: a cold reset also ends every other session of
+	// the target, as RFC 7143 section 11.5.1 describes.
+	TargetResetTarget = "target"
+	// TargetResetRefuse: both are answered "function authorization
+	// failed" and change nothing.
+	TargetResetRefuse = "refuse"
 )
 
 // The range of the iSCSI length keys: RFC 7143 section 13 declares
@@ -72,6 +97,37 @@ var TuningLimits = []Limit{
 		field: func(t *Tuning) *int { return &t.NopInIntervalSeconds }},
 	{Key: "nopin_timeout", Min: 1, Max: 3600, Default: DefaultNopInTimeout,
 		field: func(t *Tuning) *int { return &t.NopInTimeoutSeconds }},
+	// Seconds a command may wait for Data-Out the target expects (after
+	// an R2T, or announced unsolicited data) without any arriving; then
+	// the command is aborted and the connection dropped, so that an
+	// initiator cannot pin a command's buffer by never sending its data.
+	{Key: "dataout_timeout", Min: 1, Max: 3600, Default: DefaultDataOutTimeout,
+		field: func(t *Tuning) *int { return &t.DataOutTimeoutSeconds }},
+	// Seconds a discovery session may stay without a request before it is
+	// closed. Discovery is a login, a SendTargets and a logout.
+	{Key: "discovery_idle_timeout", Min: 1, Max: 3600, Default: DefaultDiscoveryIdleTimeout,
+		field: func(t *Tuning) *int { return &t.DiscoveryIdleTimeoutSeconds }},
+	// Byte budgets, in MiB, of the command buffers (Data-Out being
+	// received, Data-In waiting to be sent) of one connection and of the
+	// whole gateway. When either is spent, MaxCmdSN stops advancing and
+	// R2Ts and reads wait until buffers come back; the initiator waits
+	// instead of the gateway's memory growing.
+	{Key: "connection_buffer_mib", Min: 1, Max: 16384, Default: DefaultConnectionBufferMiB,
+		field: func(t *Tuning) *int { return &t.ConnectionBufferMiB }},
+	{Key: "gateway_buffer_mib", Min: 16, Max: 1 << 20, Default: DefaultGatewayBufferMiB,
+		field: func(t *Tuning) *int { return &t.GatewayBufferMiB }},
+	// Connections the gateway accepts in all, from one source address, and
+	// sessions of one initiator name (discovery included). A connection
+	// over the first two limits is closed before anything is read from
+	// it; a login over the third is refused with status 0x0302 (out of
+	// resources). Each refusal is logged, at most once a minute per kind
+	// and address or name.
+	{Key: "connection_limit", Min: 1, Max: 65535, Default: DefaultConnectionLimit,
+		field: func(t *Tuning) *int { return &t.ConnectionLimit }},
+	{Key: "connections_per_address", Min: 1, Max: 65535, Default: DefaultConnectionsPerAddress,
+		field: func(t *Tuning) *int { return &t.ConnectionsPerAddress }},
+	{Key: "sessions_per_initiator", Min: 1, Max: 65535, Default: DefaultSessionsPerInitiator,
+		field: func(t *Tuning) *int { return &t.SessionsPerInitiator }},
 }
 
 // Get returns the limit's value in t (0: not set).
@@ -110,6 +166,12 @@ func (t *Tuning) Validate() error {
 	if eff := t.WithDefaults(); t.FirstBurstLength != 0 && t.FirstBurstLength > eff.MaxBurstLength {
 		return fmt.Errorf("first_burst_length %d: must not exceed max_burst_length %d", t.FirstBurstLength, eff.MaxBurstLength)
 	}
+	switch t.TargetReset {
+	case "", TargetResetSession, TargetResetTarget, TargetResetRefuse:
+	default:
+		return fmt.Errorf("target_reset %q: must be %q (default), %q or %q",
+			t.TargetReset, TargetResetSession, TargetResetTarget, TargetResetRefuse)
+	}
 	return nil
 }
 
@@ -140,5 +202,10 @@ func (t Tuning) Clamped() Tuning {
 		*p = l.Clamp(*p)
 	}
 	t.FirstBurstLength = min(t.FirstBurstLength, t.MaxBurstLength)
+	switch t.TargetReset {
+	case TargetResetSession, TargetResetTarget, TargetResetRefuse:
+	default:
+		t.TargetReset = TargetResetSession
+	}
 	return t
 }

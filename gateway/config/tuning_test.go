@@ -23,6 +23,13 @@ func TestTuningLimits(t *testing.T) {
 		"max_connections":              {1, 1, 1},
 		"nopin_interval":               {1, 3600, 10},
 		"nopin_timeout":                {1, 3600, 30},
+		"dataout_timeout":              {1, 3600, 30},
+		"discovery_idle_timeout":       {1, 3600, 30},
+		"connection_buffer_mib":        {1, 16384, 64},
+		"gateway_buffer_mib":           {16, 1 << 20, 1024},
+		"connection_limit":             {1, 65535, 4096},
+		"connections_per_address":      {1, 65535, 256},
+		"sessions_per_initiator":       {1, 65535, 256},
 	}
 	if len(TuningLimits) != len(want) {
 		t.Fatalf("%d limits, want %d", len(TuningLimits), len(want))
@@ -162,5 +169,26 @@ func TestTuningDefaultsAndClamp(t *testing.T) {
 	c := Tuning{QueueDepth: 1 << 20, MaxBurstLength: 4096, FirstBurstLength: 65536, MaxConnections: 8}.Clamped()
 	if c.QueueDepth != 4096 || c.FirstBurstLength != 4096 || c.MaxConnections != 1 || c.Validate() != nil {
 		t.Errorf("Clamped: %+v", c)
+	}
+}
+
+func TestTuningTargetReset(t *testing.T) {
+	for _, v := range []string{"", TargetResetSession, TargetResetTarget, TargetResetRefuse} {
+		if err := (&Tuning{TargetReset: v}).Validate(); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	err := (&Tuning{TargetReset: "everything"}).Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "target_reset ") {
+		t.Errorf("unknown value: %v", err)
+	}
+	if _, err := Parse([]byte("portals: [\"127.0.0.1:3260\"]\ntuning: {target_reset: refuse}\n"), false); err != nil {
+		t.Errorf("target_reset in a file: %v", err)
+	}
+	if got := (Tuning{}).Clamped().TargetReset; got != TargetResetSession {
+		t.Errorf("Clamped target_reset %q", got)
+	}
+	if got := (Tuning{TargetReset: "x"}).Clamped().TargetReset; got != TargetResetSession {
+		t.Errorf("Clamped unknown target_reset %q", got)
 	}
 }
