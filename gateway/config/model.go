@@ -41,8 +41,10 @@ type Disk struct {
 	PhysicalBlockSize uint32 `json:"physical_block_size,omitempty" yaml:"physical_block_size,omitempty"`
 	// Serial is the unit serial number (VPD 0x80); generated from the name when empty.
 	Serial string `json:"serial,omitempty" yaml:"serial,omitempty"`
-	// WWN is the 16-hex-digit NAA-6 vendor-specific identifier part; generated
-	// from the name when empty. It must be identical on every gateway.
+	// WWN is the 16-hex-digit NAA-6 vendor-specific identifier part. When
+	// empty, the gateway draws one at random the first time and records it
+	// in its state directory (derives it from the name without one; see
+	// docs/adr/0005-default-wwns.md). It must be identical on every gateway.
 	WWN string `json:"wwn,omitempty" yaml:"wwn,omitempty"`
 	// ReadOnly LUNs refuse writes with DATA PROTECT.
 	ReadOnly bool `json:"read_only,omitempty" yaml:"read_only,omitempty"`

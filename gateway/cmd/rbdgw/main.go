@@ -33,7 +33,7 @@ func main() {
 		configPath = flag.String("config", "/etc/rbdgw/gateway.yaml", "configuration file (YAML or JSON)")
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn, error")
 		logFormat  = flag.String("log-format", "text", "log format: text or json")
-		stateDir   = flag.String("state-dir", "", "directory for persistent reservations with APTPL (empty: memory only)")
+		stateDir   = flag.String("state-dir", "", "directory for persistent reservations with APTPL and the recorded WWNs of disks without one (empty: reservations in memory, WWNs derived from disk names)")
 		cephConf   = flag.String("ceph-conf", "", "ceph.conf for rbd disks (default: $CEPH_CONF or /etc/ceph/ceph.conf)")
 		cephID     = flag.String("ceph-id", "admin", "Ceph client id for rbd disks")
 		watchEvery = flag.Duration("watch-interval", 2*time.Second, "how often the configuration file is checked for changes (0: only on SIGHUP)")

@@ -69,6 +69,7 @@ type Reconciler struct {
 	mu      sync.Mutex
 	disks   map[string]*disk
 	targets map[string]*target
+	wwns    wwnRegistry // default WWNs recorded in StateDir (identity.go)
 }
 
 type disk struct {
@@ -108,6 +109,8 @@ func (r *Reconciler) Apply(cfg *config.Config) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
+	r.prepareWWNs()
+	defer r.wwnsApplied()
 
 	wanted := make(map[string]*disk, len(cfg.Disks))
 	for _, spec := range cfg.Disks {
@@ -187,6 +190,11 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 		cur.spec = spec
 		return cur, nil
 	}
+	// The identity is fixed (and recorded) before anything can fail.
+	wwn, err := r.defaultWWN(spec)
+	if err != nil {
+		return nil, err
+	}
 	img, err := r.opts.Open(spec)
 	if err != nil {
 		return nil, err
@@ -201,7 +209,7 @@ func (r *Reconciler) applyDisk(spec config.Disk) (*disk, error) {
 		BlockSize:         spec.BlockSize,
 		PhysicalBlockSize: spec.PhysicalBlockSize,
 		Serial:            spec.Serial,
-		WWN:               spec.WWN,
+		WWN:               wwn,
 		ReadOnly:          spec.ReadOnly,
 		Revision:          r.opts.Revision,
 		PR:                store,

@@ -103,7 +103,8 @@ type LUConfig struct {
 	Serial string
 	// WWN is 16 hex digits, the vendor specific identifier extension of the
 	// NAA-6 designator. It must be the same on every gateway that exports
-	// the disk. Default: derived from Name.
+	// the disk. Default: derived from Name (for tests and embedders; the
+	// daemon always passes one, see reconcile/identity.go).
 	WWN string
 	// CompanyID is the IEEE company identifier of the NAA-6 designator
 	// (default DefaultCompanyID).
