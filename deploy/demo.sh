@@ -77,7 +77,7 @@ session_pids() {
 # demo_procs [COMM...]: "pid comm" of the gateways, etcd and Ceph daemons of
 # this demo, whoever started them: their command line names its directory.
 demo_procs() {
-	local f comm args want=" ${*:-rbdgw etcd ceph-mon ceph-osd} "
+	local f comm args want=" ${*:-rbdgw etcd ceph-mon ceph-osd ceph-mgr} "
 	[ -n "$dir" ] || return 0
 	for f in /proc/[0-9]*; do
 		read -r comm 2>/dev/null <"$f/comm" || continue
@@ -169,7 +169,7 @@ cleanup() {
 		# SIGKILL, as microceph.sh stop does (memstore data is throw-away),
 		# to the daemons found by their command line, which names the demo's
 		# ceph.conf: also one killed while it started, before its pid file.
-		read -ra pids <<<"$(demo_procs ceph-mon ceph-osd | cut -d' ' -f1 | tr '\n' ' ')"
+		read -ra pids <<<"$(demo_procs ceph-mon ceph-osd ceph-mgr | cut -d' ' -f1 | tr '\n' ' ')"
 		log "stopping micro Ceph${pids[*]:+ (pids ${pids[*]})}"
 		stop_pids 0 "${pids[@]}"
 	fi
@@ -274,12 +274,21 @@ YAML
 # gateway_cmd NAME: the command line that starts gateway NAME, for the user
 # to paste: absolute paths, its log appended to.
 gateway_cmd() {
-	printf '%q -etcd %q -gateway %q -ceph-conf %q >>%q 2>&1' "$root/bin/rbdgw" "$ep" "$1" \
-		"$dir/ceph/ceph.conf" "$dir/$1.log"
+	printf '%q -etcd %q -gateway %q -ceph-conf %q -api %q -api-token-file %q >>%q 2>&1' "$root/bin/rbdgw" "$ep" "$1" \
+		"$dir/ceph/ceph.conf" "$(api_addr "$1")" "$dir/api-token" "$dir/$1.log"
+}
+
+# api_addr NAME: the REST API address of gateway NAME (gw-a on
+# DEMO_API_PORT, 5000 by default; gw-b on the next port).
+api_addr() {
+	local p="${DEMO_API_PORT:-5000}"
+	[ "$1" = gw-b ] && p=$((p + 1))
+	echo "127.0.0.1:$p"
 }
 
 start_gateway() { # start_gateway NAME
-	setsid "$root/bin/rbdgw" -etcd "$ep" -gateway "$1" -ceph-conf "$dir/ceph/ceph.conf" >>"$dir/$1.log" 2>&1 3>&- &
+	setsid "$root/bin/rbdgw" -etcd "$ep" -gateway "$1" -ceph-conf "$dir/ceph/ceph.conf" \
+		-api "$(api_addr "$1")" -api-token-file "$dir/api-token" >>"$dir/$1.log" 2>&1 3>&- &
 	gw_pid[$1]=$!
 }
 
@@ -353,24 +362,19 @@ gateway_exited() { # gateway_exited NAME PID HOW
 
 cluster_demo() {
 	local etcd_port="${DEMO_ETCD_PORT:-2379}" peer_port="${DEMO_ETCD_PEER_PORT:-2380}"
-	local port_b=$((port + 1)) admin
+	local port_b=$((port + 1)) admin gwcli api_a api_b token i
+	api_a="$(api_addr gw-a)" api_b="$(api_addr gw-b)"
 	command -v etcd >/dev/null || die "etcd is not installed (apt-get install etcd-server)"
-	for p in "$port" "$port_b" "$etcd_port" "$peer_port"; do
-		port_free "$p" || die "port $p is in use (see DEMO_PORT, DEMO_ETCD_PORT, DEMO_ETCD_PEER_PORT)"
+	for p in "$port" "$port_b" "$etcd_port" "$peer_port" "${api_a##*:}" "${api_b##*:}"; do
+		port_free "$p" || die "port $p is in use (see DEMO_PORT, DEMO_ETCD_PORT, DEMO_ETCD_PEER_PORT, DEMO_API_PORT)"
 	done
 	ep="127.0.0.1:$etcd_port"
+	admin="$root/bin/rbdgw-admin" gwcli="$root/bin/gwcli"
+	[ -x "$admin" ] && [ -x "$gwcli" ] || die "bin/rbdgw-admin and bin/gwcli are missing: run make demo (it builds them)"
 
-	# The admin tool needs no Ceph headers; build it when make did not.
-	admin="$root/bin/rbdgw-admin"
-	if [ ! -x "$admin" ]; then
-		admin="$dir/rbdgw-admin"
-		run bash -c 'cd "$1" && go build -o "$2" ./gateway/cmd/rbdgw-admin' _ "$root" "$admin" ||
-			die "cannot build rbdgw-admin"
-	fi
-
-	log "starting micro Ceph (about 5 s)"
+	log "starting micro Ceph with a mgr (about 10 s)"
 	ceph_started=1
-	CEPH_DIR="$dir/ceph" run "$root/deploy/microceph.sh" start >/dev/null || die "micro Ceph did not start"
+	CEPH_MGR=1 CEPH_DIR="$dir/ceph" run "$root/deploy/microceph.sh" start >/dev/null || die "micro Ceph did not start"
 	export CEPH_CONF="$dir/ceph/ceph.conf"
 
 	log "starting etcd on $ep"
@@ -386,18 +390,28 @@ cluster_demo() {
 		sleep 0.2
 	done
 
-	log "defining the cluster"
-	{
-		run "$admin" -etcd "$ep" gateway put gw-a -portal "127.0.0.1:$port" &&
-			run "$admin" -etcd "$ep" gateway put gw-b -portal "127.0.0.1:$port_b" &&
-			run "$admin" -etcd "$ep" disk put rbd/demo -size 1G &&
-			run "$admin" -etcd "$ep" target put "$iqn" -gateway gw-a -gateway gw-b -allow-any-initiator &&
-			run "$admin" -etcd "$ep" lun put "$iqn" 0 rbd/demo
-	} >/dev/null || die "cannot write the configuration"
-
-	log "starting gateways gw-a (127.0.0.1:$port) and gw-b (127.0.0.1:$port_b)"
+	# The gateways start undefined: their REST APIs answer at once, and
+	# the cluster is defined through them with gwcli, as an admin would.
+	log "starting gateways gw-a (API $api_a) and gw-b (API $api_b)"
 	start_gateway gw-a
 	start_gateway gw-b
+	for ((i = 0; i < 150; i++)); do
+		[ -s "$dir/api-token" ] && curl -fsS -o /dev/null "http://$api_a/api/v1/healthz" 2>/dev/null && break
+		alive "${gw_pid[gw-a]}" || die "gw-a exited"
+		sleep 0.2
+	done
+	token="$(cat "$dir/api-token" 2>/dev/null)" || die "no API token was written to $dir/api-token"
+	export RBDGW_API_URL="http://$api_a" RBDGW_API_TOKEN="$token"
+
+	log "defining the cluster with gwcli"
+	{
+		run "$gwcli" /iscsi-targets create "$iqn" &&
+			run "$gwcli" "/iscsi-targets/$iqn/gateways" create gw-a "127.0.0.1:$port" &&
+			run "$gwcli" "/iscsi-targets/$iqn/gateways" create gw-b "127.0.0.1:$port_b" &&
+			run "$gwcli" /disks create pool=rbd image=demo size=1G &&
+			run "$gwcli" "/iscsi-targets/$iqn/disks" add rbd/demo &&
+			run "$gwcli" "/iscsi-targets/$iqn/hosts" auth disable_acl
+	} >>"$dir/gwcli.log" 2>&1 || die "cannot define the cluster through the API; see $dir/gwcli.log"
 	run "$admin" -etcd "$ep" -timeout 60s wait -live gw-a -live gw-b -owned >/dev/null ||
 		die "gateways did not come up"
 	wait_portal "${gw_pid[gw-a]}" "$port"
@@ -407,15 +421,19 @@ cluster_demo() {
 
 	echo
 	echo "cluster ready: two gateways present $iqn"
-	echo "  gw-a  pid ${gw_pid[gw-a]}  portal 127.0.0.1:$port  iscsi://127.0.0.1:$port/$iqn/0"
-	echo "  gw-b  pid ${gw_pid[gw-b]}  portal 127.0.0.1:$port_b  iscsi://127.0.0.1:$port_b/$iqn/0"
+	echo "  gw-a  pid ${gw_pid[gw-a]}  portal 127.0.0.1:$port  iscsi://127.0.0.1:$port/$iqn/0  API http://$api_a"
+	echo "  gw-b  pid ${gw_pid[gw-b]}  portal 127.0.0.1:$port_b  iscsi://127.0.0.1:$port_b/$iqn/0  API http://$api_b"
 	echo "  etcd  pid $etcd_pid  $ep;  ceph-mon pid $mon, ceph-osd pid $osd"
+	echo "env:      export RBDGW_API_URL=http://$api_a RBDGW_API_TOKEN=$token CEPH_CONF=$CEPH_CONF"
 	echo "try:      iscsi-ls -s iscsi://127.0.0.1:$port"
-	echo "          $admin -etcd $ep show"
+	echo "          $gwcli                  (the shell; Tab completes; exit or Ctrl-D leaves)"
+	echo "          $gwcli ls /"
+	echo "          curl -H \"Authorization: Bearer \$RBDGW_API_TOKEN\" \$RBDGW_API_URL/api/v1/gateways"
+	echo "          curl http://$api_a/metrics"
 	echo "failover: kill -9 ${gw_pid[gw-a]}   (gw-a dies; a multipath initiator carries on through gw-b,"
 	echo "          which takes the disk over within seconds; the demo keeps running and"
 	echo "          prints the command that starts gw-a again, which then rejoins)"
-	echo "env:      export CEPH_CONF=$CEPH_CONF   (logs in $dir)"
+	echo "logs:     $dir"
 	echo "Ctrl-C stops everything."
 	exec 2>>"$dir/demo.log"
 	watch_cluster
