@@ -10,7 +10,8 @@ import (
 
 func TestLoadRangesSkipTokensAndAudit(t *testing.T) {
 	s := &Store{prefix: "/rbdgw/"}
-	want := [][2]string{{"/rbdgw/", "/rbdgw/audit/"}, {"/rbdgw/audit0", "/rbdgw/tokens/"}, {"/rbdgw/tokens0", "/rbdgw0"}}
+	want := [][2]string{{"/rbdgw/", "/rbdgw/audit/"}, {"/rbdgw/audit0", "/rbdgw/events/"}, {"/rbdgw/events0", "/rbdgw/stats/"},
+		{"/rbdgw/stats0", "/rbdgw/tokens/"}, {"/rbdgw/tokens0", "/rbdgw0"}}
 	if got := s.loadRanges(); !slices.Equal(got, want) {
 		t.Fatalf("loadRanges = %q, want %q", got, want)
 	}

@@ -112,9 +112,10 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, int64, error) {
 
 // skippedPrefixes are the ranges under the prefix that hold no
 // configuration and that Load does not read: the REST API's tokens and its
-// audit trail (up to thousands of entries; gateway/tokens, gateway/audit).
-// Sorted.
-var skippedPrefixes = []string{"audit/", "tokens/"}
+// audit trail (up to thousands of entries; gateway/tokens, gateway/audit),
+// the event records and the gateways' published counters (gateway/events,
+// gateway/stats). Sorted.
+var skippedPrefixes = []string{"audit/", "events/", "stats/", "tokens/"}
 
 // loadRanges are the [from, end) ranges Load reads: the prefix without
 // skippedPrefixes.

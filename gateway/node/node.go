@@ -55,6 +55,9 @@ type Node struct {
 	portals atomic.Pointer[map[string][]string]
 	// kick wakes the status publisher after a change.
 	kick chan struct{}
+	// lease is the liveness lease of the current registration (0 before
+	// the first), which the counters' record is bound to.
+	lease atomic.Int64
 	// metrics counts the gateway's commands, sessions and ownership
 	// events (GET /metrics).
 	metrics *metrics.Registry
@@ -232,6 +235,7 @@ func (n *Node) Run(ctx context.Context) error {
 		StallTimeout: n.opts.StallTimeout,
 		Logger:       n.log,
 		Metrics:      n.metrics,
+		OnFence:      n.recordFence,
 	})
 	n.hub = prstore.NewHub(prstore.Options{
 		Store:       store,
@@ -259,9 +263,10 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	n.setState(func(s *state) { s.server, s.provider = n.server, n.provider })
 
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.hub.Run(bg) }()
 	go func() { defer wg.Done(); n.manager.Run(bg) }()
+	go func() { defer wg.Done(); n.publishStats(bg) }()
 
 	n.apply(snap)
 	n.log.Info("rbdgw running in cluster mode", "version", n.opts.Version, "tpg", gw.TPGID,
@@ -351,6 +356,7 @@ func (n *Node) register(ctx context.Context, timeout time.Duration) error {
 		n.log.Warn("cannot publish this gateway's record", "err", err)
 	}
 	n.reg = reg
+	n.lease.Store(int64(reg.Lease()))
 	n.setState(func(s *state) { s.leaseHeld = true })
 	return nil
 }

@@ -62,6 +62,9 @@ type ManagerOptions struct {
 	Logger       *slog.Logger
 	// Metrics, when set, counts takeovers, fencing and stalled writes.
 	Metrics *metrics.Registry
+	// OnFence, when set, is told of every takeover that fenced clients
+	// (the node records it in etcd for the event stream).
+	OnFence func(ctx context.Context, f FenceReport)
 }
 
 // Manager claims the disks the plan gives this gateway, takes over the
@@ -219,6 +222,12 @@ func (m *Manager) takeover(disk string, epoch uint64, claim, force bool, why str
 	defer m.opts.Provider.setTransitioning(disk, false)
 	ctx, cancel := context.WithTimeout(m.ctx, claimTimeout)
 	defer cancel()
+	m.mu.Lock()
+	var from string
+	if m.snap != nil {
+		from = m.snap.Owners[disk].Gateway
+	}
+	m.mu.Unlock()
 	if claim {
 		o, err := m.opts.Store.ClaimOwner(ctx, disk, m.opts.Gateway, epoch)
 		switch {
@@ -240,6 +249,9 @@ func (m *Manager) takeover(disk string, epoch uint64, claim, force bool, why str
 	}
 	if err != nil {
 		m.log.Error("cannot fence the previous holder of the disk's lock", "disk", disk, "err", err)
+	}
+	if len(fenced) > 0 && m.opts.OnFence != nil {
+		m.opts.OnFence(ctx, FenceReport{Disk: disk, From: from, Epoch: epoch, Clients: fenced, Reason: why, Err: err})
 	}
 	m.log.Info("disk taken over", "disk", disk, "reason", why, "epoch", epoch,
 		"fenced", fenced, "took", time.Since(start).Round(time.Millisecond))
