@@ -7,6 +7,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/api/model"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/stats"
 )
 
 // The API reaches etcd, Ceph and the gateways through these interfaces;
@@ -142,4 +143,23 @@ var (
 type Audit interface {
 	Record(ctx context.Context, e model.AuditEntry) error
 	List(ctx context.Context, limit int, before string) ([]model.AuditEntry, string, error)
+}
+
+// Stats reads the counters every gateway publishes in etcd (package
+// gateway/stats).
+type Stats interface {
+	// Windows returns, by gateway name, the newest counters of each
+	// gateway that published them and the base of their rates over
+	// window ending now.
+	Windows(ctx context.Context, window time.Duration) (map[string]stats.Window, error)
+}
+
+// Events follows what happens in the cluster (package gateway/events).
+type Events interface {
+	// Follow calls start with the revision the stream starts after (since,
+	// or the current revision when since is 0), then send with the events
+	// of each later revision in order, until ctx ends (it returns
+	// ctx.Err()) or start or send fails (it returns that error). send is
+	// called from the watch's goroutine and must not block.
+	Follow(ctx context.Context, since int64, start func(rev int64) error, send func([]model.Event) error) error
 }

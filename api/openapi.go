@@ -62,6 +62,9 @@ func buildOpenAPI(routes []route, version string) map[string]any {
 		for _, q := range r.query {
 			params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.desc, "schema": map[string]any{"type": q.typ}})
 		}
+		for _, h := range r.headers {
+			params = append(params, map[string]any{"name": h.name, "in": "header", "description": h.desc, "schema": map[string]any{"type": h.typ}})
+		}
 		if r.writes() && r.role != 0 {
 			params = append(params, map[string]any{"name": "If-Match", "in": "header", "description": "the ETag read; 412 when the entity changed since", "schema": map[string]any{"type": "string"}},
 				map[string]any{"name": "If-None-Match", "in": "header", "description": "\"*\": create only; 412 when the entity exists", "schema": map[string]any{"type": "string"}})
@@ -73,9 +76,13 @@ func buildOpenAPI(routes []route, version string) map[string]any {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": comps.of(reflect.TypeOf(r.req))}}}
 		}
+		contentType := "application/json"
+		if r.stream {
+			contentType = "text/event-stream"
+		}
 		responses := map[string]any{
 			strconv.Itoa(r.status): map[string]any{"description": http.StatusText(r.status),
-				"content": map[string]any{"application/json": map[string]any{"schema": comps.of(reflect.TypeOf(r.resp))}}},
+				"content": map[string]any{contentType: map[string]any{"schema": comps.of(reflect.TypeOf(r.resp))}}},
 		}
 		for _, st := range r.errs {
 			if st == http.StatusAccepted {
@@ -185,12 +192,29 @@ func (c schemas) of(t reflect.Type) map[string]any {
 func (c schemas) object(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
+	c.fields(t, props, &required)
+	out := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		slices.Sort(required)
+		out["required"] = required
+	}
+	return out
+}
+
+// fields adds the properties of t's fields to props; the fields of an
+// embedded struct without a JSON name are its own, as encoding/json
+// flattens them.
+func (c schemas) fields(t reflect.Type, props map[string]any, required *[]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			c.fields(f.Type, props, required)
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
 			continue
 		}
@@ -199,13 +223,7 @@ func (c schemas) object(t reflect.Type) map[string]any {
 		}
 		props[name] = c.of(f.Type)
 		if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
-			required = append(required, name)
+			*required = append(*required, name)
 		}
 	}
-	out := map[string]any{"type": "object", "properties": props}
-	if len(required) > 0 {
-		slices.Sort(required)
-		out["required"] = required
-	}
-	return out
 }

@@ -26,6 +26,10 @@ type route struct {
 	// tag groups the route in the document.
 	tag     string
 	handler gin.HandlerFunc
+	// stream: the success response is a text/event-stream of resp
+	// documents; headers are documented request headers.
+	stream  bool
+	headers []param
 }
 
 // param is a documented query parameter.
@@ -120,6 +124,11 @@ func (s *Server) table() []route {
 		withQuery(get("/sessions", "Live iSCSI sessions on every gateway", "sessions", model.Sessions{}, s.listSessions),
 			param{"gateway", "string", "only this gateway's"}, param{"target", "string", "only this target's"}, param{"initiator", "string", "only this initiator's"}),
 
+		withQuery(get("/luns/stats", "Rates of every LUN through every gateway over a window (IOPS, MB/s, latency, queue depth, ALUA state)", "stats", model.Stats{}, s.lunStats, http.StatusBadRequest), statsQuery...),
+		withQuery(get("/targets/:iqn/stats", "Rates of a target's LUNs through its gateways", "stats", model.Stats{}, s.targetStats, nf), statsQuery...),
+		withQuery(get("/gateways/:name/stats", "Rates of a gateway's LUNs and its totals", "stats", model.Stats{}, s.gatewayStats, nf), statsQuery...),
+		eventStream(withQuery(get("/events", "Server-sent events: configuration changes, ownership moves, fencing, gateways joining and leaving, each with its etcd revision as id", "events", model.Event{}, s.streamEvents, http.StatusBadRequest), eventsQuery...)),
+
 		withQuery(get("/config/export", "The whole configuration (secrets masked)", "config", model.Export{}, s.exportConfig),
 			param{"format", "string", "json (default) or yaml"}),
 		withQuery(write(http.MethodPost, "/config/import", "Import a configuration (JSON or YAML, as exported); masked secrets keep the stored ones", "config", model.Export{}, s.importConfig, http.StatusUnsupportedMediaType),
@@ -147,4 +156,5 @@ func (s *Server) table() []route {
 func withQuery(r route, ps ...param) route { r.query = append(r.query, ps...); return r }
 func withStatus(r route, status int) route { r.status = status; return r }
 func adminOnly(r route) route              { r.role = RoleAdmin; return r }
+func eventStream(r route) route            { r.stream, r.headers = true, eventsHeaders; return r }
 func operatorOnly(r route) route           { r.role = RoleOperator; return r }

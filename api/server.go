@@ -24,6 +24,10 @@ type Options struct {
 	Gateways Gateways
 	Tokens   Tokens
 	Audit    Audit
+	// Stats and Events serve the statistics and the event stream; nil:
+	// those routes answer 503.
+	Stats  Stats
+	Events Events
 	// Gateway is the name of the gateway serving this API; Version its
 	// build.
 	Gateway string

@@ -84,6 +84,8 @@ func (a *apiServer) run(ctx context.Context, n *node.Node, b *backends) error {
 		Gateways: wire.Gateways{Cli: cli, Prefix: prefix},
 		Tokens:   wire.Tokens{S: toks},
 		Audit:    wire.Audit{L: audit.New(cli, prefix, audit.Options{Logger: a.log})},
+		Stats:    wire.Stats{Cli: cli, Prefix: prefix},
+		Events:   wire.Events{Cli: cli, Prefix: prefix, Logger: a.log},
 		Gateway:  n.Name(),
 		Version:  version,
 		Logger:   a.log,
