@@ -46,6 +46,7 @@ demo-test: build
 # two-gateway cluster (RBD LUNs; first path through gw-a, second through gw-b).
 test: build lint
 	deploy/with-services.sh $(MAKE) --no-print-directory unit conformance conformance-rbd conformance-cluster
+	$(MAKE) --no-print-directory demo-test DEMO_TEST_RUNS=1
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

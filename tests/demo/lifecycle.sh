@@ -195,6 +195,14 @@ one_run() {
 	done
 	say "ready after $((($(now_ms) - t_start) / 1000)) s (gw-a $gw_a, gw-b $gw_b, etcd $etcd, mon $mon, osd $osd, $demo_dir)"
 
+	# The env line a shell can eval gives the API and gwcli what they need.
+	env_line="$(grep '^env:' "$work/demo.out" | sed 's/^env: *//')"
+	[[ "$env_line" == "export RBDGW_API_URL=http://"*" RBDGW_API_TOKEN=rbdgw_"* ]] ||
+		fail "no 'env: export RBDGW_API_URL=... RBDGW_API_TOKEN=...' line (got: '$env_line')" || return 1
+	(eval "$env_line" && "$root/bin/gwcli" ls / >"$work/ls.out" 2>&1) ||
+		fail "gwcli ls / with the printed env failed: $(cat "$work/ls.out")" || return 1
+	grep -q "gw-b .*(UP)" "$work/ls.out" || fail "gwcli ls / does not show gw-b up: $(cat "$work/ls.out")" || return 1
+
 	# A gateway dies: the demo says so and keeps the rest serving.
 	kill -KILL "$gw_a"
 	t_kill=$(now_ms)
@@ -210,6 +218,11 @@ one_run() {
 		alive "$p" || fail "pid $p stopped after gw-a died" || return 1
 	done
 	discovery "$port_b" || fail "discovery through gw-b does not list $iqn" || return 1
+	# gw-b's API answers for the cluster and reports gw-a down.
+	(eval "$env_line" && RBDGW_API_URL="${RBDGW_API_URL%:*}:$((${RBDGW_API_URL##*:} + 1))" \
+		"$root/bin/gwcli" ls "/iscsi-targets/$iqn/gateways" >"$work/gws.out" 2>&1) ||
+		fail "gwcli through gw-b's API failed: $(cat "$work/gws.out")" || return 1
+	grep -q "gw-a .*DOWN" "$work/gws.out" || fail "gw-b's API does not report gw-a down: $(cat "$work/gws.out")" || return 1
 
 	# Data through gw-b, which now owns the disk.
 	head -c 8M /dev/urandom >"$work/pattern"
