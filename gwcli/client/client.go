@@ -140,7 +140,13 @@ func (e *AuthError) Error() string {
 	if !e.HasToken {
 		return fmt.Sprintf("the API at %s needs a token: set RBDGW_API_TOKEN, token: in ~/.config/rbdgw/gwcli.yaml, or --token", e.URL)
 	}
-	return fmt.Sprintf("token rejected by %s: %s", e.URL, e.Message)
+	msg := e.Message
+	// Some servers repeat the reason ("invalid or revoked token: invalid
+	// or revoked token"); say it once.
+	if a, b, ok := strings.Cut(msg, ": "); ok && a == b {
+		msg = a
+	}
+	return fmt.Sprintf("token rejected by %s: %s", e.URL, msg)
 }
 
 // UnreachableError is a request that got no HTTP answer.

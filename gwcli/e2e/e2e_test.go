@@ -12,6 +12,12 @@
 //	                                    against a running cluster (make demo): it makes its
 //	                                    own target and disks (random names) and removes them
 //
+// The gateways it starts take their API ports from 5080-5089 and their
+// iSCSI portals from 3380-3389 (GWCLI_E2E_API_PORTS, GWCLI_E2E_ISCSI_PORTS:
+// other ranges as "LO-HI"). GWCLI_E2E_RBDGW names a daemon binary built
+// already (go build -tags pacific ./gateway/cmd/rbdgw) instead of building
+// one. GWCLI_E2E_KEEP=1 keeps the logs.
+//
 // -short skips it.
 package e2e
 
@@ -37,6 +43,7 @@ import (
 var env struct {
 	root, bin, gwcli string
 	url, token       string
+	urls             []string // the APIs of the gateways this test started
 	cephConf         string
 	own              bool     // this test started the cluster
 	gateways         []string // names of the cluster's gateways
@@ -91,7 +98,11 @@ func setup() error {
 			return nil
 		}
 	}
-	if err := goBuild("rbdgw", "./gateway/cmd/rbdgw", "pacific"); err != nil {
+	if bin := os.Getenv("GWCLI_E2E_RBDGW"); bin != "" {
+		if err := os.Symlink(bin, filepath.Join(env.bin, "rbdgw")); err != nil {
+			return err
+		}
+	} else if err := goBuild("rbdgw", "./gateway/cmd/rbdgw", "pacific"); err != nil {
 		return err
 	}
 	return startCluster()
@@ -118,6 +129,32 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// picked are the ports pickPort handed out.
+var picked = map[int]bool{}
+
+// pickPort returns a free port of the range the environment variable
+// names ("LO-HI"), or of lo-hi.
+func pickPort(envVar string, lo, hi int) (int, error) {
+	if r := os.Getenv(envVar); r != "" {
+		if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err != nil {
+			return 0, fmt.Errorf("%s=%q: expected LO-HI", envVar, r)
+		}
+	}
+	for p := lo; p <= hi; p++ {
+		if picked[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		picked[p] = true
+		return p, nil
+	}
+	return 0, fmt.Errorf("no free port in %d-%d (%s)", lo, hi, envVar)
 }
 
 func spawn(log string, name string, args ...string) (*exec.Cmd, error) {
@@ -161,7 +198,15 @@ func startCluster() error {
 	tokenFile := filepath.Join(env.bin, "api-token")
 	var urls []string
 	for _, name := range []string{"gw-a", "gw-b"} {
-		api := fmt.Sprintf("127.0.0.1:%d", freePort())
+		apiPort, err := pickPort("GWCLI_E2E_API_PORTS", 5080, 5089)
+		if err != nil {
+			return err
+		}
+		iscsiPort, err := pickPort("GWCLI_E2E_ISCSI_PORTS", 3380, 3389)
+		if err != nil {
+			return err
+		}
+		api := fmt.Sprintf("127.0.0.1:%d", apiPort)
 		urls = append(urls, "http://"+api)
 		if _, err := spawn(filepath.Join(env.bin, name+".log"), filepath.Join(env.bin, "rbdgw"), "-etcd", fmt.Sprintf("127.0.0.1:%d", client),
 			"-etcd-prefix", "/gwcli-e2e/", "-gateway", name, "-ceph-conf", env.cephConf, "-lease-ttl", "5s",
@@ -169,9 +214,9 @@ func startCluster() error {
 			return err
 		}
 		env.gateways = append(env.gateways, name)
-		env.portals = append(env.portals, fmt.Sprintf("127.0.0.1:%d", freePort()))
+		env.portals = append(env.portals, fmt.Sprintf("127.0.0.1:%d", iscsiPort))
 	}
-	env.url = urls[0]
+	env.url, env.urls = urls[0], urls
 	deadline := time.Now().Add(60 * time.Second)
 	for _, u := range urls {
 		for {

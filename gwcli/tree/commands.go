@@ -294,7 +294,7 @@ var (
 // block_size (2^15, what READ CAPACITY(16) can report).
 const maxBlocksPerPhysical = 1 << 15
 
-func diskPut(a Args) (model.DiskPut, error) {
+func diskPut(cmd string, a Args) (model.DiskPut, error) {
 	var in model.DiskPut
 	switch a["block_size"] {
 	case "":
@@ -303,16 +303,16 @@ func diskPut(a Args) (model.DiskPut, error) {
 	case "4096":
 		in.BlockSize = 4096
 	default:
-		return in, usagef("block_size %q: expected 512 or 4096", a["block_size"])
+		return in, usagef("%s: block_size %q: expected 512 or 4096", cmd, a["block_size"])
 	}
 	if a.Has("physical_block_size") {
 		p, err := parsePhysicalBlockSize(a["physical_block_size"])
 		if err != nil {
-			return in, usagef("%v", err)
+			return in, usagef("%s: %v", cmd, err)
 		}
 		bs := max(in.BlockSize, 512)
 		if p < bs || p/bs > maxBlocksPerPhysical {
-			return in, usagef("physical_block_size %d: must be from the block size (%d) to %d blocks of it", p, bs, maxBlocksPerPhysical)
+			return in, usagef("%s: physical_block_size %d: must be from the block size (%d) to %d blocks of it", cmd, p, bs, maxBlocksPerPhysical)
 		}
 		in.PhysicalBlockSize = p
 	}
@@ -329,7 +329,7 @@ func createDisks(ctx context.Context, e *Env, at Path, a Args) error {
 		return usagef("create: %v", err)
 	}
 	size, _ := model.ParseSize(a["size"])
-	in, err := diskPut(a)
+	in, err := diskPut("create", a)
 	if err != nil {
 		return err
 	}
@@ -384,7 +384,7 @@ func attachDisk(ctx context.Context, e *Env, at Path, a Args) error {
 	if err := diskID(id); err != nil {
 		return usagef("attach: %v", err)
 	}
-	in, err := diskPut(a)
+	in, err := diskPut("attach", a)
 	if err != nil {
 		return err
 	}

@@ -593,6 +593,12 @@ func TestDryRunAndWait(t *testing.T) {
 	if !strings.Contains(out, "(applied on gw1)") || !hasRequest(f2.requests(), "PUT /disks/rbd/disk_9?wait=applied") {
 		t.Errorf("wait: %s %v", out, f2.requests())
 	}
+	// Gateways that are down are named.
+	f2.downOnWait = []string{"gw2"}
+	out = mustRun(t, e2, "/disks resize rbd/disk_9 11G")
+	if !strings.Contains(out, "(applied on gw1; down: gw2, which applies it when up)") {
+		t.Errorf("wait with a gateway down: %s", out)
+	}
 }
 
 func TestErrors(t *testing.T) {

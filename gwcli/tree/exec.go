@@ -300,21 +300,40 @@ func (e *Env) done(msg string, results ...client.Result) error {
 		return nil
 	}
 	line := msg
-	var applied []string
-	waited := false
+	var applied, down []string
+	pending := false
 	for _, r := range results {
-		if r.Applied != nil {
-			waited = true
-			for _, g := range r.Applied.Gateways {
-				if !contains(applied, g) {
-					applied = append(applied, g)
-				}
+		if r.Applied == nil {
+			continue
+		}
+		pending = pending || r.Pending()
+		for _, g := range r.Applied.Gateways {
+			if !contains(applied, g) {
+				applied = append(applied, g)
+			}
+		}
+		for _, g := range r.Applied.Down {
+			if !contains(down, g) {
+				down = append(down, g)
 			}
 		}
 	}
-	if waited && len(applied) > 0 {
-		sort.Strings(applied)
-		line += " (applied on " + joinOr(applied, "no gateway") + ")"
+	sort.Strings(applied)
+	sort.Strings(down)
+	var notes []string
+	if len(applied) > 0 {
+		notes = append(notes, "applied on "+strings.Join(applied, ", "))
+	}
+	if len(down) > 0 && !pending {
+		// (A pending write's warning names them already.)
+		verb := "apply"
+		if len(down) == 1 {
+			verb = "applies"
+		}
+		notes = append(notes, "down: "+strings.Join(down, ", ")+", which "+verb+" it when up")
+	}
+	if len(notes) > 0 {
+		line += " (" + strings.Join(notes, "; ") + ")"
 	}
 	fmt.Fprintln(e.Out, line)
 	return nil

@@ -49,6 +49,8 @@ type fakeAPI struct {
 	// lunKeyOnlyInLocation leaves the LUN key out of the changes of a
 	// map, so that only the 201's Location names the id.
 	lunKeyOnlyInLocation bool
+	// downOnWait are the gateways a wait=applied answer lists as down.
+	downOnWait []string
 }
 
 func newFake(t testing.TB) *fakeAPI {
@@ -259,7 +261,7 @@ func (f *fakeAPI) write(r *http.Request, key string, apply func()) (int, any, in
 	res.Revision = f.touch(key)
 	status := 200
 	if r.URL.Query().Get("wait") == "applied" {
-		res.Applied = &model.Applied{Done: true, Gateways: []string{"gw1"}, Pending: []string{}, Down: []string{}}
+		res.Applied = &model.Applied{Done: true, Gateways: []string{"gw1"}, Pending: []string{}, Down: append([]string{}, f.downOnWait...)}
 	}
 	return status, res, res.Revision, nil
 }
