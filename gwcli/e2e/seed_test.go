@@ -286,7 +286,7 @@ func TestSeed001Interactive(t *testing.T) {
 	// The disks the host does not see yet, with Tab taking the first.
 	p.Type(t, "disk add rbd/"+n.image[:2])
 	p.Wait(t, "rbd/"+n.image, seedSize+", not mapped") // the description is cut to the width left by the long prompt
-	p.Type(t, "\t") // go-prompt redraws only what changed: the rest of the name
+	p.Type(t, "\t")                                    // go-prompt redraws only what changed: the rest of the name
 	p.Wait(t, "rbd/"+n.image)
 	p.Type(t, "\r")
 	p.Wait(t, "ok: host "+n.host+" sees "+n.disk()+" as LUN 0")
