@@ -1,6 +1,10 @@
 package stats
 
-import "time"
+import (
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/metrics"
+)
 
 // Rates are what a LUN or a gateway did per second over a window.
 type Rates struct {
@@ -29,7 +33,8 @@ func Between(prev, cur Counters, d time.Duration) Rates {
 	}
 	s := d.Seconds()
 	per := func(a, b uint64) float64 { return float64(a-b) / s }
-	lat := cur.ReadLatency.Sub(prev.ReadLatency).Add(cur.WriteLatency.Sub(prev.WriteLatency))
+	reads := metrics.Histogram(cur.ReadLatency).Sub(metrics.Histogram(prev.ReadLatency))
+	lat := reads.Add(metrics.Histogram(cur.WriteLatency).Sub(metrics.Histogram(prev.WriteLatency)))
 	r := Rates{
 		Window:         d,
 		IOPS:           per(cur.Total(), prev.Total()),

@@ -35,7 +35,7 @@ const (
 	Interval = 2 * time.Second
 	// Refresh is how often an unchanged record is written anyway.
 	Refresh = 30 * time.Second
-	// MaxLUNs bounds the LUNs of a record (about 400 bytes each); the
+	// MaxLUNs bounds the LUNs of a record (about 250 bytes each); the
 	// rest are left out and LUNsTruncated says so.
 	MaxLUNs = 1024
 	// MaxWindow is the longest window the History index reaches back.
@@ -63,8 +63,8 @@ type Counters struct {
 	// InFlight is the queue depth at the time of the record.
 	InFlight int64 `json:"in_flight"`
 	// ReadLatency and WriteLatency run from arrival to status.
-	ReadLatency  metrics.Histogram `json:"rd_lat"`
-	WriteLatency metrics.Histogram `json:"wr_lat"`
+	ReadLatency  Hist `json:"rd_lat"`
+	WriteLatency Hist `json:"wr_lat"`
 	// BackendTime is the total backend time of the reads and writes, over
 	// BackendCount of them.
 	BackendTime  time.Duration `json:"backend_ns"`
@@ -79,8 +79,8 @@ func compact(c metrics.Counters) Counters {
 		WrittenBytes: c.WrittenBytes,
 		Errors:       c.Errors(),
 		InFlight:     c.InFlight,
-		ReadLatency:  c.Read.Latency,
-		WriteLatency: c.Write.Latency,
+		ReadLatency:  Hist(c.Read.Latency),
+		WriteLatency: Hist(c.Write.Latency),
 		BackendTime:  c.Read.Backend.Sum + c.Write.Backend.Sum,
 		BackendCount: c.Read.Backend.Count() + c.Write.Backend.Count(),
 	}
@@ -93,6 +93,42 @@ func (c Counters) Total() uint64 {
 		n += v
 	}
 	return n
+}
+
+// Hist is a latency histogram (metrics.Histogram: non-cumulative counts
+// in the buckets of metrics.BucketBounds, and their sum) that encodes as
+// [sum in ns, index of the first bucket counted, counts...], without the
+// empty buckets before the first count and after the last: most LUNs
+// answer within a few neighbouring buckets.
+type Hist metrics.Histogram
+
+func (h Hist) MarshalJSON() ([]byte, error) {
+	first, last := 0, len(h.Buckets)-1
+	for first <= last && h.Buckets[first] == 0 {
+		first++
+	}
+	for last >= first && h.Buckets[last] == 0 {
+		last--
+	}
+	out := make([]uint64, 0, 2+max(0, last-first+1))
+	out = append(out, uint64(max(h.Sum, 0)), uint64(min(first, len(h.Buckets))))
+	if first <= last {
+		out = append(out, h.Buckets[first:last+1]...)
+	}
+	return json.Marshal(out)
+}
+
+func (h *Hist) UnmarshalJSON(b []byte) error {
+	var v []uint64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("stats: histogram: %w", err)
+	}
+	if len(v) < 2 || v[1] > uint64(len(h.Buckets)) || uint64(len(v)-2) > uint64(len(h.Buckets))-v[1] {
+		return fmt.Errorf("stats: histogram %s: malformed", b)
+	}
+	*h = Hist{Sum: time.Duration(v[0])}
+	copy(h.Buckets[v[1]:], v[2:])
+	return nil
 }
 
 // LUN is one LUN's counters on the gateway.
