@@ -4,14 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/rbdgw/rbdgw/api"
 	"github.com/rbdgw/rbdgw/api/model"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
+	"github.com/rbdgw/rbdgw/gateway/events"
+	"github.com/rbdgw/rbdgw/gateway/stats"
 )
 
 // fakeCeph is an in-memory Ceph with one pool, "rbd".
@@ -258,4 +263,34 @@ func (l liveGateways) Status(ctx context.Context) ([]api.GatewayStatus, error) {
 
 func (l liveGateways) WaitApplied(_ context.Context, _ int64, names []string) ([]string, []string, error) {
 	return nil, names, nil
+}
+
+// etcdStats and etcdEvents are what api/wire's Stats and Events do (the
+// daemon wires those), without the gateway daemon's packages.
+type etcdStats struct {
+	cli    *clientv3.Client
+	prefix string
+}
+
+func (s etcdStats) Windows(ctx context.Context, window time.Duration) (map[string]stats.Window, error) {
+	return stats.Read(ctx, s.cli, s.prefix, window, time.Now())
+}
+
+type etcdEvents struct {
+	cli    *clientv3.Client
+	prefix string
+}
+
+func (e etcdEvents) Follow(ctx context.Context, since int64, start func(int64) error, send func([]model.Event) error) error {
+	return events.Follow(ctx, e.cli, events.Options{Prefix: e.prefix, Since: since, Start: start,
+		Send: func(evs []events.Event) error {
+			out := make([]model.Event, len(evs))
+			for i, ev := range evs {
+				b, _ := json.Marshal(ev)
+				if err := json.Unmarshal(b, &out[i]); err != nil {
+					return err
+				}
+			}
+			return send(out)
+		}})
 }

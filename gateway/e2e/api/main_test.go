@@ -87,7 +87,8 @@ func newEnv(t *testing.T) *env {
 		e.tokens[r] = tok
 	}
 	e.api = api.New(api.Options{Store: store, Ceph: e.ceph, Gateways: liveGateways{store}, Tokens: toks,
-		Audit: &memAudit{}, Gateway: "gw-test", Version: "test"})
+		Audit: &memAudit{}, Gateway: "gw-test", Version: "test",
+		Stats: etcdStats{etcdCli, prefix}, Events: etcdEvents{etcdCli, prefix}})
 	e.srv = httptest.NewServer(e.recording(e.api.Handler()))
 	t.Cleanup(func() {
 		e.srv.Close()
@@ -113,6 +114,10 @@ type statusRecorder struct {
 }
 
 func (r *statusRecorder) WriteHeader(s int) { r.status = s; r.ResponseWriter.WriteHeader(s) }
+
+// Flush and Unwrap let streams (GET /events) through.
+func (r *statusRecorder) Flush()                      { r.ResponseWriter.(http.Flusher).Flush() }
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // checkDocumented fails the test when a response had a status the OpenAPI
 // document does not list for its route.
