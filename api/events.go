@@ -29,16 +29,21 @@ import (
 // revision was received": a client that reconnects with it (Last-Event-ID,
 // or ?since=) misses nothing and gets nothing twice.
 
-const (
+// Stream timing; variables for the tests.
+var (
 	// eventHeartbeat is how often a comment keeps a quiet stream (and the
 	// proxies on its way) alive.
 	eventHeartbeat = 15 * time.Second
-	// eventBuffer is how many revisions may wait for a slow client; one
-	// more disconnects it (it resumes with its last event id).
-	eventBuffer = 256
-	// eventWriteTimeout bounds each write to the client.
-	eventWriteTimeout = 10 * time.Second
+	// eventStall is how long a client may leave its stream unread: a write
+	// that cannot complete, or a full queue, for that long disconnects it
+	// (it resumes with its last event id).
+	eventStall = 10 * time.Second
 )
+
+// eventBuffer is how many revisions may wait for a client; the watch
+// waits (at most eventStall) when they are there, so a client catching up
+// on a long history is not cut off while it reads.
+const eventBuffer = 256
 
 var eventsQuery = []param{{"since", "integer", "the etcd revision the client has seen: events after it are sent (default: from now on); the Last-Event-ID header, when sent, wins"}}
 
@@ -84,8 +89,8 @@ func (s *Server) streamEvents(c *gin.Context) {
 	ctx, cancel := context.WithCancel(c.Request.Context())
 	defer cancel()
 
-	// The watch never waits for the client: what it cannot queue ends the
-	// stream.
+	// The watch waits for the client only so long: a queue full for
+	// eventStall ends the stream.
 	queue := make(chan eventBatch, eventBuffer)
 	overflow := make(chan struct{})
 	var once sync.Once
@@ -94,8 +99,17 @@ func (s *Server) streamEvents(c *gin.Context) {
 		case queue <- b:
 			return nil
 		default:
+		}
+		stall := time.NewTimer(eventStall)
+		defer stall.Stop()
+		select {
+		case queue <- b:
+			return nil
+		case <-stall.C:
 			once.Do(func() { close(overflow) })
 			return errSlowClient
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	done := make(chan error, 1)
@@ -127,6 +141,7 @@ func (s *Server) streamEvents(c *gin.Context) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	h.Set("Connection", "close")      // the connection ends with the stream
 	c.Status(http.StatusOK)
 	rc := http.NewResponseController(c.Writer)
 	// The server's read deadline covers a whole request; past it, the
@@ -135,7 +150,7 @@ func (s *Server) streamEvents(c *gin.Context) {
 		return
 	}
 	write := func(b []byte) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		if err := rc.SetWriteDeadline(time.Now().Add(eventStall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
 		if _, err := c.Writer.Write(b); err != nil {
@@ -162,7 +177,6 @@ func (s *Server) streamEvents(c *gin.Context) {
 			}
 		case <-overflow:
 			s.log.Warn("event stream client too slow; disconnecting it", "remote", c.ClientIP(), "buffered", eventBuffer)
-			_ = write([]byte(": too slow: disconnected; resume with Last-Event-ID\n\n"))
 			return
 		case err := <-done:
 			done <- err
