@@ -141,7 +141,7 @@ func (s *Server) streamEvents(c *gin.Context) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	h.Set("Connection", "close")      // the connection ends with the stream
+	h.Set("Connection", "close")     // the connection ends with the stream
 	c.Status(http.StatusOK)
 	rc := http.NewResponseController(c.Writer)
 	// The server's read deadline covers a whole request; past it, the
