@@ -143,12 +143,9 @@ func (s *Server) streamEvents(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	h.Set("Connection", "close")     // the connection ends with the stream
 	c.Status(http.StatusOK)
+	// Each write has a deadline of its own, past the server's write
+	// timeout (which covers a whole response).
 	rc := http.NewResponseController(c.Writer)
-	// The server's read deadline covers a whole request; past it, the
-	// connection's background read would end the stream.
-	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return
-	}
 	write := func(b []byte) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(eventStall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err

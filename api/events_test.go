@@ -158,3 +158,31 @@ func TestEventsErrors(t *testing.T) {
 		}
 	}
 }
+
+// A stream outlives the server's timeouts (Serve's write timeout covers a
+// whole response): each write has a deadline of its own.
+func TestEventsOutliveServerTimeouts(t *testing.T) {
+	defer func(d time.Duration) { eventHeartbeat = d }(eventHeartbeat)
+	eventHeartbeat = 50 * time.Millisecond
+	srv := httptest.NewUnstartedServer(New(Options{Version: "v1", Tokens: viewerTokens{}, Events: &floodEvents{block: true}}).Handler())
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn := streamRequest(t, srv.URL)
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	start, beats := time.Now(), 0
+	for time.Since(start) < time.Second {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended after %v (%d heartbeats): %v", time.Since(start), beats, err)
+		}
+		if strings.HasPrefix(line, ": heartbeat") {
+			beats++
+		}
+	}
+	if beats < 10 {
+		t.Fatalf("%d heartbeats in a second", beats)
+	}
+}
