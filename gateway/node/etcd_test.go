@@ -18,6 +18,7 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi/iscsitest"
 	"github.com/rbdgw/rbdgw/gateway/internal/peer"
+	"github.com/rbdgw/rbdgw/gateway/stats"
 )
 
 // endpoint is the test etcd server's, empty when etcd is not installed.
@@ -348,6 +349,25 @@ func TestNodeRun(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Its counters are published, bound to its lease (package stats).
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		ws, err := stats.Read(ctx, cli, prefix, 5*time.Second, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, ok := ws["gw-a"]; ok && len(w.Cur.LUNs) == 1 {
+			if l := w.Cur.LUNs[0]; l.Target != iqn || l.LUN != 0 || l.Disk != "rbd/d0" || l.ALUA == "" || w.Cur.Start.IsZero() {
+				t.Fatalf("published counters: %+v", w.Cur)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters not published: %+v", ws)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// A change is applied and confirmed.
 	rev, err = store.Apply(ctx, cluster.PutDisk(cluster.Disk{Pool: "rbd", Image: "d1", Size: 1 << 20}),
 		cluster.PutLUN(cluster.LUN{Target: iqn, ID: 1, Disk: "rbd/d1"}))
@@ -373,6 +393,9 @@ func TestNodeRun(t *testing.T) {
 	list, _, err := ReadCluster(ctx, cli, prefix)
 	if err != nil || list[0].Live {
 		t.Fatalf("after stop: %+v %v", list, err)
+	}
+	if ws, err := stats.Read(ctx, cli, prefix, 5*time.Second, time.Now()); err != nil || len(ws) != 0 {
+		t.Fatalf("counters after stop: %+v %v", ws, err)
 	}
 	backends.mu.Lock()
 	defer backends.mu.Unlock()
