@@ -288,6 +288,22 @@ func TestFollowCompacted(t *testing.T) {
 	}
 }
 
+// A revision etcd has not reached (restored from a backup) is reported as
+// compacted: the stream continues from the current one.
+func TestFollowFutureRevision(t *testing.T) {
+	cli, store := setup(t)
+	ctx := context.Background()
+	rev, err := store.Apply(ctx, cluster.PutGateway(cluster.Gateway{Name: "gw-a", Portals: []string{"127.0.0.1:3260"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := follow(t, cli, store.Prefix(), rev+1000)
+	evs := r.wait(t, 1)
+	if evs[0].Type != TypeCompacted || evs[0].Since != rev+1000 || evs[0].Revision < rev || r.start != evs[0].Revision {
+		t.Fatalf("future revision: start %d, %+v", r.start, evs)
+	}
+}
+
 // An error from Send ends Follow with it.
 func TestFollowSendError(t *testing.T) {
 	cli, store := setup(t)

@@ -47,8 +47,9 @@ func Follow(ctx context.Context, cli *clientv3.Client, o Options) error {
 	if o.Since > 0 {
 		// The owners at Since, so that a move reports where it came from.
 		switch err := f.loadOwners(ctx, o.Since); {
-		case errors.Is(err, rpctypes.ErrCompacted):
-			// Load (from 0) reports the compaction.
+		case errors.Is(err, rpctypes.ErrCompacted), errors.Is(err, rpctypes.ErrFutureRev):
+			// Load (from 0) reports the compaction. A revision etcd has not
+			// reached (it was restored from a backup) is as unknown.
 		case err != nil:
 			return err
 		default:
