@@ -125,6 +125,8 @@ func (s *Server) streamEvents(c *gin.Context) {
 	// Until the stream starts, a failure (etcd unreachable) is an error
 	// response rather than an empty stream.
 	var first eventBatch
+	startTimeout := time.NewTimer(s.opts.StoreTimeout)
+	defer startTimeout.Stop()
 	select {
 	case first = <-queue:
 	case err := <-done:
@@ -132,6 +134,10 @@ func (s *Server) streamEvents(c *gin.Context) {
 		if ctx.Err() == nil {
 			s.fail(c, err)
 		}
+		return
+	case <-startTimeout.C:
+		s.fail(c, newError(http.StatusServiceUnavailable, model.CodeUnavailable,
+			"the cluster store (etcd) did not answer in %s; the event stream cannot start", s.opts.StoreTimeout))
 		return
 	case <-ctx.Done():
 		return

@@ -133,6 +133,14 @@ func TestEventsHeartbeat(t *testing.T) {
 	}
 }
 
+// silentEvents never starts, as when etcd does not answer.
+type silentEvents struct{}
+
+func (silentEvents) Follow(ctx context.Context, _ int64, _ func(int64) error, _ func([]model.Event) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 // Without an event source the route answers 503, and a bad revision 400.
 func TestEventsErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -144,8 +152,9 @@ func TestEventsErrors(t *testing.T) {
 		{nil, "/api/v1/events", "", http.StatusServiceUnavailable},
 		{&floodEvents{block: true}, "/api/v1/events?since=abc", "", http.StatusBadRequest},
 		{&floodEvents{block: true}, "/api/v1/events", "12x", http.StatusBadRequest},
+		{silentEvents{}, "/api/v1/events", "", http.StatusServiceUnavailable},
 	} {
-		s := New(Options{Version: "v1", Tokens: viewerTokens{}, Events: tc.events})
+		s := New(Options{Version: "v1", Tokens: viewerTokens{}, Events: tc.events, StoreTimeout: 100 * time.Millisecond})
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", tc.path, nil)
 		req.Header.Set("Authorization", "Bearer t")
