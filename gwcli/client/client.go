@@ -118,6 +118,12 @@ func (e *APIError) Error() string {
 // IsNotFound reports a 404 answer.
 func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
 
+// IsCode reports an API error with the given code.
+func IsCode(err error, code string) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == code
+}
+
 // IsPreconditionFailed reports a 412 answer (If-Match lost a race).
 func IsPreconditionFailed(err error) bool { return statusOf(err) == http.StatusPreconditionFailed }
 

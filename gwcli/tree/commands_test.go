@@ -736,3 +736,23 @@ disk add rbd/disk_1
 		t.Errorf("cd <iqn> at /: %v %s", err, e.Cwd)
 	}
 }
+
+func TestDeleteLargeTarget(t *testing.T) {
+	f, e, _, _ := fixture(t)
+	f.addDisk("rbd", "disk_3", gib)
+	f.mapLUN(tIQN, "rbd/disk_3", 1)
+	f.addHost(tIQN, "iqn.1994-05.com.redhat:c2", 1)
+	f.groups[tIQN]["g1"] = &model.HostGroup{Name: "g1", Members: []string{}, LUNs: []uint64{}}
+	f.maxCascade = 3
+	e.Cwd = mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/hosts")
+	out := mustRun(t, e, "/iscsi-targets delete "+tIQN)
+	if !strings.Contains(out, "ok: deleted target "+tIQN+" (its 1 host group, 2 hosts and 2 LUN maps one at a time") {
+		t.Errorf("output: %s", out)
+	}
+	if _, ok := f.targets[tIQN]; ok || f.disks["rbd/disk_1"].Mapping != nil {
+		t.Errorf("target left: %+v", f.targets[tIQN])
+	}
+	if e.Cwd.String() != "/iscsi-targets" {
+		t.Errorf("cwd %s", e.Cwd)
+	}
+}
