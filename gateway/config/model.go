@@ -137,7 +137,7 @@ type Tuning struct {
 	// each does).
 	DataOutTimeoutSeconds       int `json:"dataout_timeout,omitempty" yaml:"dataout_timeout,omitempty"`                 // default 30
 	DiscoveryIdleTimeoutSeconds int `json:"discovery_idle_timeout,omitempty" yaml:"discovery_idle_timeout,omitempty"`   // default 30
-	ConnectionBufferMiB         int `json:"connection_buffer_mib,omitempty" yaml:"connection_buffer_mib,omitempty"`     // default 64
+	ConnectionBufferMiB         int `json:"connection_buffer_mib,omitempty" yaml:"connection_buffer_mib,omitempty"`     // default 32
 	GatewayBufferMiB            int `json:"gateway_buffer_mib,omitempty" yaml:"gateway_buffer_mib,omitempty"`           // default 1024
 	ConnectionLimit             int `json:"connection_limit,omitempty" yaml:"connection_limit,omitempty"`               // default 4096
 	ConnectionsPerAddress       int `json:"connections_per_address,omitempty" yaml:"connections_per_address,omitempty"` // default 256

@@ -17,7 +17,7 @@ const (
 	// (docs/operations.md, "Resource limits").
 	DefaultDataOutTimeout        = 30   // seconds
 	DefaultDiscoveryIdleTimeout  = 30   // seconds
-	DefaultConnectionBufferMiB   = 64   // command buffers per connection
+	DefaultConnectionBufferMiB   = 32   // command buffers per connection
 	DefaultGatewayBufferMiB      = 1024 // command buffers of the whole gateway
 	DefaultConnectionLimit       = 4096
 	DefaultConnectionsPerAddress = 256

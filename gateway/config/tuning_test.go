@@ -25,7 +25,7 @@ func TestTuningLimits(t *testing.T) {
 		"nopin_timeout":                {1, 3600, 30},
 		"dataout_timeout":              {1, 3600, 30},
 		"discovery_idle_timeout":       {1, 3600, 30},
-		"connection_buffer_mib":        {1, 16384, 64},
+		"connection_buffer_mib":        {1, 16384, 32},
 		"gateway_buffer_mib":           {16, 1 << 20, 1024},
 		"connection_limit":             {1, 65535, 4096},
 		"connections_per_address":      {1, 65535, 256},

@@ -22,6 +22,9 @@ type cmdWindow struct {
 	// smaller value), so it is tracked rather than recomputed blindly.
 	maxCmdSN uint32
 	pending  map[uint32]orderedReq
+	// gate, when set, says whether MaxCmdSN may advance now: false while
+	// the connection's buffer budget is spent (budget.go).
+	gate func() bool
 }
 
 // orderedReq is a non-immediate request waiting for its CmdSN turn. The
@@ -46,7 +49,7 @@ func (w *cmdWindow) inWindow(cmdSN uint32) bool {
 // refresh recomputes MaxCmdSN after ExpCmdSN or inflight changed.
 func (w *cmdWindow) refresh() {
 	m := w.expCmdSN + w.depth - 1 - w.inflight
-	if snLess(w.maxCmdSN, m) {
+	if snLess(w.maxCmdSN, m) && (w.gate == nil || w.gate()) {
 		w.maxCmdSN = m
 	}
 }

@@ -36,6 +36,8 @@ type conn struct {
 	baseLog *slog.Logger
 	rd      *pdu.Reader
 	wr      *pdu.Writer
+	// bud is the connection's command buffer budget (budget.go).
+	bud *connBudget
 
 	stateMu sync.Mutex
 	state   ConnState
@@ -73,8 +75,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		local:   nc.LocalAddr().String(),
 		log:     s.log.With("remote", remote),
 		baseLog: s.log.With("remote", remote),
-		rd:      pdu.NewReader(nc),
+		rd:      pdu.NewReaderSize(nc, loginReadBuffer),
 		wr:      pdu.NewWriter(nc),
+		bud:     newConnBudget(s.budget, s.cfg.connBuffer),
 		state:   ConnFree,
 		killed:  make(chan struct{}),
 		ctlWake: make(chan struct{}, 1),
@@ -214,6 +217,7 @@ func (c *conn) cleanup() {
 		if f.nopTick != nil {
 			f.nopTick.Stop()
 		}
+		f.stallTick.Stop()
 		if f.exit == exitGraceful {
 			c.flushOut()
 			c.flush(5 * time.Second)
@@ -255,6 +259,9 @@ func (c *conn) cleanup() {
 	if ss != nil && !handover {
 		ss.end(f.logoutClean)
 	}
+	// Every task has ended: what is still charged went to the garbage
+	// collector or is held by nobody who will give it back.
+	c.bud.close()
 	if c.getState() != ConnFree {
 		c.setState(ConnFree)
 	}

@@ -119,8 +119,12 @@ func (c *conn) readPDU() rxItem {
 
 // maxImmediateAdopt bounds the buffer the reader takes for a WRITE with
 // immediate data before the serve loop has seen the command: commands
-// queued for the loop hold at most this much each.
-const maxImmediateAdopt = 1 << 20
+// queued for the loop hold at most this much each, and at most
+// immediateAdoptRatio times the data that arrived.
+const (
+	maxImmediateAdopt   = 1 << 20
+	immediateAdoptRatio = 4
+)
 
 // immediateBuffer returns a buffer for the whole Data-Out of a SCSI
 // Command with the W bit and immediate data, or nil.
@@ -128,7 +132,7 @@ func immediateBuffer(bhs *pdu.BHS) *[]byte {
 	n := bhs.DataSegmentLength()
 	edtl := binary.BigEndian.Uint32(bhs[20:24])
 	if n == 0 || bhs.Opcode() != pdu.OpSCSICommand || bhs[1]&0x20 == 0 ||
-		uint64(n) > uint64(edtl) || edtl > maxImmediateAdopt {
+		uint64(n) > uint64(edtl) || edtl > maxImmediateAdopt || uint64(edtl) > immediateAdoptRatio*uint64(n) {
 		return nil
 	}
 	return getWriteBuf(int(edtl))
@@ -162,8 +166,5 @@ func (c *conn) closeWindows(t *task) {
 // may still be writing into it.
 func (c *conn) dropBuf(t *task) {
 	c.closeWindows(t)
-	if !t.bufLost {
-		putWriteBuf(t.buf)
-	}
-	t.buf = nil
+	t.releaseBuf()
 }

@@ -87,7 +87,10 @@ func TestReadPDUPlacesPayloads(t *testing.T) {
 	w := pdu.NewWriter(&stream)
 	pdus := []*pdu.PDU{
 		(&pdu.DataOut{ITT: 5, TTT: 6, BufferOffset: 4096, Data: payload}).Encode(),
-		(&pdu.SCSICommand{Write: true, Final: true, ITT: 8, EDTL: 8192, CDB: cdbWrite10(0, 16), Data: payload}).Encode(),
+		(&pdu.SCSICommand{Write: true, Final: true, ITT: 8, EDTL: 4096, CDB: cdbWrite10(0, 8), Data: payload}).Encode(),
+		// More than immediateAdoptRatio times its immediate data: no
+		// buffer for the whole transfer yet.
+		(&pdu.SCSICommand{Write: true, Final: true, ITT: 10, EDTL: 8192, CDB: cdbWrite10(0, 16), Data: payload}).Encode(),
 		(&pdu.DataOut{ITT: 5, TTT: 6, BufferOffset: 0, Data: payload}).Encode(), // not the next offset
 		(&pdu.SCSICommand{Read: true, Final: true, ITT: 9, EDTL: 512, CDB: cdbRead10(0, 1)}).Encode(),
 	}
@@ -104,9 +107,14 @@ func TestReadPDUPlacesPayloads(t *testing.T) {
 		t.Fatalf("solicited payload not read into its window: %v", in.err)
 	}
 	in = c.readPDU()
-	if in.err != nil || in.buf == nil || len(*in.buf) != 8192 || &in.p.Data[0] != &(*in.buf)[0] ||
+	if in.err != nil || in.buf == nil || len(*in.buf) != 4096 || &in.p.Data[0] != &(*in.buf)[0] ||
 		!bytes.Equal(in.p.Data, payload) {
 		t.Fatalf("immediate data not read into a command buffer: %v", in.err)
+	}
+	in.release()
+	in = c.readPDU()
+	if in.err != nil || in.buf != nil || !bytes.Equal(in.p.Data, payload) {
+		t.Fatalf("immediate data of a quarter of the transfer or less: %v", in.err)
 	}
 	in.release()
 	in = c.readPDU()

@@ -56,6 +56,16 @@ type ffpState struct {
 	text         textExchange
 	ping         pingState
 	logout       logoutState
+
+	// memWait holds tasks waiting for a buffer grant (cmdbuf.go), in
+	// arrival order.
+	memWait []*task
+	// stallTick drives the Data-Out timeout and the discovery idle
+	// timeout (stall.go); lastRx is monoNow() of the last PDU received.
+	stallTick *time.Ticker
+	lastRx    int64
+	// tmfs counts task management functions in progress (maxTMFs).
+	tmfs int
 }
 
 // rxItem is what the reader hands to the serve loop. buf, when set, is a
@@ -95,6 +105,7 @@ func (c *conn) startFFP() {
 	c.wr.SetHeaderDigest(p.HeaderDigest)
 	c.wr.SetDataDigest(p.DataDigest)
 	c.rd.SetMaxDataSegmentLength(clamp(p.TargetMaxRecvDataSegmentLength, minDataSegment, maxDataSegment))
+	c.rd.SetBufferSize(ffpReadBuffer)
 
 	f := &c.ffp
 	f.rx = make(chan rxItem, 32)
@@ -112,6 +123,7 @@ func (c *conn) startFFP() {
 	if iv := c.srv.cfg.nopInterval; iv > 0 {
 		f.nopTick = time.NewTicker(iv)
 	}
+	c.startStallCheck()
 	f.started = true
 
 	f.ioWG.Add(2)
@@ -179,6 +191,7 @@ func (c *conn) loop() bool {
 	if f.nopTick != nil {
 		nopC = f.nopTick.C
 	}
+	stallC := f.stallTick.C
 	for {
 		if !c.runReady() {
 			return false
@@ -201,6 +214,10 @@ func (c *conn) loop() bool {
 			c.handleTMFResult(r)
 		case <-nopC:
 			c.sendPing()
+		case <-stallC:
+			c.checkStalls()
+		case <-c.bud.wake:
+			c.budgetWake()
 		case <-f.ping.timeout():
 			c.log.Warn("initiator did not answer NOP-In", "timeout", c.srv.cfg.nopTimeout)
 			f.exit = exitNow
@@ -220,6 +237,7 @@ func (c *conn) loop() bool {
 // handleRx dispatches one received PDU (or read error).
 func (c *conn) handleRx(in rxItem) {
 	f := &c.ffp
+	f.lastRx = monoNow()
 	buf := in.buf // adopted by a new task, else returned to the pool
 	defer func() { putWriteBuf(buf) }()
 	if in.err != nil {

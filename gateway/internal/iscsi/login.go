@@ -297,6 +297,7 @@ func (ls *loginState) finish() login.Status {
 			continue
 		}
 		ss.window = newCmdWindow(ls.first.CmdSN, c.srv.cfg.queueDepth)
+		ss.window.gate = c.bud.open
 		attrs := []any{"tsih", ss.tsih, "isid", isidString(ss.isid), "initiator", ss.initiator}
 		if !ss.discovery {
 			attrs = append(attrs, "target", ss.key.target)
@@ -379,6 +380,7 @@ func (ls *loginState) takeOver() login.Status {
 	ss.conn = c
 	ss.takeover = nil
 	ss.mu.Unlock()
+	ss.window.gate = c.bud.open
 	ss.window.resume(ls.first.CmdSN)
 	c.sess = ss
 	c.log = ss.log.With("cid", c.cid, "remote", c.remote)

@@ -109,7 +109,9 @@ func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string)
 	// (unknown for a LUN the session does not see, as for an absent one).
 	want, known := c.sess.device.DataOutLengthLUN(c.sess.nexus, lun, cmd.CDB)
 	if cmd.Write {
-		t.xfer = cmd.EDTL
+		// A command the SCSI layer cannot size (absent LUN, unknown
+		// opcode) fails there; only a little of its data is kept.
+		t.xfer = min(cmd.EDTL, maxUnsizedDataOut)
 		if known {
 			t.xfer = uint32(min(uint64(cmd.EDTL), uint64(max(want, 0))))
 			t.outResidual = compareLengths(uint64(max(want, 0)), uint64(cmd.EDTL))
@@ -118,23 +120,26 @@ func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string)
 		// The CDB wants data the initiator does not send.
 		t.outResidual = compareLengths(uint64(want), 0)
 	}
+	// No buffer beyond what the logical unit accepts in one command
+	// (SBC: a transfer length above MAXIMUM TRANSFER LENGTH is an invalid
+	// field in the CDB), whatever the initiator announces.
+	maxXfer, luKnown := c.sess.device.MaxTransferLUN(c.sess.nexus, lun)
 	switch {
 	case cmd.Read && cmd.Write:
 		t.failSense = senseInvalidFieldInCIU()
 	case !lunOK:
 		t.failSense = senseLUNNotSupported()
-	case t.xfer > maxWriteBuffer:
+	case t.xfer > maxWriteBuffer, luKnown && t.xfer > maxXfer:
 		t.failSense = senseInvalidFieldInCDB()
 	}
 	if t.failSense != nil {
 		t.xfer = 0 // still read what the initiator sends, then answer
 	}
+	t.bud = c.bud
 	if t.xfer > 0 {
-		if b := *immediate; b != nil && len(*b) >= int(t.xfer) {
+		if b := *immediate; b != nil && len(*b) >= int(t.xfer) && t.adoptImmediate(b) {
 			// The immediate data is already in place (store sees that).
-			t.buf, *immediate = b, nil
-		} else {
-			t.buf = getWriteBuf(int(t.xfer))
+			*immediate = nil
 		}
 	}
 	t.store(0, cmd.Data)
@@ -142,10 +147,10 @@ func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string)
 	t.r2tNext = imm
 	if !cmd.Final {
 		t.unsolOpen = true
+		t.dataSince = monoNow()
 		t.unsolEnd = min(cmd.EDTL, uint32(p.FirstBurstLength))
 		if t.unsolEnd <= imm {
-			putWriteBuf(t.buf)
-			t.buf = nil
+			t.releaseBuf()
 			return nil, "unsolicited data announced but no room left for it"
 		}
 	}
@@ -162,11 +167,15 @@ func (c *conn) admit(t *task) {
 // it is there. R2Ts start after the unsolicited burst so their offsets only
 // grow (DataSequenceInOrder=Yes).
 func (c *conn) advanceWrite(t *task) {
-	if !t.admitted || t.running || t.unsolOpen {
+	if !t.admitted || t.running || t.unsolOpen || t.memWait {
 		return
 	}
 	maxR2T := max(c.params.MaxOutstandingR2T, 1)
 	burst := uint32(max(c.params.MaxBurstLength, minDataSegment))
+	if len(t.r2ts) < maxR2T && t.r2tNext < t.xfer && !t.fitSolicited(t.r2tNext) {
+		c.waitMem(t) // no R2T before the buffer for its data
+		return
+	}
 	var items []outItem
 	for len(t.r2ts) < maxR2T && t.r2tNext < t.xfer {
 		r := r2tState{ttt: c.nextTTT(), offset: t.r2tNext, length: min(burst, t.xfer-t.r2tNext)}
@@ -186,6 +195,7 @@ func (c *conn) advanceWrite(t *task) {
 		t.r2tSN++
 	}
 	if len(items) > 0 {
+		t.dataSince = monoNow()
 		c.send(items...)
 	}
 	if len(t.r2ts) == 0 && t.r2tNext >= t.xfer {
@@ -197,22 +207,33 @@ func (c *conn) advanceWrite(t *task) {
 // starts once the current event is handled (runReady).
 func (c *conn) execute(t *task) {
 	f := &c.ffp
+	if t.failSense == nil && t.read && t.dataIn == nil {
+		// Lend a pooled buffer for the data a READ produces, within the
+		// budgets: without one the READ waits.
+		n, ok := c.sess.device.ReadLengthLUN(c.sess.nexus, t.cmd.LUN, t.cmd.CDB)
+		if n = min(n, int(t.edtl), maxWriteBuffer); ok && n > 0 && !t.lendDataIn(n) {
+			c.waitMem(t)
+			return
+		}
+	}
 	t.running = true
 	f.running++
 	if t.failSense != nil {
 		c.dropBuf(t)
-		c.handleCompletion(completion{task: t, res: scsi.Result{Status: scsi.StatusCheckCondition, Sense: t.failSense}})
+		status, sense := t.failStatus, t.failSense
+		if status == scsi.StatusGood {
+			status = scsi.StatusCheckCondition
+		}
+		if len(sense) == 0 {
+			sense = nil
+		}
+		c.handleCompletion(completion{task: t, res: scsi.Result{Status: status, Sense: sense}})
 		return
 	}
 	c.closeWindows(t) // all complete: the reader is done with the buffer
-	t.execBuf, t.buf = t.buf, nil
+	t.execBuf, t.execGranted, t.buf = t.buf, t.bufGranted, nil
 	if t.execBuf != nil {
 		t.cmd.DataOut = (*t.execBuf)[:t.xfer]
-	}
-	if t.read && t.edtl > 0 && t.edtl <= maxWriteBuffer {
-		// Lend a pooled buffer for the data a READ produces.
-		t.dataIn = getWriteBuf(int(t.edtl))
-		t.cmd.DataIn = (*t.dataIn)[:0]
 	}
 	f.ready.push(t)
 }
@@ -295,8 +316,7 @@ func (c *conn) executeTask(t *task) completion {
 	}()
 	m.took = time.Duration(monoNow() - start)
 	// The SCSI layer is done with DataOut once Execute returned.
-	putWriteBuf(t.execBuf)
-	t.execBuf = nil
+	t.releaseExec()
 	return m
 }
 
@@ -327,7 +347,7 @@ func (c *conn) handleCompletion(m completion) {
 	if m.res.Aborted {
 		// An abandoned read may still be filling the buffer: it must not
 		// be reused.
-		t.dataIn = nil
+		t.dropDataIn()
 	}
 	c.removeTask(t)
 	if t.dataFailed {
@@ -365,6 +385,7 @@ func (c *conn) removeTask(t *task) {
 // forgetTask drops a task that never ran.
 func (c *conn) forgetTask(t *task) {
 	c.countGone(t)
+	t.memWait = false // budgetWake skips it
 	c.dropBuf(t)
 	t.r2ts = nil
 	c.removeTask(t)
@@ -405,9 +426,12 @@ func (c *conn) sendResult(t *task, res scsi.Result) {
 	if !collapse {
 		c.sendResponse(t, res, resid, uint32(pdus)+t.r2tSN)
 	}
-	// The lent Data-In buffer goes back to the pool once the last PDU of
-	// the command is written.
-	c.ffp.out[len(c.ffp.out)-1].buf, t.dataIn = t.dataIn, nil
+	// The lent Data-In buffer goes back to the pool, and its charge to the
+	// budget, once the last PDU of the command is written.
+	if t.dataIn != nil {
+		last := &c.ffp.out[len(c.ffp.out)-1]
+		last.buf, last.bud, t.dataIn = t.dataIn, t.bud, nil
+	}
 }
 
 // sendDataIn cuts data into Data-In PDUs of at most the initiator's
@@ -475,6 +499,7 @@ func (c *conn) handleDataOut(p *pdu.PDU) {
 		return
 	}
 	verdict, why := t.acceptDataOut(d, uint32(c.params.FirstBurstLength))
+	t.dataSince = monoNow()
 	c.syncWindows(t)
 	switch verdict {
 	case dataOutBadTag:

@@ -45,6 +45,9 @@ type Options struct {
 	// Metrics, when set, counts every command per LUN and per session
 	// (package metrics); the reconciler maps the LUNs in it.
 	Metrics *metrics.Registry
+	// DataOutTimeout and DiscoveryIdleTimeout override the Tuning seconds
+	// when positive (sub-second values are for tests).
+	DataOutTimeout, DiscoveryIdleTimeout time.Duration
 }
 
 // TargetSpec describes one target as this gateway presents it.
@@ -111,6 +114,8 @@ type Server struct {
 
 	metrics *metrics.Registry // nil: commands are not counted
 
+	budget *gatewayBudget // command buffers of every connection (budget.go)
+
 	refusals refusalLog // rate limits the lines of address refusals
 
 	// Counters for tests and diagnostics: commands run on the serve loop,
@@ -124,9 +129,11 @@ func NewServer(opts Options) *Server {
 	if lg == nil {
 		lg = slog.Default()
 	}
+	cfg := resolveSettings(opts)
 	return &Server{
 		log:       lg,
-		cfg:       resolveSettings(opts),
+		cfg:       cfg,
+		budget:    newGatewayBudget(cfg.gatewayBuffer),
 		metrics:   opts.Metrics,
 		targets:   make(map[string]*targetEntry),
 		listeners: make(map[net.Listener]struct{}),

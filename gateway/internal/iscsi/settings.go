@@ -20,6 +20,16 @@ type settings struct {
 	loginTimeout      time.Duration
 	logoutGrace       time.Duration
 	inlineLatency     time.Duration // <= 0: nothing runs inline
+
+	// Bounds against hostile or broken initiators (limits.go).
+	dataOutTimeout  time.Duration
+	discoveryIdle   time.Duration
+	connBuffer      int64 // bytes
+	gatewayBuffer   int64 // bytes
+	connLimit       int
+	perAddressLimit int
+	perInitiator    int
+	targetReset     string // config.TargetReset*
 }
 
 const (
@@ -52,6 +62,21 @@ func resolveSettings(o Options) settings {
 		nopTimeout:        time.Duration(t.NopInTimeoutSeconds) * time.Second,
 		loginTimeout:      o.LoginTimeout,
 		logoutGrace:       o.LogoutGrace,
+
+		dataOutTimeout:  time.Duration(t.DataOutTimeoutSeconds) * time.Second,
+		discoveryIdle:   time.Duration(t.DiscoveryIdleTimeoutSeconds) * time.Second,
+		connBuffer:      int64(t.ConnectionBufferMiB) << 20,
+		gatewayBuffer:   int64(t.GatewayBufferMiB) << 20,
+		connLimit:       t.ConnectionLimit,
+		perAddressLimit: t.ConnectionsPerAddress,
+		perInitiator:    t.SessionsPerInitiator,
+		targetReset:     t.TargetReset,
+	}
+	if o.DataOutTimeout > 0 {
+		s.dataOutTimeout = o.DataOutTimeout
+	}
+	if o.DiscoveryIdleTimeout > 0 {
+		s.discoveryIdle = o.DiscoveryIdleTimeout
 	}
 	if o.NopInInterval != 0 {
 		s.nopInterval = o.NopInInterval

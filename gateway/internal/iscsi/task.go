@@ -35,6 +35,20 @@ type task struct {
 	// bufLost: the reader may still write into buf (a window closed while
 	// it was filling): buf must not go back to the pool.
 	bufLost bool
+	// Budget accounting (budget.go, cmdbuf.go): bud is the connection's
+	// budget; bufGranted says buf was granted rather than charged as data
+	// arrived, execGranted the same of execBuf. memWait: the task waits in
+	// the connection's memWait queue for a grant.
+	bud         *connBudget
+	bufGranted  bool
+	execGranted bool
+	memWait     bool
+	// dataSince is monoNow() when the task last received Data-Out or began
+	// expecting it (Data-Out timeout, stall.go).
+	dataSince int64
+	// failStatus is the status of a task failed with failWith (default
+	// CHECK CONDITION).
+	failStatus scsi.Status
 
 	// Residual of a command that moves Data-Out, fixed at arrival.
 	outResidual residual
@@ -111,12 +125,18 @@ func (t *task) dataInResidual(dataLen int) residual {
 func (t *task) expectsData() bool { return t.unsolOpen || len(t.r2ts) > 0 }
 
 // store copies Data-Out at off into the command buffer, dropping what lies
-// beyond xfer.
+// beyond xfer. Immediate and unsolicited data grow the buffer as they
+// arrive (cmdbuf.go); past the gateway's hard budget the command fails
+// with TASK SET FULL.
 func (t *task) store(off uint32, data []byte) {
-	if off >= t.xfer || t.buf == nil || len(data) == 0 {
+	if off >= t.xfer || len(data) == 0 || t.dataFailed {
 		return
 	}
 	end := min(uint64(off)+uint64(len(data)), uint64(t.xfer))
+	if !t.fitArrived(uint32(end), off) {
+		t.failWith(scsi.StatusTaskSetFull, nil)
+		return
+	}
 	dst := (*t.buf)[off:end]
 	if &dst[0] != &data[0] { // the reader may have stored it in place
 		copy(dst, data)
@@ -218,9 +238,19 @@ func (t *task) acceptDataOut(d *pdu.DataOut, firstBurst uint32) (dataOutVerdict,
 // failData makes the command end with CHECK CONDITION once the data in
 // flight has arrived; no more R2Ts go out for it.
 func (t *task) failData(sense []byte) {
+	t.failWith(scsi.StatusCheckCondition, sense)
+}
+
+// failWith is failData with a status of choice: CHECK CONDITION with sense,
+// or TASK SET FULL (no sense) when the gateway has no buffer for the data.
+func (t *task) failWith(status scsi.Status, sense []byte) {
 	if !t.dataFailed {
 		t.dataFailed = true
+		t.failStatus = status
 		t.failSense = sense
+		if t.failSense == nil {
+			t.failSense = []byte{} // non-nil: the task has failed
+		}
 		t.r2tNext = t.xfer
 	}
 }

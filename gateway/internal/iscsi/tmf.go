@@ -3,6 +3,7 @@ package iscsi
 import (
 	"runtime/debug"
 
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
 )
@@ -19,6 +20,9 @@ type tmfOp struct {
 	// ABORT TASK: whether the referenced task ended aborted.
 	abortTask        *task
 	abortTaskAborted bool
+	// called: the SCSI layer part runs on a goroutine (counted in
+	// ffpState.tmfs until the response).
+	called bool
 }
 
 type tmfResult struct {
@@ -32,6 +36,13 @@ func (c *conn) handleTMF(req *pdu.TaskMgmtReq) {
 	f := &c.ffp
 	op := &tmfOp{req: req, fn: scsi.TMFunction(req.Function)}
 	lun, lunOK := pdu.DecodeLUN(req.LUN)
+	if f.tmfs >= maxTMFs {
+		// Immediate TMFs bypass the command window and each waits on a
+		// goroutine: a bounded number at a time.
+		c.log.Warn("too many task management functions in progress, rejected", "function", req.Function, "limit", maxTMFs)
+		c.tmfRespond(req, scsi.TMFRejected)
+		return
+	}
 	switch op.fn {
 	case scsi.TMFAbortTask:
 		t := f.tasks[req.RefTaskTag]
@@ -57,6 +68,13 @@ func (c *conn) handleTMF(req *pdu.TaskMgmtReq) {
 		c.abortTasks(op, func(t *task) bool { return t.cmd.LUN == lun })
 		c.callTMF(op, lun, 0)
 	case scsi.TMFTargetWarmReset, scsi.TMFTargetColdReset:
+		// Which nexuses a target reset may reach is the gateway's policy
+		// (docs/adr/0006-target-resets.md).
+		if c.srv.cfg.targetReset == config.TargetResetRefuse {
+			c.log.Warn("target reset refused (target_reset: refuse)", "function", req.Function)
+			c.tmfRespond(req, scsi.TMFAuthFailed)
+			return
+		}
 		c.abortTasks(op, func(*task) bool { return true })
 		c.callTMF(op, 0, 0)
 	case scsi.TMFClearACA:
@@ -111,6 +129,10 @@ func (c *conn) abortTasks(op *tmfOp, match func(*task) bool) {
 func (c *conn) callTMF(op *tmfOp, lun uint64, tag uint32) {
 	f := &c.ffp
 	op.pending++
+	if !op.called {
+		op.called = true
+		f.tmfs++
+	}
 	f.taskWG.Add(1)
 	ss := c.sess
 	go func() {
@@ -165,18 +187,27 @@ func (c *conn) tmfStep(op *tmfOp) {
 			resp = scsi.TMFTaskNotExist
 		}
 	}
+	if op.called {
+		c.ffp.tmfs--
+	}
 	done := c.tmfRespond(op.req, resp)
 	if op.fn == scsi.TMFTargetColdReset && resp == scsi.TMFComplete && c.sess.target != nil {
-		// A cold reset ends every session of the target once the
-		// response is on the wire.
+		// A cold reset ends the issuing session once the response is on
+		// the wire; with target_reset: target every session of the
+		// target.
 		iqn := c.sess.target.spec.IQN
-		srv, connDone := c.srv, c.done
+		srv, ss, connDone := c.srv, c.sess, c.done
+		everyone := srv.cfg.targetReset == config.TargetResetTarget
 		go func() {
 			select {
 			case <-done:
 			case <-connDone:
 			}
-			srv.closeTargetSessions(iqn, "target cold reset")
+			if everyone {
+				srv.closeTargetSessions(iqn, "target cold reset")
+			} else {
+				ss.drop("target cold reset")
+			}
 		}()
 	}
 }
@@ -192,7 +223,9 @@ func (c *conn) tmfRespond(req *pdu.TaskMgmtReq, resp scsi.TMFResponse) chan stru
 	}
 	f.statSN++
 	done := make(chan struct{})
-	c.send(outItem{p: r.Encode(), done: done})
+	// Immediate TMFs take no window slot: their responses count against
+	// the bound of what an initiator may leave unread (maxQueuedControl).
+	c.send(outItem{p: r.Encode(), done: done, control: req.Immediate})
 	c.log.Info("task management", "function", req.Function, "lun", req.LUN,
 		"ref_itt", req.RefTaskTag, "response", uint8(resp))
 	return done

@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"testing"
 	"time"
 
@@ -130,23 +131,58 @@ func TestTaskSetManagement(t *testing.T) {
 	}
 }
 
+// What a TARGET COLD RESET (and WARM RESET) from an initiator does depends
+// on target_reset (docs/adr/0006-target-resets.md): by default it ends the
+// issuing session only; "target" ends every session of the target (RFC
+// 7143 section 11.5.1); "refuse" answers FUNCTION AUTHORIZATION FAILED.
 func TestTargetColdResetDropsSessions(t *testing.T) {
-	e := newEnv(t)
-	other := e.login()
-	other.ISID[5] = 9
-	in := e.dial()
-	in.ISID[5] = 3
-	if err := in.Login(iscsitest.LoginOptions{InitiatorName: testInitiator, TargetName: testIQN}); err != nil {
-		t.Fatal(err)
+	for _, policy := range []string{"", config.TargetResetSession, config.TargetResetTarget, config.TargetResetRefuse} {
+		t.Run("target_reset="+policy, func(t *testing.T) {
+			e := newEnv(t, withTuning(func(o *Options) { o.Tuning.TargetReset = policy }))
+			other := e.dial()
+			if err := other.Login(iscsitest.LoginOptions{InitiatorName: "iqn.2024-01.org.example:tenant2", TargetName: testIQN}); err != nil {
+				t.Fatal(err)
+			}
+			clearUnitAttention(t, other)
+			in := e.dial()
+			in.ISID[5] = 3
+			if err := in.Login(iscsitest.LoginOptions{InitiatorName: testInitiator, TargetName: testIQN}); err != nil {
+				t.Fatal(err)
+			}
+			want := uint8(pdu.TMFRespComplete)
+			if policy == config.TargetResetRefuse {
+				want = pdu.TMFRespAuthFailed
+			}
+			for _, fn := range []uint8{pdu.TMFTargetWarmReset, pdu.TMFTargetColdReset} {
+				code, err := in.TaskMgmt(fn, 0, iscsitest.ReservedTag, 0)
+				if err != nil || code != want {
+					t.Fatalf("function %d: response %d %v, want %d", fn, code, err, want)
+				}
+			}
+			switch policy {
+			case config.TargetResetRefuse:
+				clearUnitAttention(t, in) // nothing was reset: no unit attention waits
+				if res, err := in.Do(&iscsitest.Cmd{CDB: cdbTUR()}); err != nil || res.Status != 0 {
+					t.Fatalf("issuing session after a refused reset: %v %+v", err, res)
+				}
+			case config.TargetResetTarget:
+				for _, c := range []*iscsitest.Initiator{in, other} {
+					if _, err := c.ExpectClosed(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				waitFor(t, "sessions dropped", func() bool { return e.sessionCount() == 0 })
+				return
+			default:
+				if _, err := in.ExpectClosed(); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "issuing session dropped", func() bool { return e.sessionCount() == 1 })
+			}
+			// The other tenant's session lives on (it shares the logical
+			// unit, so it hears of the reset as a unit attention).
+			clearUnitAttention(t, other)
+			read10(t, other, 0, testBlockSize)
+		})
 	}
-	code, err := in.TaskMgmt(pdu.TMFTargetColdReset, 0, iscsitest.ReservedTag, 0)
-	if err != nil || code != pdu.TMFRespComplete {
-		t.Fatalf("cold reset: %d %v", code, err)
-	}
-	for _, c := range []*iscsitest.Initiator{in, other} {
-		if _, err := c.ExpectClosed(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "sessions dropped", func() bool { return e.sessionCount() == 0 })
 }

@@ -11,6 +11,10 @@ import (
 // them without reading loses its connection instead of our memory.
 const maxQueuedControl = 4096
 
+// maxQueuedControlBytes bounds the data those responses hold (a NOP-In
+// echoes its ping's data, up to MaxRecvDataSegmentLength).
+const maxQueuedControlBytes = 4 << 20
+
 // outItem is one queued PDU. release, when set, is a received PDU whose
 // pooled data the outgoing PDU aliases (a NOP-In echoing ping data); buf is
 // a pooled buffer the PDUs of a command alias (Data-In). Both are released
@@ -19,6 +23,7 @@ type outItem struct {
 	p       *pdu.PDU
 	release *pdu.PDU
 	buf     *[]byte
+	bud     *connBudget // set: buf was granted from this budget
 	control bool
 	done    chan struct{}
 }
@@ -26,6 +31,9 @@ type outItem struct {
 // dispose releases what the item holds once it was written or dropped.
 func (it *outItem) dispose() {
 	it.release.Release()
+	if it.bud != nil {
+		it.bud.release(bufCharge(it.buf), true)
+	}
 	putWriteBuf(it.buf)
 	if it.done != nil {
 		close(it.done)
@@ -36,11 +44,12 @@ func (it *outItem) dispose() {
 // the serve loop appends under a short mutex and the writer drains
 // everything queued into one writev.
 type sendQueue struct {
-	mu      sync.Mutex
-	items   []outItem
-	control int
-	wake    chan struct{}
-	closed  bool
+	mu           sync.Mutex
+	items        []outItem
+	control      int
+	controlBytes int
+	wake         chan struct{}
+	closed       bool
 }
 
 func newSendQueue() *sendQueue {
@@ -58,10 +67,11 @@ func (q *sendQueue) push(items ...outItem) bool {
 	for _, it := range items {
 		if it.control {
 			q.control++
+			q.controlBytes += len(it.p.Data)
 		}
 	}
 	q.items = append(q.items, items...)
-	overloaded := q.control > maxQueuedControl
+	overloaded := q.control > maxQueuedControl || q.controlBytes > maxQueuedControlBytes
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -78,6 +88,7 @@ func (q *sendQueue) take(spare []outItem) []outItem {
 	for _, it := range items {
 		if it.control {
 			q.control--
+			q.controlBytes -= len(it.p.Data)
 		}
 	}
 	q.mu.Unlock()

@@ -2,6 +2,7 @@ package pdu
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ const readBufferSize = 64 << 10
 
 // Reader splits a byte stream into PDUs. It is not safe for concurrent use.
 type Reader struct {
+	src          io.Reader
 	br           *bufio.Reader
 	headerDigest bool
 	dataDigest   bool
@@ -27,7 +29,28 @@ type Reader struct {
 // NewReader wraps r in a 64 KiB bufio.Reader. Digests start off and the data
 // segment limit starts at DefaultMaxDataSegmentLength.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, readBufferSize), maxData: DefaultMaxDataSegmentLength}
+	return NewReaderSize(r, readBufferSize)
+}
+
+// NewReaderSize is NewReader with a read buffer of size bytes (at least
+// 16): a target reads a login through a small one, so that a connection
+// that never sends anything costs little.
+func NewReaderSize(r io.Reader, size int) *Reader {
+	return &Reader{src: r, br: bufio.NewReaderSize(r, size), maxData: DefaultMaxDataSegmentLength}
+}
+
+// SetBufferSize enlarges the read buffer to size bytes, keeping what it
+// has read ahead. A smaller size leaves it as it is.
+func (r *Reader) SetBufferSize(size int) {
+	if r.br.Size() >= size {
+		return
+	}
+	src := r.src
+	if n := r.br.Buffered(); n > 0 {
+		ahead, _ := r.br.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), r.src)
+	}
+	r.br = bufio.NewReaderSize(src, size)
 }
 
 // SetHeaderDigest turns CRC32C header digest checking on or off.

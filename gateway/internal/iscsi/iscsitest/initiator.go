@@ -182,6 +182,9 @@ func (in *Initiator) answerPing(p *pdu.PDU) error {
 		if err != nil {
 			return err
 		}
+		if n.TTT == ReservedTag {
+			return nil // a window update, not a ping: no answer (RFC 7143 section 11.19)
+		}
 		return in.Send((&pdu.NOPOut{
 			Immediate: true, ITT: ReservedTag, TTT: n.TTT, CmdSN: in.CmdSN, ExpStatSN: in.ExpStatSN,
 		}).Encode())
