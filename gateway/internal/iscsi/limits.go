@@ -22,7 +22,7 @@ const (
 
 	// The read buffer of a connection before its login completes, and
 	// after: nothing large is allocated for a peer that sent nothing.
-	loginReadBuffer = 4 << 10
+	loginReadBuffer = 1 << 10
 	ffpReadBuffer   = 64 << 10
 
 	// Failed CHAP logins from one source address delay that address's

@@ -282,7 +282,16 @@ func (ls *loginState) finish() login.Status {
 				return status
 			}
 		}
-		old, stale := c.srv.register(ss)
+		old, stale, refused := c.srv.register(ss)
+		if refused != "" {
+			value := c.srv.cfg.perInitiator
+			if refused == "TSIHs" {
+				value = maxTSIH
+			}
+			c.srv.logLimit(c.log, "login refused: out of resources", refused, value, ss.initiator,
+				"initiator", ss.initiator)
+			return login.StatusOutOfResources
+		}
 		if stale {
 			continue // the target was replaced meanwhile: resolve it again
 		}

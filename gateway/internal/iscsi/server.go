@@ -117,6 +117,8 @@ type Server struct {
 	budget *gatewayBudget // command buffers of every connection (budget.go)
 
 	refusals refusalLog // rate limits the lines of address refusals
+	limitLog refusalLog // rate limits the lines of cap refusals (conncaps.go)
+	counts   connCounts // connections per address, sessions per initiator
 
 	// Counters for tests and diagnostics: commands run on the serve loop,
 	// and serve loops taken over from a stalled inline command.
@@ -197,12 +199,20 @@ func (s *Server) isClosing() bool {
 }
 
 func (s *Server) startConn(nc net.Conn) bool {
-	c := newConn(s, nc)
+	addr := sourceAddr(nc)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return false
 	}
+	if limit, value := s.admitConnLocked(addr); limit != "" {
+		// Refused before anything is read or allocated for it.
+		s.mu.Unlock()
+		nc.Close()
+		s.logLimit(s.log, "connection refused", limit, value, addr.String(), "remote", addr.String())
+		return true
+	}
+	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
@@ -212,6 +222,7 @@ func (s *Server) startConn(nc net.Conn) bool {
 
 func (s *Server) connDone(c *conn) {
 	s.mu.Lock()
+	s.releaseConnLocked(c.addr)
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.connWG.Done()

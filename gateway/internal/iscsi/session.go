@@ -43,6 +43,10 @@ type session struct {
 	// stats counts the session's commands (nil: metrics off, discovery).
 	stats *metrics.Session
 
+	// counted: the session counts against sessions_per_initiator (from
+	// register to unregister; Server.mu).
+	counted bool
+
 	// window is the command window. It belongs to the serve loop of the
 	// connection holding the session; a reinstating connection takes it
 	// over only after the old connection finished.
@@ -120,36 +124,38 @@ func (ss *session) drop(reason string) {
 
 // register allocates a TSIH and enters the session in the server tables.
 // It fails when a session with the same key still exists (the caller
-// closes it and retries) or when the target entry changed since it was
-// resolved.
-func (s *Server) register(ss *session) (existing *session, stale bool) {
+// closes it and retries), when the target entry changed since it was
+// resolved (stale), and names the limit that refuses it (refused: the
+// login fails with out of resources) when the initiator has
+// sessions_per_initiator sessions or every TSIH is in use.
+func (s *Server) register(ss *session) (existing *session, stale bool, refused string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ss.discovery {
 		if old := s.byKey[ss.key]; old != nil {
-			return old, false
+			return old, false, ""
 		}
 		if s.targets[ss.key.target] != ss.target {
-			return nil, true
+			return nil, true, ""
 		}
 	}
-	for {
-		s.lastTSIH++
-		if s.lastTSIH == 0 {
-			continue // TSIH 0 means "new session" on the wire
-		}
-		if _, used := s.sessions[s.lastTSIH]; !used {
-			break
-		}
+	if s.counts.perInitiator[ss.initiator] >= s.cfg.perInitiator {
+		return nil, false, "sessions_per_initiator"
 	}
+	tsih, ok := s.allocTSIHLocked()
+	if !ok {
+		return nil, false, "TSIHs"
+	}
+	s.admitSessionLocked(ss.initiator)
 	ss.mu.Lock()
-	ss.tsih = s.lastTSIH
+	ss.tsih = tsih
 	ss.mu.Unlock()
+	ss.counted = true
 	s.sessions[ss.tsih] = ss
 	if !ss.discovery {
 		s.byKey[ss.key] = ss
 	}
-	return nil, false
+	return nil, false, ""
 }
 
 func (s *Server) unregister(ss *session) {
@@ -160,6 +166,10 @@ func (s *Server) unregister(ss *session) {
 	}
 	if s.byKey[ss.key] == ss {
 		delete(s.byKey, ss.key)
+	}
+	if ss.counted {
+		ss.counted = false
+		s.releaseSessionLocked(ss.initiator)
 	}
 }
 
