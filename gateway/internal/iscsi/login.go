@@ -3,6 +3,7 @@ package iscsi
 import (
 	"time"
 
+	"github.com/rbdgw/rbdgw/gateway/config"
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
@@ -105,10 +106,22 @@ func (ls *loginState) run(p *pdu.PDU) bool {
 	ls.conv = login.NewConversation(policy)
 
 	for {
+		// A CHAP answer is a guess at a secret: an address whose guesses
+		// failed waits its turn (chapthrottle.go).
+		guess := carriesCHAPAnswer(req.Data)
+		if guess && !ls.awaitCHAPTurn() {
+			p.Release()
+			ls.logRefused(login.StatusAuthFailed)
+			ls.respond(req, login.Response{Status: login.StatusAuthFailed}, req.TSIH)
+			return false
+		}
 		resp := ls.conv.Step(login.Request{
 			Transit: req.Transit, Continue: req.Continue, CSG: req.CSG, NSG: req.NSG, Text: req.Data,
 		})
 		p.Release()
+		if guess && resp.Status == login.StatusAuthFailed {
+			ls.chapFailed()
+		}
 		if resp.Status != login.StatusSuccess {
 			ls.logRefused(resp.Status)
 			ls.respond(req, resp, req.TSIH)
@@ -206,6 +219,11 @@ func (ls *loginState) next() (*pdu.PDU, *pdu.LoginReq) {
 // resolve is the login Policy callback: it finds the target and applies its
 // access rule, or the discovery authentication.
 func (ls *loginState) resolve(sessionType, initiator, targetName string) login.Decision {
+	// One form of the name everywhere after login: the ACL lookup, LUN
+	// masking, the I_T nexus and its reservations, the session caps and
+	// reinstatement all compare the canonical (lower case) name, RFC
+	// 3722's normalisation (issue 11, item 8).
+	initiator = config.CanonicalName(initiator)
 	ls.initiator = initiator
 	srv := ls.c.srv
 	discovery := sessionType == login.SessionDiscovery

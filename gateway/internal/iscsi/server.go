@@ -48,6 +48,10 @@ type Options struct {
 	// DataOutTimeout and DiscoveryIdleTimeout override the Tuning seconds
 	// when positive (sub-second values are for tests).
 	DataOutTimeout, DiscoveryIdleTimeout time.Duration
+
+	// chapBaseDelay and chapMaxDelay replace the CHAP throttle's
+	// constants when set (tests).
+	chapBaseDelay, chapMaxDelay time.Duration
 }
 
 // TargetSpec describes one target as this gateway presents it.
@@ -119,6 +123,7 @@ type Server struct {
 	refusals refusalLog // rate limits the lines of address refusals
 	limitLog refusalLog // rate limits the lines of cap refusals (conncaps.go)
 	counts   connCounts // connections per address, sessions per initiator
+	chap     chapThrottle
 
 	// Counters for tests and diagnostics: commands run on the serve loop,
 	// and serve loops taken over from a stalled inline command.
@@ -316,7 +321,10 @@ func (s *Server) targetSessionsLocked(iqn string) []*session {
 	return out
 }
 
+// lookupTarget finds a target by name; names compare in lower case (RFC
+// 3722, config.CanonicalName), as the configuration stores them.
 func (s *Server) lookupTarget(iqn string) *targetEntry {
+	iqn = config.CanonicalName(iqn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.targets[iqn]

@@ -30,6 +30,8 @@ type settings struct {
 	perAddressLimit int
 	perInitiator    int
 	targetReset     string // config.TargetReset*
+	// CHAP throttle (chapthrottle.go): constants, fields for tests.
+	chapBaseDelay, chapMaxDelay time.Duration
 }
 
 const (
@@ -71,12 +73,20 @@ func resolveSettings(o Options) settings {
 		perAddressLimit: t.ConnectionsPerAddress,
 		perInitiator:    t.SessionsPerInitiator,
 		targetReset:     t.TargetReset,
+		chapBaseDelay:   chapBaseDelay,
+		chapMaxDelay:    chapMaxDelay,
 	}
 	if o.DataOutTimeout > 0 {
 		s.dataOutTimeout = o.DataOutTimeout
 	}
 	if o.DiscoveryIdleTimeout > 0 {
 		s.discoveryIdle = o.DiscoveryIdleTimeout
+	}
+	if o.chapBaseDelay > 0 {
+		s.chapBaseDelay = o.chapBaseDelay
+	}
+	if o.chapMaxDelay > 0 {
+		s.chapMaxDelay = o.chapMaxDelay
 	}
 	if o.NopInInterval != 0 {
 		s.nopInterval = o.NopInInterval

@@ -125,6 +125,7 @@ func (r *Reconciler) Apply(cfg *config.Config) error {
 	seen := make(map[string]bool, len(cfg.Targets))
 	for _, t := range cfg.Targets {
 		seen[t.IQN] = true
+		r.warnNameOnlyAccess(t)
 		if err := r.applyTarget(cfg, t, wanted); err != nil {
 			errs = append(errs, fmt.Errorf("target %q: %w", t.IQN, err))
 		}

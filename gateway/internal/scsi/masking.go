@@ -3,6 +3,8 @@ package scsi
 import (
 	"maps"
 	"slices"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
 
 // LUN masking. A target maps LUN numbers to logical units; masking decides
@@ -14,8 +16,8 @@ import (
 // exist", and EXTENDED COPY cannot name it. Every path that addresses a
 // LUN goes through Target.luFor or Target.visible.
 
-// Masking maps iSCSI initiator names (as the initiator sent them at login)
-// to the LUN numbers they see. A listed initiator sees exactly its list,
+// Masking maps iSCSI initiator names to the LUN numbers they see. Names
+// compare as reservations compare them (pr.NameKey: lower case, RFC 3722). A listed initiator sees exactly its list,
 // none when the list is empty, even LUNs mapped later; an initiator not
 // listed (a target that admits any initiator) sees every LUN. A nil or
 // empty Masking masks nothing.
@@ -36,7 +38,7 @@ func newMaskTable(m Masking) *maskTable {
 		for _, lun := range luns {
 			v[lun] = true
 		}
-		t.views[initiator] = v
+		t.views[pr.NameKey(initiator)] = v
 	}
 	return t
 }
@@ -46,7 +48,7 @@ func (m *maskTable) sees(initiator string, lun uint64) bool {
 	if m == nil {
 		return true
 	}
-	v, listed := m.views[initiator]
+	v, listed := m.views[pr.NameKey(initiator)]
 	return !listed || v[lun]
 }
 

@@ -27,7 +27,11 @@ func TestMaskTableSees(t *testing.T) {
 		{"listed with an empty view", Masking{iniMasked: {}}, iniMasked, 0, false},
 		{"listed with a nil view", Masking{iniMasked: nil}, iniMasked, 0, false},
 		{"not listed", Masking{iniMasked: {}}, iniAny, 7, true},
-		{"names are compared as sent", Masking{iniMasked: {}}, "IQN.2024-01.org.example:host1", 0, true},
+		// RFC 3722: a name differing in case is the same initiator, to
+		// the view as to reservations; nothing wider folds.
+		{"names compare in lower case", Masking{iniMasked: {}}, "IQN.2024-01.org.EXAMPLE:Host1", 0, false},
+		{"a listed name spelt in upper case", Masking{"IQN.2024-01.org.example:HOST1": {}}, iniMasked, 0, false},
+		{"no folding beyond lower case", Masking{iniMasked: {}}, "iqn.2024-01.org.example:hoſt1", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

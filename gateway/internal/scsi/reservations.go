@@ -1,10 +1,6 @@
 package scsi
 
-import (
-	"strings"
-
-	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
-)
+import "github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 
 // PERSISTENT RESERVE IN/OUT and RESERVE/RELEASE(6/10): the reservation rules
 // live in package pr; this file turns its outcomes into results and side
@@ -67,8 +63,8 @@ func (lu *LU) queueUAFor(ua pr.UnitAttention) {
 	lu.mu.Lock()
 	defer lu.mu.Unlock()
 	for _, nx := range lu.nexuses {
-		if strings.EqualFold(nx.port.InitiatorPort, ua.InitiatorPort) &&
-			(ua.TargetPort == "" || strings.EqualFold(nx.port.TargetPort, ua.TargetPort)) {
+		if pr.SameName(nx.port.InitiatorPort, ua.InitiatorPort) &&
+			(ua.TargetPort == "" || pr.SameName(nx.port.TargetPort, ua.TargetPort)) {
 			lu.addUALocked(nx, code)
 		}
 	}
@@ -81,11 +77,11 @@ func (lu *LU) queueUAFor(ua pr.UnitAttention) {
 func (lu *LU) preemptAndAbort(issuer *Nexus, out pr.Outcome) {
 	victims := make(map[string]bool)
 	for _, p := range out.AbortNexuses {
-		victims[strings.ToLower(p.InitiatorPort)+"|"+strings.ToLower(p.TargetPort)] = true
+		victims[pr.NameKey(p.InitiatorPort)+"|"+pr.NameKey(p.TargetPort)] = true
 	}
 	ports := make(map[string]bool)
 	for _, p := range out.AbortTasksOf {
-		ports[strings.ToLower(p)] = true
+		ports[pr.NameKey(p)] = true
 	}
 	issuerKey := issuer.Key()
 	lu.mu.Lock()
@@ -94,7 +90,7 @@ func (lu *LU) preemptAndAbort(issuer *Nexus, out pr.Outcome) {
 		if key == issuerKey {
 			continue
 		}
-		ip, tp := strings.ToLower(nx.port.InitiatorPort), strings.ToLower(nx.port.TargetPort)
+		ip, tp := pr.NameKey(nx.port.InitiatorPort), pr.NameKey(nx.port.TargetPort)
 		if victims[ip+"|"+tp] || (len(out.AbortNexuses) == 0 && ports[ip]) {
 			hit[key] = true
 		}

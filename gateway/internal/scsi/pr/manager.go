@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 )
 
 // Manager applies the reservation rules of one logical unit to the State
@@ -140,7 +139,7 @@ func initiatorPorts(ports []Port) []string {
 	for _, p := range ports {
 		seen := false
 		for _, s := range out {
-			if strings.EqualFold(s, p.InitiatorPort) {
+			if SameName(s, p.InitiatorPort) {
 				seen = true
 				break
 			}

@@ -2,7 +2,6 @@ package pr
 
 import (
 	"slices"
-	"strings"
 )
 
 // effects are what a transition does to I_T nexuses other than the one the
@@ -17,8 +16,8 @@ type effects struct {
 func (e *effects) attention(p Port, ascq uint8) {
 	ua := UnitAttention{InitiatorPort: p.InitiatorPort, TargetPort: p.TargetPort, ASC: ASCReservations, ASCQ: ascq}
 	for _, u := range e.uas {
-		if u.ASCQ == ascq && strings.EqualFold(u.InitiatorPort, ua.InitiatorPort) &&
-			strings.EqualFold(u.TargetPort, ua.TargetPort) {
+		if u.ASCQ == ascq && SameName(u.InitiatorPort, ua.InitiatorPort) &&
+			SameName(u.TargetPort, ua.TargetPort) {
 			return
 		}
 	}
@@ -287,7 +286,7 @@ func registerAndMove(st *State, p Port, req proutRequest, resolve portResolver) 
 	if !ok {
 		return effects{}, invalidParam(moveFieldRelativePort)
 	}
-	if strings.EqualFold(req.destPort, p.InitiatorPort) {
+	if SameName(req.destPort, p.InitiatorPort) {
 		return effects{}, invalidParam(moveFieldTransportID)
 	}
 	r := st.Reservation

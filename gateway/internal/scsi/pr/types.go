@@ -1,7 +1,5 @@
 package pr
 
-import "strings"
-
 // Persistent reservation types (SPC-4 table 169).
 const (
 	TypeWriteExclusive          uint8 = 0x1
@@ -30,8 +28,7 @@ type Port struct {
 // Same reports whether p and o are the same I_T nexus. iSCSI names are
 // case-insensitive after normalisation, and the ISID is hex.
 func (p Port) Same(o Port) bool {
-	return strings.EqualFold(p.InitiatorPort, o.InitiatorPort) &&
-		strings.EqualFold(p.TargetPort, o.TargetPort)
+	return SameName(p.InitiatorPort, o.InitiatorPort) && SameName(p.TargetPort, o.TargetPort)
 }
 
 // Registration is the reservation key registered by one I_T nexus.
