@@ -234,13 +234,6 @@ func (b *connBudget) close() {
 	}
 }
 
-// usedBytes is the connection's charge (tests, diagnostics).
-func (b *connBudget) usedBytes() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
-
 // bufCharge is what a pooled buffer costs: its capacity.
 func bufCharge(buf *[]byte) int64 {
 	if buf == nil {
