@@ -46,8 +46,13 @@ type conn struct {
 	killed   chan struct{} // closed by kill: stop now
 
 	// Requests from other goroutines, picked up by the serve loop.
-	ctlMu      sync.Mutex
-	inFFP      bool
+	ctlMu sync.Mutex
+	// ctlQueued: requests wait for the serve loop. Set once the login
+	// binds the connection to a session (from then on it is visible to
+	// other goroutines, and it enters the full feature phase unless the
+	// login fails, which closes it anyway); before that a request closes
+	// the connection, as there is nobody to ask.
+	ctlQueued  bool
 	wantLogout string
 	wantDrop   string
 	ctlWake    chan struct{}
@@ -114,11 +119,11 @@ func (c *conn) kill(reason string) {
 	c.ffp.baton.relieve()
 }
 
-// requestLogout asks the initiator to log out; before the full feature
-// phase there is nobody to ask, so the connection is closed.
+// requestLogout asks the initiator to log out; before the login bound
+// the connection to a session there is nobody to ask, so it is closed.
 func (c *conn) requestLogout(reason string) {
 	c.ctlMu.Lock()
-	if !c.inFFP {
+	if !c.ctlQueued {
 		c.ctlMu.Unlock()
 		c.kill(reason)
 		return
@@ -133,7 +138,7 @@ func (c *conn) requestLogout(reason string) {
 // dropSession tells the initiator the session is dropped and closes it.
 func (c *conn) dropSession(reason string) {
 	c.ctlMu.Lock()
-	if !c.inFFP {
+	if !c.ctlQueued {
 		c.ctlMu.Unlock()
 		c.kill(reason)
 		return
@@ -151,6 +156,13 @@ func (c *conn) wakeCtl() {
 	case c.ctlWake <- struct{}{}:
 	default:
 	}
+}
+
+// queueCtl makes requests wait for the serve loop (see ctlQueued).
+func (c *conn) queueCtl() {
+	c.ctlMu.Lock()
+	c.ctlQueued = true
+	c.ctlMu.Unlock()
 }
 
 // takeCtl returns and clears the pending requests.

@@ -130,9 +130,7 @@ func (c *conn) startFFP() {
 	go c.readLoop()
 	go c.writeLoop()
 
-	c.ctlMu.Lock()
-	c.inFFP = true
-	c.ctlMu.Unlock()
+	c.queueCtl()
 	c.wakeCtl() // pick up requests that raced with the login
 }
 

@@ -290,6 +290,7 @@ func (ls *loginState) finish() login.Status {
 	ss.params = c.params
 	ss.initiator = ls.initiator
 	ss.discovery = c.params.SessionType == login.SessionDiscovery
+	c.queueCtl()
 	ss.mu.Lock()
 	ss.conn = c
 	ss.loginTime = time.Now()
@@ -403,6 +404,7 @@ func (ls *loginState) takeOver() login.Status {
 		}()
 		return login.StatusServiceUnavailable
 	}
+	c.queueCtl()
 	ss.mu.Lock()
 	ss.conn = c
 	ss.takeover = nil
