@@ -292,15 +292,15 @@ func TestMaskingExtendedCopy(t *testing.T) {
 			}
 			continue
 		}
-		// COPY ABORTED, UNREACHABLE COPY TARGET: what an unknown
-		// designator gets.
-		if k, asc, ascq := senseOf(t, res); k != 0x0a || asc != 0x08 || ascq != 0x04 {
-			t.Errorf("%s: sense %#x %#x/%#x, want COPY ABORTED 08h/04h", tt.name, k, asc, ascq)
+		// COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE: what an
+		// unknown designator gets.
+		if k, asc, ascq := senseOf(t, res); k != 0x0a || asc != 0x0d || ascq != 0x02 {
+			t.Errorf("%s: sense %#x %#x/%#x, want COPY ABORTED 0Dh/02h", tt.name, k, asc, ascq)
 		}
 	}
 	unknown := bytes.Clone(naa[2])
 	unknown[15] ^= 0xff
-	if k, asc, ascq := senseOf(t, xcopy(t, in, 0, naa[0], unknown)); k != 0x0a || asc != 0x08 || ascq != 0x04 {
+	if k, asc, ascq := senseOf(t, xcopy(t, in, 0, naa[0], unknown)); k != 0x0a || asc != 0x0d || ascq != 0x02 {
 		t.Errorf("unknown designator: sense %#x %#x/%#x", k, asc, ascq)
 	}
 	got := make([]byte, len(secret))

@@ -63,8 +63,8 @@ func TestExtendedCopyOtherTarget(t *testing.T) {
 		{"within the other target", foreign, foreign},
 	} {
 		res := xcopy(t, in, 0, tt.src, tt.dst)
-		if k, asc, ascq := senseOf(t, res); k != 0x0a || asc != 0x08 || ascq != 0x04 {
-			t.Errorf("%s: sense %#x %#x/%#x, want COPY ABORTED, UNREACHABLE COPY TARGET (08h/04h)", tt.name, k, asc, ascq)
+		if k, asc, ascq := senseOf(t, res); k != 0x0a || asc != 0x0d || ascq != 0x02 {
+			t.Errorf("%s: sense %#x %#x/%#x, want COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE (0Dh/02h)", tt.name, k, asc, ascq)
 		}
 	}
 

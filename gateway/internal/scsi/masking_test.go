@@ -235,7 +235,7 @@ func TestMaskedExtendedCopy(t *testing.T) {
 				}
 				return
 			}
-			if k, c := senseCode(t, r); k != senseCopyAborted || c != ascCopyTargetUnreachable {
+			if k, c := senseCode(t, r); k != senseCopyAborted || c != ascCopyTargetNotReachable {
 				t.Errorf("%#x/%04x, want COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE", k, c)
 			}
 		})

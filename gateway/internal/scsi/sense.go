@@ -36,6 +36,7 @@ const (
 	ascNotReadyUnavailable        asc = 0x040c
 	ascNotReadyOffline            asc = 0x0412
 	ascCopyTargetUnreachable      asc = 0x0804
+	ascCopyTargetNotReachable     asc = 0x0d02 // COPY TARGET DEVICE NOT REACHABLE
 	ascWriteError                 asc = 0x0c00
 	ascCopyTargetDataOverrun      asc = 0x0d02
 	ascCopyTargetDataUnderrun     asc = 0x0d03

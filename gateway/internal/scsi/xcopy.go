@@ -245,7 +245,7 @@ func (t *task) resolveSegment(targets []copyTarget, s copySegment) (resolvedSegm
 // I_T nexus of the command sees.
 func (t *task) resolve(c copyTarget) (*LU, error) {
 	if c.desigType != desigNAA || len(c.designtr) != 16 {
-		return nil, copyAborted(ascCopyTargetUnreachable)
+		return nil, copyAborted(ascCopyTargetNotReachable)
 	}
 	var lu *LU
 	for _, v := range t.tgt.visible(t.nexus) {
@@ -255,7 +255,7 @@ func (t *task) resolve(c copyTarget) (*LU, error) {
 		}
 	}
 	if lu == nil {
-		return nil, copyAborted(ascCopyTargetUnreachable)
+		return nil, copyAborted(ascCopyTargetNotReachable)
 	}
 	if c.blockLen != 0 && c.blockLen != lu.cfg.BlockSize {
 		return nil, invalidParam(c.offset+29, -1)
