@@ -13,8 +13,8 @@
 #   tests/conformance/run.sh [--backend memory|rbd | --cluster] [--url URL [--url2 URL]]
 #                            [--tests REGEX] [--update-baseline]
 #
-# Environment: CONFORMANCE_PORT (first iSCSI port, 3290; the second is the
-# next one), CONFORMANCE_ETCD_PORT (where --cluster starts looking for two
+# Environment: CONFORMANCE_PORT (where the search for two free iSCSI ports
+# starts, 3290), CONFORMANCE_ETCD_PORT (where --cluster starts looking for two
 # free ports for etcd, 2479), CONFORMANCE_TIMEOUT (seconds per test, 120),
 # CEPH_CONF (use this Ceph cluster instead of starting one), CEPH_DIR, OUT.
 set -uo pipefail
@@ -192,8 +192,8 @@ cluster() {
 
 both_paths=""
 if [ -z "$url" ]; then
-	port1=${CONFORMANCE_PORT:-3290}
-	port2=$((port1 + 1))
+	port1=$(free_port "${CONFORMANCE_PORT:-3290}")
+	port2=$(free_port $((port1 + 1)))
 	iqn=iqn.2024-01.io.rbdgw:conformance
 	if [ "$backend" = cluster ]; then cluster; else standalone; fi
 	url="iscsi://127.0.0.1:$port1/$iqn/0"
