@@ -123,9 +123,11 @@ type Cluster struct {
 	images map[*Image]struct{}
 
 	reconnectMu sync.Mutex // one reconnect at a time
-	recovering  atomic.Bool
-	done        chan struct{}
-	wg          sync.WaitGroup
+	// onFenced, when set, replaces the automatic reconnect (OnFenced).
+	onFenced   atomic.Pointer[func(addr string)]
+	recovering atomic.Bool
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // Connect creates the process's rados client and connects it.

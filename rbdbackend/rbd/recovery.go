@@ -26,9 +26,21 @@ func (c *Cluster) noteFenced(gen uint64) {
 			break
 		}
 	}
+	if fn := c.onFenced.Load(); fn != nil {
+		// The owner decides when a new client may serve (Reconnect).
+		c.log.Warn("rbd: this gateway's rados client was blocklisted", "addr", c.ClientAddr())
+		(*fn)(c.ClientAddr())
+		return
+	}
 	c.log.Warn("rbd: this gateway's rados client was blocklisted; reconnecting", "addr", c.ClientAddr())
 	c.startRecovery()
 }
+
+// OnFenced makes the Cluster tell fn when its client is found blocklisted
+// instead of replacing the client by itself: a cluster gateway must first
+// learn from etcd what happened while it was cut off, then call Reconnect.
+// fn runs on an I/O path and must not block.
+func (c *Cluster) OnFenced(fn func(addr string)) { c.onFenced.Store(&fn) }
 
 // startRecovery runs the reconnect in the background unless one is
 // already running.
