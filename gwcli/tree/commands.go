@@ -208,6 +208,7 @@ func globalCommands() []*Command {
 			Run:    func(ctx context.Context, e *Env, at Path, a Args) error { return e.sessions(ctx, at, a["gateway"]) }},
 		{Name: "refresh", Summary: "forget cached completion data", Usage: "refresh",
 			Run: func(ctx context.Context, e *Env, at Path, a Args) error { e.Cache.Invalidate(); return nil }},
+		topCommand(), eventsCommand(),
 	}
 }
 

@@ -40,6 +40,7 @@ type options struct {
 	dryRun, wait                     bool
 	waitTimeout, timeout             time.Duration
 	help                             bool
+	count                            int
 }
 
 const usageText = `usage: gwcli [flags]                          interactive shell
@@ -51,6 +52,8 @@ Examples:
   gwcli /disks create pool=rbd image=disk_1 size=90G
   gwcli /iscsi-targets/iqn.2003-01.com.example:t1/hosts/iqn.1994-05.com.redhat:c1 disk add rbd/disk_1
   gwcli -o json /disks info rbd/disk_1
+  gwcli top -n 1 -o json
+  gwcli events count=1 timeout=30s
 
 Flags (anywhere on the line; -- ends them):`
 
@@ -68,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, []string, error) {
 	fs.BoolVar(&o.wait, "wait", false, "writes return once every live gateway concerned applied them")
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 0, "how long --wait waits (API default 30s)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each API request")
+	fs.IntVar(&o.count, "n", 0, "top: print N snapshots and stop; events: stop after N events (count=N)")
 	fs.BoolVar(&o.help, "h", false, "show this help")
 	fs.BoolVar(&o.help, "help", false, "show this help")
 	// Errors are one line; the whole usage only with -h.
@@ -99,6 +103,16 @@ func parseFlags(args []string, stderr io.Writer) (options, []string, error) {
 	if o.help {
 		usage()
 		return o, nil, flag.ErrHelp
+	}
+	if o.count < 0 {
+		return o, nil, fmt.Errorf("-n %d: expected a positive count", o.count)
+	}
+	if o.count > 0 && len(words) == 0 {
+		return o, nil, fmt.Errorf("-n goes with top or events (gwcli top -n 1)")
+	}
+	if o.count > 0 {
+		// top and events take it as count=N.
+		words = append(words, fmt.Sprintf("count=%d", o.count))
 	}
 	switch o.output {
 	case tree.FormatTable, tree.FormatJSON, tree.FormatYAML:
