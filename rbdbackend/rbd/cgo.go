@@ -9,9 +9,11 @@ package rbd
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"runtime/cgo"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -43,15 +45,43 @@ type result struct {
 }
 
 // pending is the Go side of one in-flight operation; the completion
-// callback finds it through a cgo.Handle.
-type pending struct{ done chan result }
+// callback finds it through a cgo.Handle. The pinner keeps the request's
+// buffers in place until librbd is done with them.
+type pending struct {
+	done  chan result
+	state atomic.Uint32
+	pin   runtime.Pinner
+	tag   cgo.Handle
+	// unlock, read-held by the submitter, is released by the completion
+	// of an abandoned request (doContext).
+	unlock *sync.RWMutex
+}
+
+// pending.state: the submitter waits until librbd completes the request,
+// or abandons it first (its context ended); whoever moves first decides
+// who cleans up.
+const (
+	pendingWaiting uint32 = iota
+	pendingCompleted
+	pendingAbandoned
+)
 
 var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan result, 1)} }}
 
 //export rbdgwComplete
 func rbdgwComplete(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
 	p := cgo.Handle(tag).Value().(*pending)
-	p.done <- result{ret: int64(ret), mismatch: uint64(mismatch)}
+	if p.state.CompareAndSwap(pendingWaiting, pendingCompleted) {
+		p.done <- result{ret: int64(ret), mismatch: uint64(mismatch)}
+		return
+	}
+	// The submitter gave up waiting: release what it left held. The
+	// pending is not reused (the garbage collector takes it).
+	p.pin.Unpin()
+	p.tag.Delete()
+	if p.unlock != nil {
+		p.unlock.RUnlock()
+	}
 }
 
 //export rbdgwUpdated
@@ -68,29 +98,64 @@ var waitInC = false
 // do runs r on image and waits for its completion. The buffers are pinned
 // for as long as librbd may touch them.
 func do(image C.rbd_image_t, r request) result {
-	var pin runtime.Pinner
-	defer pin.Unpin()
-	buf := pinned(&pin, r.buf)
-	cmp := pinned(&pin, r.cmp)
-	aux := C.uint64_t(0)
-	if r.op == opWriteSame {
-		aux = C.uint64_t(len(r.buf))
-	}
+	res, _ := doContext(nil, image, r, nil)
+	return res
+}
+
+// doContext is do that stops waiting when ctx (nil: never) is done; it
+// then reports abandoned, and the completion, when it comes, unpins the
+// buffers and read-unlocks unlock (held by the caller, which must not
+// unlock it itself then), so that the image is not closed under librbd.
+func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync.RWMutex) (res result, abandoned bool) {
 	if waitInC {
+		var pin runtime.Pinner
+		defer pin.Unpin()
+		buf := pinned(&pin, r.buf)
+		cmp := pinned(&pin, r.cmp)
 		var mismatch C.uint64_t
-		ret := C.rbdgw_run(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, aux, &mismatch)
-		return result{ret: int64(ret), mismatch: uint64(mismatch)}
+		ret := C.rbdgw_run(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), &mismatch)
+		return result{ret: int64(ret), mismatch: uint64(mismatch)}, false
 	}
 	p := pendingPool.Get().(*pending)
-	tag := cgo.NewHandle(p)
-	defer tag.Delete()
-	if rc := C.rbdgw_submit(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, aux, C.uintptr_t(tag)); rc < 0 {
-		pendingPool.Put(p)
-		return result{ret: int64(rc)}
+	p.state.Store(pendingWaiting)
+	p.unlock = unlock
+	buf := pinned(&p.pin, r.buf)
+	cmp := pinned(&p.pin, r.cmp)
+	p.tag = cgo.NewHandle(p)
+	if rc := C.rbdgw_submit(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), C.uintptr_t(p.tag)); rc < 0 {
+		p.release()
+		return result{ret: int64(rc)}, false
 	}
-	res := <-p.done
+	if ctx == nil {
+		res = <-p.done
+		p.release()
+		return res, false
+	}
+	select {
+	case res = <-p.done:
+	case <-ctx.Done():
+		if p.state.CompareAndSwap(pendingWaiting, pendingAbandoned) {
+			return result{}, true
+		}
+		res = <-p.done // completed meanwhile
+	}
+	p.release()
+	return res, false
+}
+
+// release returns a pending whose request completed (or never started).
+func (p *pending) release() {
+	p.pin.Unpin()
+	p.tag.Delete()
+	p.unlock = nil
 	pendingPool.Put(p)
-	return res
+}
+
+func auxOf(r request) C.uint64_t {
+	if r.op == opWriteSame {
+		return C.uint64_t(len(r.buf))
+	}
+	return 0
 }
 
 func pinned(pin *runtime.Pinner, b []byte) *C.char {

@@ -3,6 +3,7 @@
 package rbd
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 
@@ -67,6 +68,35 @@ func (i *Image) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return len(p), nil
 }
+
+// ReadAtContext is ReadAt that returns ctx's error once ctx is done,
+// leaving the request to complete in librbd (rbdbackend.ContextReader):
+// the completion then unpins p and releases the image's read lock, so
+// the image is not closed or reopened under a read still in flight.
+func (i *Image) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	i.mu.RLock()
+	h, err := i.begin("read", off, int64(len(p)))
+	if err != nil || len(p) == 0 {
+		i.mu.RUnlock()
+		return 0, err
+	}
+	r := request{op: opRead, off: uint64(off), n: uint64(len(p)), buf: p}
+	res, abandoned := doContext(ctx, h.img, r, &i.mu)
+	if abandoned {
+		return 0, ctx.Err()
+	}
+	i.mu.RUnlock()
+	if res.ret < 0 {
+		return 0, i.fail("read", h, int(res.ret))
+	}
+	if res.ret != int64(len(p)) {
+		return 0, fmt.Errorf("rbd: read %s: %d of %d bytes at %d: %w", i.spec, res.ret, len(p), off, rbdbackend.ErrOutOfRange)
+	}
+	return len(p), nil
+}
+
+// ReadsFor returns i (see rbdbackend.ContextReader).
+func (i *Image) ReadsFor() rbdbackend.Image { return i }
 
 // WriteAt writes p at off.
 func (i *Image) WriteAt(p []byte, off int64) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi/iscsitest"
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
 )
 
 // BenchmarkIO measures the target end to end: an in-process initiator on a
@@ -26,6 +27,13 @@ func BenchmarkIO(b *testing.B) {
 
 func benchIO(b *testing.B, size int, write bool, depth int, opts ...envOption) {
 	e := newEnv(b, opts...)
+	// The memory image itself, as a memory LUN of the daemon has it, not
+	// behind the tests' fault injector.
+	lu, err := scsi.NewLU(e.img, scsi.LUConfig{Name: "disk1", BlockSize: testBlockSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.device.SetLU(0, lu)
 	in := e.login()
 	blocks := size / testBlockSize
 	slots := testDiskSize / size

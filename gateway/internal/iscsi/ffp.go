@@ -36,12 +36,15 @@ type ffpState struct {
 
 	// ready holds commands handed to the SCSI layer while the current event
 	// was handled; the loop starts them before it waits again.
-	ready   taskQueue
-	sink    dataSink  // shared with the reader goroutine
-	out     []outItem // PDUs for the writer, handed over by flushOut
-	baton   loopBaton
-	latency map[uint64]*lunLatency // Execute times per LUN
-	nopTick *time.Ticker
+	ready taskQueue
+	sink  dataSink  // shared with the reader goroutine
+	out   []outItem // PDUs for the writer, handed over by flushOut
+	// outSpare is out's other backing array: flushDirect writes one while
+	// out fills the other.
+	outSpare []outItem
+	baton    loopBaton
+	latency  map[uint64]*lunLatency // Execute times per LUN
+	nopTick  *time.Ticker
 
 	// lunStats caches the metrics counters of each LUN (metrics.go).
 	lunStats lunStatsCache
@@ -191,10 +194,9 @@ func (c *conn) loop() bool {
 	}
 	stallC := f.stallTick.C
 	for {
-		if !c.runReady() {
+		if !c.runReady() || !c.flushDirect() {
 			return false
 		}
-		c.flushOut()
 		if f.exit != exitNone {
 			return true
 		}

@@ -25,6 +25,41 @@ func (c *conn) flushOut() {
 	}
 }
 
+// flushDirect hands the queued PDUs over like flushOut, except that when
+// the writer goroutine is idle and nothing waits for it, the serve loop
+// writes them itself: handing them over would cost a goroutine wake-up
+// per batch. The write may block (an initiator that does not read), so it
+// runs under the baton like an inline command: after reliefAfter another
+// goroutine takes the loop over, and this one reports false and owns no
+// loop state any more. Only the serve loop calls it, never cleanup.
+func (c *conn) flushDirect() bool {
+	f := &c.ffp
+	if len(f.out) == 0 {
+		return true
+	}
+	if f.exit != exitNone || !f.q.tryOwn() {
+		c.flushOut()
+		return true
+	}
+	items := f.out
+	f.out, f.outSpare = f.outSpare[:0], nil
+	token := f.baton.begin()
+	err := f.q.writeOwned(c.wr, items)
+	if !f.baton.end(token) {
+		if err != nil {
+			c.kill("write failed")
+		}
+		return false
+	}
+	clear(items)
+	f.outSpare = items[:0]
+	if err != nil {
+		c.log.Info("write failed", "err", err)
+		f.exit = exitNow
+	}
+	return true
+}
+
 // sendControl queues a response the initiator can provoke outside the
 // CmdSN window.
 func (c *conn) sendControl(p *pdu.PDU, release *pdu.PDU) {

@@ -42,7 +42,9 @@ func (it *outItem) dispose() {
 
 // sendQueue feeds the connection's writer goroutine. Producers never block:
 // the serve loop appends under a short mutex and the writer drains
-// everything queued into one writev.
+// everything queued into one writev. wmu is held by whoever writes to the
+// socket: the writer goroutine, or the serve loop writing its responses
+// itself when the writer is idle and nothing is queued (tryOwn).
 type sendQueue struct {
 	mu           sync.Mutex
 	items        []outItem
@@ -50,6 +52,9 @@ type sendQueue struct {
 	controlBytes int
 	wake         chan struct{}
 	closed       bool
+
+	wmu  sync.Mutex
+	pdus []*pdu.PDU // WriteBatch's argument, reused under wmu
 }
 
 func newSendQueue() *sendQueue {
@@ -106,38 +111,69 @@ func (q *sendQueue) close() []outItem {
 	return items
 }
 
+// tryOwn takes the socket for a direct write when the writer goroutine is
+// idle and nothing is queued, so that what the caller writes next cannot
+// overtake anything. On true the caller must call writeOwned.
+func (q *sendQueue) tryOwn() bool {
+	if !q.wmu.TryLock() {
+		return false
+	}
+	q.mu.Lock()
+	idle := len(q.items) == 0 && !q.closed
+	q.mu.Unlock()
+	if !idle {
+		q.wmu.Unlock()
+	}
+	return idle
+}
+
+// writeOwned writes items with one WriteBatch, disposes them and gives the
+// socket back (see tryOwn).
+func (q *sendQueue) writeOwned(w *pdu.Writer, items []outItem) error {
+	err := q.write(w, items)
+	q.wmu.Unlock()
+	return err
+}
+
+// write writes items with one WriteBatch and disposes them; wmu is held.
+func (q *sendQueue) write(w *pdu.Writer, items []outItem) error {
+	pdus := q.pdus[:0]
+	for i := range items {
+		if items[i].p != nil { // nil: a flush marker
+			pdus = append(pdus, items[i].p)
+		}
+	}
+	var err error
+	if len(pdus) > 0 {
+		err = w.WriteBatch(pdus)
+	}
+	clear(pdus)
+	q.pdus = pdus[:0]
+	for i := range items {
+		items[i].dispose()
+	}
+	return err
+}
+
 // runWriter drains q onto w until stop is closed or a write fails. Each wake
 // writes everything queued so far with one WriteBatch.
 func runWriter(q *sendQueue, w *pdu.Writer, stop <-chan struct{}) error {
-	var (
-		spare []outItem
-		pdus  []*pdu.PDU
-	)
+	var spare []outItem
 	for {
 		select {
 		case <-q.wake:
 		case <-stop:
 			return nil
 		}
+		q.wmu.Lock()
 		items := q.take(spare)
 		if len(items) == 0 {
+			q.wmu.Unlock()
 			spare = items
 			continue
 		}
-		pdus = pdus[:0]
-		for i := range items {
-			if items[i].p != nil { // nil: a flush marker
-				pdus = append(pdus, items[i].p)
-			}
-		}
-		var err error
-		if len(pdus) > 0 {
-			err = w.WriteBatch(pdus)
-		}
-		clear(pdus)
-		for i := range items {
-			items[i].dispose()
-		}
+		err := q.write(w, items)
+		q.wmu.Unlock()
 		clear(items)
 		spare = items
 		if err != nil {

@@ -22,6 +22,17 @@ func readImage(ctx context.Context, img rbdbackend.Image, buf []byte, off int64)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if cr, ok := img.(rbdbackend.ContextReader); ok && cr.ReadsFor() == img {
+		// The image gives up waiting itself: no goroutine to wait beside
+		// it. (An image that embeds one is not taken for it.)
+		if _, err := cr.ReadAtContext(ctx, buf, off); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return senseFromBackend(err, ioRead)
+		}
+		return nil
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := img.ReadAt(buf, off)
