@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks this gateway's memory LUN against tgt's null backstore in one
-# run (qemu-img bench, interleaved rounds, medians, ratios).
+# run (qemu-img bench, interleaved rounds, medians, CPU µs per I/O of each
+# target process, ratios; see qemu-bench.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -20,4 +21,5 @@ YAML
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do iscsi-ls "iscsi://127.0.0.1:$port" >/dev/null 2>&1 && break; sleep 0.1; done
-"$here/tgt-null.sh" bash -c "\"$here/qemu-bench.sh\" rbdgw=iscsi://127.0.0.1:$port/$iqn/0 tgt=\"\$TGT_NULL_URL\""
+echo "== memory LUN vs tgt null"
+"$here/tgt-null.sh" bash -c "\"$here/qemu-bench.sh\" rbdgw:$pid=iscsi://127.0.0.1:$port/$iqn/0 tgt-null:\$TGT_PID=\"\$TGT_NULL_URL\""

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# qemu-bench.sh: compare iSCSI targets with `qemu-img bench` (libiscsi
-# initiator, from qemu-utils + qemu-block-extra).
+# qemu-bench.sh: compare block targets with `qemu-img bench` (libiscsi
+# initiator or qemu's rbd driver, from qemu-utils + qemu-block-extra),
+# throughput and the CPU time each target spends per I/O.
 #
-#   deploy/bench/qemu-bench.sh LABEL=URL [LABEL=URL ...]
+#   deploy/bench/qemu-bench.sh LABEL[:PID]=URL [LABEL[:PID]=URL ...]
 #   e.g. deploy/bench/qemu-bench.sh \
-#          gateway=iscsi://127.0.0.1:3260/iqn.2003-01.org.example:gw/0 \
-#          tgt=iscsi://127.0.0.1:3261/iqn.2001-04.com.example:tgt-null/1
+#          gateway:1234=iscsi://127.0.0.1:3260/iqn.2003-01.org.example:gw/0 \
+#          tgt:1300=iscsi://127.0.0.1:3261/iqn.2001-04.com.example:tgt-null/1 \
+#          librbd:self=rbd:rbd/image:conf=/tmp/ceph.conf
+#
+# PID is the target's process: its CPU time (utime + stime of
+# /proc/PID/stat) over each run, divided by the run's requests, is the CPU
+# column (µs per I/O). PID "self" means the target runs inside qemu-img
+# (qemu's rbd driver: librbd in the client), whose own CPU time is then
+# counted. Without PID the column shows "-".
 #
 # Four workloads: 4 KiB reads and writes at queue depth 16, 1 MiB reads and
 # writes at queue depth 8. Each round runs every workload against every
 # target in turn, so all targets see the same machine noise; the table shows
-# the median of the rounds, and the IOPS ratio of the first target to the
-# second. WRITES OVERWRITE THE LUNS: point it only at scratch LUNs.
+# the median of the rounds, the CPU µs per I/O over all rounds, and the
+# ratios of the first target to each other one (IOPS: higher is better for
+# the first; CPU: lower is). WRITES OVERWRITE THE TARGETS: point it only at
+# scratch LUNs and images.
 #
 # The request count of a workload is calibrated once, on the first target,
 # so that one run takes about BENCH_SECONDS; every target then runs the
@@ -21,10 +31,14 @@
 #   BENCH_ROUNDS    rounds, median taken                         (3)
 #   BENCH_SECONDS   target duration of one run                   (3)
 #   BENCH_COUNT     fixed request count for every workload (skips calibration)
+#   BENCH_SESSIONS  also run 4k workloads with this many qemu-img
+#                   processes (one session each) at QD32 at once    (off)
 set -euo pipefail
 
 rounds="${BENCH_ROUNDS:-3}"
 seconds="${BENCH_SECONDS:-3}"
+sessions="${BENCH_SESSIONS:-0}"
+hz="$(getconf CLK_TCK)"
 
 usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
@@ -34,90 +48,140 @@ usage() {
 command -v qemu-img >/dev/null || { echo "qemu-bench: qemu-img not found (apt-get install qemu-utils qemu-block-extra)" >&2; exit 1; }
 
 labels=()
-declare -A url
+declare -A url pid
 for arg in "$@"; do
-	[[ "$arg" == *=iscsi://* ]] || { echo "qemu-bench: want LABEL=iscsi://..., got: $arg" >&2; usage; }
+	[[ "$arg" == ?*=?* ]] || { echo "qemu-bench: want LABEL[:PID]=URL, got: $arg" >&2; usage; }
 	label="${arg%%=*}"
+	p=""
+	if [[ "$label" == *:* ]]; then
+		p="${label#*:}"
+		label="${label%%:*}"
+	fi
 	[[ -z "${url[$label]:-}" ]] || { echo "qemu-bench: label $label given twice" >&2; exit 2; }
 	labels+=("$label")
 	url[$label]="${arg#*=}"
+	pid[$label]="$p"
 done
 
-# name  request-size  bytes  queue-depth  write(1)  calibration-count
+# name  request-size  bytes  queue-depth  write(1)  calibration-count  processes
 workloads=(
-	"4k-QD16-read  4k 4096    16 0 4000"
-	"4k-QD16-write 4k 4096    16 1 4000"
-	"1M-QD8-read   1M 1048576  8 0 300"
-	"1M-QD8-write  1M 1048576  8 1 300"
+	"4k-QD16-read  4k 4096    16 0 4000 1"
+	"4k-QD16-write 4k 4096    16 1 4000 1"
+	"1M-QD8-read   1M 1048576  8 0 300  1"
+	"1M-QD8-write  1M 1048576  8 1 300  1"
 )
+if ((sessions > 1)); then
+	workloads+=(
+		"${sessions}x4k-QD32-read  4k 4096 32 0 4000 $sessions"
+		"${sessions}x4k-QD32-write 4k 4096 32 1 4000 $sessions"
+	)
+fi
 
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
 
-# run URL SIZE DEPTH WRITE COUNT: prints the seconds one qemu-img bench took.
+# ticks PID: the process's CPU time so far in clock ticks (utime + stime).
+ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
+# run LABEL SIZE DEPTH WRITE COUNT PROCS: runs PROCS qemu-img bench at once
+# (COUNT requests each), prints the wall seconds and the CPU ticks the
+# label's process spent meanwhile ("-" when unknown).
 run() {
-	local target="$1" size="$2" depth="$3" write="$4" count="$5"
+	local label="$1" size="$2" depth="$3" write="$4" count="$5" procs="$6"
+	local target="${url[$label]}" p="${pid[$label]}"
 	local args=(bench -f raw -t none -c "$count" -d "$depth" -s "$size")
 	((write)) && args+=(-w)
-	if ! LC_ALL=C qemu-img "${args[@]}" "$target" >"$out" 2>&1; then
+	local before=0 start end i rc=0 cpu="-"
+	[[ -n "$p" && "$p" != self ]] && before="$(ticks "$p")"
+	start="$(date +%s.%N)"
+	for ((i = 0; i < procs; i++)); do
+		# Offsets apart, so that processes do not write the same blocks.
+		local off=()
+		((procs > 1)) && off=(-o "$((i * count * 4096))")
+		(
+			TIMEFORMAT='%3U %3S'
+			{ time LC_ALL=C qemu-img "${args[@]}" "${off[@]}" "$target" >"$tmp/out.$i" 2>&1; } 2>"$tmp/time.$i"
+		) &
+	done
+	for ((i = 0; i < procs; i++)); do wait -n || rc=1; done
+	end="$(date +%s.%N)"
+	if ((rc)); then
 		echo "qemu-bench: qemu-img ${args[*]} $target failed:" >&2
-		sed 's/^/  /' "$out" >&2
+		cat "$tmp"/out.* | sed 's/^/  /' >&2
 		exit 1
 	fi
-	local secs
-	secs="$(sed -n 's/^Run completed in \([0-9.]*\) seconds\.$/\1/p' "$out")"
-	[[ -n "$secs" ]] || { echo "qemu-bench: cannot parse qemu-img output:" >&2; cat "$out" >&2; exit 1; }
-	echo "$secs"
+	grep -q '^Run completed in' "$tmp/out.0" || { echo "qemu-bench: cannot parse qemu-img output:" >&2; cat "$tmp/out.0" >&2; exit 1; }
+	case "$p" in
+	"") ;;
+	self) cpu="$(cat "$tmp"/time.* | awk -v hz="$hz" '{s += $1 + $2} END {printf "%.0f", s * hz}')" ;;
+	*) cpu="$(($(ticks "$p") - before))" ;;
+	esac
+	rm -f "$tmp"/out.* "$tmp"/time.*
+	awk -v a="$start" -v b="$end" -v c="$cpu" 'BEGIN {printf "%.3f %s\n", b - a, c}'
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-declare -A count times
+declare -A count times ticks_sum
 first="${labels[0]}"
 for w in "${workloads[@]}"; do
-	read -r name size _ depth write probe <<<"$w"
+	read -r name size _ depth write probe procs <<<"$w"
 	if [[ -n "${BENCH_COUNT:-}" ]]; then
 		count[$name]="$BENCH_COUNT"
 	else
-		secs="$(run "${url[$first]}" "$size" "$depth" "$write" "$probe")"
+		read -r secs _ <<<"$(run "$first" "$size" "$depth" "$write" "$probe" "$procs")"
 		count[$name]="$(awk -v p="$probe" -v s="$secs" -v want="$seconds" 'BEGIN {
 			n = (s > 0) ? int(p * want / s) : p * 10; if (n < p) n = p; print n }')"
 	fi
-	echo "qemu-bench: $name: ${count[$name]} requests per run" >&2
+	echo "qemu-bench: $name: ${count[$name]} requests per process and run" >&2
 done
 
 for r in $(seq "$rounds"); do
 	for w in "${workloads[@]}"; do
-		read -r name size _ depth write _ <<<"$w"
+		read -r name size _ depth write _ procs <<<"$w"
 		for label in "${labels[@]}"; do
-			secs="$(run "${url[$label]}" "$size" "$depth" "$write" "${count[$name]}")"
+			read -r secs cpu <<<"$(run "$label" "$size" "$depth" "$write" "${count[$name]}" "$procs")"
 			times[$name|$label]+="$secs "
-			echo "qemu-bench: round $r/$rounds $name $label: ${secs}s" >&2
+			if [[ "$cpu" != - ]]; then
+				ticks_sum[$name|$label]=$((${ticks_sum[$name|$label]:-0} + cpu))
+			fi
+			echo "qemu-bench: round $r/$rounds $name $label: ${secs}s, ${cpu} CPU ticks" >&2
 		done
 	done
 done
 
 echo
-echo "qemu-img bench, median of $rounds rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-header="$(printf '%-14s' workload)"
+echo "qemu-img bench -t none, median of $rounds rounds; CPU: the target process's µs per I/O over all rounds;"
+echo "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+header="$(printf '%-18s' workload)"
 for label in "${labels[@]}"; do
-	header+="$(printf ' %14s %12s' "$label IOPS" "$label MB/s")"
+	header+="$(printf ' %18s %8s %8s' "$label IOPS" "MB/s" "CPU µs")"
 done
-((${#labels[@]} >= 2)) && header+="$(printf ' %12s' "${labels[0]}/${labels[1]}")"
+for label in "${labels[@]:1}"; do
+	header+="$(printf ' %22s' "$first/$label IOPS CPU")"
+done
 echo "$header"
 for w in "${workloads[@]}"; do
-	read -r name _ bytes _ _ _ <<<"$w"
-	line="$(printf '%-14s' "$name")"
-	iops=()
+	read -r name _ bytes _ _ _ procs <<<"$w"
+	line="$(printf '%-18s' "$name")"
+	declare -A iops=() cpuus=()
 	for label in "${labels[@]}"; do
 		med="$(median <<<"${times[$name|$label]}")"
-		i="$(awk -v c="${count[$name]}" -v s="$med" 'BEGIN {printf "%.0f", c / s}')"
-		mb="$(awk -v c="${count[$name]}" -v b="$bytes" -v s="$med" 'BEGIN {printf "%.1f", c * b / s / 1e6}')"
-		iops+=("$i")
-		line+="$(printf ' %14s %12s' "$i" "$mb")"
+		n=$((count[$name] * procs))
+		iops[$label]="$(awk -v c="$n" -v s="$med" 'BEGIN {printf "%.0f", c / s}')"
+		mb="$(awk -v c="$n" -v b="$bytes" -v s="$med" 'BEGIN {printf "%.1f", c * b / s / 1e6}')"
+		cpuus[$label]=-
+		if [[ -n "${ticks_sum[$name|$label]:-}" ]]; then
+			cpuus[$label]="$(awk -v t="${ticks_sum[$name|$label]}" -v hz="$hz" -v n="$n" -v r="$rounds" \
+				'BEGIN {printf "%.1f", t / hz * 1e6 / (n * r)}')"
+		fi
+		line+="$(printf ' %18s %8s %8s' "${iops[$label]}" "$mb" "${cpuus[$label]}")"
 	done
-	if ((${#labels[@]} >= 2)); then
-		line+="$(awk -v a="${iops[0]}" -v b="${iops[1]}" 'BEGIN {printf " %12.2f", (b > 0) ? a / b : 0}')"
-	fi
+	for label in "${labels[@]:1}"; do
+		line+="$(awk -v a="${iops[$first]}" -v b="${iops[$label]}" -v ca="${cpuus[$first]}" -v cb="${cpuus[$label]}" 'BEGIN {
+			r = (b > 0) ? sprintf("%.2f", a / b) : "-"
+			c = (ca != "-" && cb != "-" && cb > 0) ? sprintf("%.2f", ca / cb) : "-"
+			printf " %15s %6s", r, c }')"
+	done
 	echo "$line"
 done

@@ -34,4 +34,5 @@ YAML
 "$root/bin/rbdgw" -config "$dir/gateway.yaml" -log-level warn &
 pid=$!
 for _ in $(seq 100); do iscsi-ls "iscsi://127.0.0.1:$port" >/dev/null 2>&1 && break; sleep 0.1; done
-"$here/rbd-bench.sh" "gateway=iscsi://127.0.0.1:$port/$iqn/0"
+echo "== RBD LUN vs librbd direct (qemu-img's rbd driver) vs tgt bs_rbd"
+"$here/rbd-bench.sh" "gateway:$pid=iscsi://127.0.0.1:$port/$iqn/0"

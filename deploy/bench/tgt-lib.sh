@@ -71,13 +71,14 @@ tgt_start() {
 }
 
 # tgt_serve opens the target to every initiator, then runs the given
-# command with the URL in the variable named by $1, or serves until Ctrl-C.
+# command with the URL in the variable named by $1 (and tgtd's PID in
+# TGT_PID), or serves until Ctrl-C.
 tgt_serve() {
 	local var="$1"
 	shift
 	adm --lld iscsi --mode target --op bind --tid 1 --initiator-address ALL || fail "cannot open the target to initiators"
 	if (($# > 0)); then
-		env "$var=$(tgt_url)" "$@"
+		env "$var=$(tgt_url)" "TGT_PID=$pid" "$@"
 	else
 		tgt_url
 		echo "$name: tgtd pid $pid serving; Ctrl-C to stop" >&2
