@@ -16,7 +16,8 @@
 // into a channel; solicited Data-Out payloads and a WRITE's immediate data
 // straight into the command's buffer, see datasink.go), a writer (drains a
 // queue with one writev per wake; the loop hands it everything one batch
-// of events produced at once), and one per SCSI command or task management
+// of events produced at once, or writes the batch itself when the writer
+// is idle and nothing is queued, see flushDirect), and one per SCSI command or task management
 // call while it runs in the SCSI layer; they report back on channels that
 // also watch the loop's end. Plain reads and writes of at most 128 KiB to a
 // logical unit that answers in microseconds run on the serve loop itself

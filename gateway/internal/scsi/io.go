@@ -11,9 +11,11 @@ import (
 // Backend access helpers shared by the media commands. Offsets are checked
 // against the capacity before any of them runs.
 
-// readAt fills buf from byte offset off. The backend call runs on its own
-// goroutine so that an aborted task returns at once: a read changes nothing,
-// and buf belongs to this command only, so a late completion is harmless.
+// readAt fills buf from byte offset off. An aborted task returns at once:
+// an image that can give up waiting itself (rbdbackend.ContextReader) is
+// asked to, any other is read on a goroutine of its own. A read changes
+// nothing, and buf belongs to this command only, so a late completion is
+// harmless.
 func (t *task) readAt(buf []byte, off int64) error {
 	return readImage(t.ctx, t.lu.img, buf, off)
 }
