@@ -184,3 +184,30 @@ func (s *Store) LiveGateways(ctx context.Context) ([]Live, error) {
 	}
 	return out, nil
 }
+
+// Resume keeps gateway's registration under lease, a lease an earlier
+// registration lost contact with (etcd was unreachable), if etcd still
+// holds it with the gateway's live key: etcd extends leases when it
+// restarts, and nobody can have seen the gateway gone. It returns
+// ErrLeaseGone when the lease or the key is gone; then peers may have
+// taken over, and the gateway must register anew.
+func (s *Store) Resume(ctx context.Context, gateway string, lease clientv3.LeaseID) (*Registration, error) {
+	ttl, err := s.cli.TimeToLive(ctx, lease)
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return nil, fmt.Errorf("cluster: lease of %s: %w", gateway, err)
+	}
+	if err != nil || ttl.TTL <= 0 {
+		return nil, ErrLeaseGone
+	}
+	resp, err := s.cli.Get(ctx, s.full(LiveKey(gateway)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: live key of %s: %w", gateway, err)
+	}
+	if len(resp.Kvs) != 1 || resp.Kvs[0].Lease != int64(lease) {
+		return nil, ErrLeaseGone
+	}
+	return s.keepAlive(gateway, lease)
+}
+
+// ErrLeaseGone: a gateway's liveness lease expired or was revoked.
+var ErrLeaseGone = errors.New("cluster: liveness lease gone")

@@ -79,6 +79,12 @@ type Node struct {
 	// portal that did not open), so that it is retried.
 	applied    *cluster.Snapshot
 	incomplete bool
+	// ceph is the gateway's Ceph client; adm says whether the gateway may
+	// serve through it (admission.go); fencedCh carries the client's
+	// report that it was blocklisted to Run.
+	ceph     CephClient
+	adm      admission
+	fencedCh chan struct{}
 }
 
 // retryEvery is how often a configuration that was not applied completely
@@ -137,6 +143,7 @@ func New(opts Options) (*Node, error) {
 		started:  time.Now().UTC(),
 		ready:    make(chan struct{}),
 		kick:     make(chan struct{}, 1),
+		fencedCh: make(chan struct{}, 1),
 		metrics:  metrics.NewRegistry(metrics.Options{Gateway: opts.Gateway, Version: opts.Version}),
 	}
 	n.state.Store(&state{})
@@ -220,6 +227,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.ceph = ceph
 	// Kept until Publish (inside register) writes the record.
 	_ = n.peers.SetClient(ctx, ceph.ClientAddr())
 	if err := n.register(ctx, 2*n.opts.LeaseTTL+10*time.Second); err != nil {
@@ -230,7 +238,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Store:        store,
 		Gateway:      gw.Name,
 		Provider:     n.provider,
-		Client:       ceph,
+		Client:       fencingClient{ceph, n},
 		LiveClients:  n.liveClients,
 		StallTimeout: n.opts.StallTimeout,
 		Logger:       n.log,
@@ -247,6 +255,9 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	n.provider.SetResetter(n.resetDisk)
 	n.provider.SetMetrics(n.metrics)
+	// A blocklisted client is replaced only once etcd has told this
+	// gateway what changed (catchUp).
+	ceph.OnFenced(n.noteFenced)
 	n.server = iscsi.NewServer(iscsi.Options{Logger: n.log, Tuning: snap.Settings.Tuning, Metrics: n.metrics})
 	n.listeners = listen.New(n.log, n.server)
 	n.recon = reconcile.New(reconcile.Options{
@@ -288,6 +299,8 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-lost:
 			n.setState(func(s *state) { s.leaseHeld = false })
 			lost = n.reregister(ctx)
+		case <-n.fencedCh:
+			n.adm = n.adm.next(evFenced)
 		case <-tick.C:
 			// The client address changes when Ceph fenced this gateway and
 			// the client was replaced. Bounded: etcd may be unreachable.
@@ -305,6 +318,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Info("stopping")
 			return n.shutdown()
 		}
+		n.catchUp(ctx)
 	}
 }
 
@@ -352,6 +366,12 @@ func (n *Node) register(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("register %s: %w", n.opts.Gateway, err)
 	}
+	// Whoever finds this gateway gone fences the client recorded here,
+	// so it is recorded before the gateway serves through it.
+	if err := n.store.Load().RecordClient(rctx, n.opts.Gateway, n.ceph.ClientAddr(), reg.Lease()); err != nil {
+		_ = reg.Close(context.WithoutCancel(rctx))
+		return err
+	}
 	if err := n.peers.Publish(rctx, reg.Lease()); err != nil {
 		n.log.Warn("cannot publish this gateway's record", "err", err)
 	}
@@ -361,11 +381,16 @@ func (n *Node) register(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// reregister replaces a lost registration (etcd was unreachable for
-// longer than the lease). The gateway keeps serving meanwhile; peers wait
-// a grace period before they take disks over, longer than this takes once
-// etcd answers. It returns the new registration's Done channel, or nil
-// when ctx ended.
+// reregister replaces a lost registration (the lease could not be kept
+// alive for its TTL). While etcd cannot be reached the gateway keeps
+// serving: nobody can take a disk over without etcd, and a takeover
+// blocklists this gateway's client first, which stops it (noteFenced).
+// Once etcd answers, a lease it still holds (etcd extends leases when it
+// restarts) is kept: nobody can have seen the gateway gone. A lease that
+// ended means peers may have taken its disks over: the gateway admits no
+// command until it has registered again and re-read owners/ and pr/
+// (catchUp). It returns the new registration's Done channel, or nil when
+// ctx ended.
 func (n *Node) reregister(ctx context.Context) <-chan struct{} {
 	old := n.reg
 	n.log.Warn("liveness lease lost; registering again")
@@ -373,27 +398,113 @@ func (n *Node) reregister(ctx context.Context) <-chan struct{} {
 	// and the first after etcd is back succeeds.
 	const attempt = 2 * time.Second
 	for ctx.Err() == nil {
-		// Revoking the old lease removes its key at once instead of after
-		// its TTL (etcd extends leases when it restarts); it fails
-		// harmlessly when the lease is already gone.
 		cctx, cancel := context.WithTimeout(ctx, attempt)
-		err := old.Close(cctx)
+		reg, err := n.store.Load().Resume(cctx, n.opts.Gateway, old.Lease())
 		cancel()
 		if err == nil {
-			err = n.register(ctx, attempt)
+			n.reg = reg
+			n.setState(func(s *state) { s.leaseHeld = true })
+			n.log.Info("registered again", "lease", "kept")
+			return reg.Done()
 		}
-		if err != nil {
-			n.log.Debug("registration failed; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(200 * time.Millisecond):
+		if errors.Is(err, cluster.ErrLeaseGone) {
+			if !n.adm.leaseGone {
+				n.adm = n.adm.next(evLeaseGone)
+				n.provider.Suspend(true)
+				n.log.Warn("liveness lease ended: other gateways may have taken this one's disks over; " +
+					"admitting no command until registered again and caught up")
 			}
-			continue
+			if err = n.register(ctx, attempt); err == nil {
+				n.adm = n.adm.next(evRegistered)
+				n.log.Info("registered again", "lease", "new")
+				return n.reg.Done()
+			}
 		}
-		n.log.Info("registered again")
-		return n.reg.Done()
+		n.log.Debug("registration failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	return nil
+}
+
+// noteFenced is told by the Ceph client, on an I/O path, that it was
+// blocklisted: the gateway stops admitting commands at once, and Run
+// catches up.
+func (n *Node) noteFenced(string) {
+	n.provider.Suspend(true)
+	select {
+	case n.fencedCh <- struct{}{}:
+	default:
+	}
+}
+
+// catchUp moves the admission towards serving as far as etcd allows:
+// owners/ and pr/ read again, then a new Ceph client, recorded before it
+// serves. It runs after every event of Run and at least once a second.
+func (n *Node) catchUp(ctx context.Context) {
+	if n.adm.needsReload() {
+		gen := n.adm.gen
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		snap, _, err := n.store.Load().Load(lctx)
+		if err == nil {
+			err = n.hub.Resync(lctx)
+		}
+		cancel()
+		if err != nil {
+			n.log.Warn("cannot read ownership and reservations again; not serving yet", "err", err)
+		} else {
+			if n.applied == nil || snap.Rev > n.applied.Rev {
+				n.apply(snap)
+			}
+			n.adm = n.adm.reloaded(gen)
+			n.log.Info("ownership and reservations read again", "rev", snap.Rev)
+		}
+	}
+	if n.adm.mayReconnect() {
+		if err := n.replaceClient(ctx); err != nil {
+			n.log.Warn("cannot replace the fenced Ceph client; retrying", "err", err)
+		} else {
+			n.adm = n.adm.next(evReplaced)
+		}
+	}
+	n.provider.Suspend(!n.adm.admits() || n.ceph.Fenced())
+}
+
+// replaceClient connects a new Ceph client and records it before any
+// command can reach it.
+func (n *Node) replaceClient(ctx context.Context) error {
+	if err := n.ceph.Reconnect(); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addr := n.ceph.ClientAddr()
+	if err := n.store.Load().RecordClient(rctx, n.opts.Gateway, addr, n.reg.Lease()); err != nil {
+		return err
+	}
+	if err := n.peers.SetClient(rctx, addr); err != nil {
+		n.log.Warn("cannot publish the Ceph client address", "err", err)
+	}
+	n.log.Info("serving through a new Ceph client", "ceph_client", addr)
+	return nil
+}
+
+// fencingClient is the Ceph client the ownership manager fences through:
+// fencing this gateway's own client (a write of its own timed out) stops
+// the gateway like being fenced by another.
+type fencingClient struct {
+	CephClient
+	n *Node
+}
+
+func (c fencingClient) Fence(addr string) error {
+	err := c.CephClient.Fence(addr)
+	if err == nil && addr == c.ClientAddr() {
+		c.n.noteFenced(addr)
+	}
+	return err
 }
 
 // apply renders this gateway's configuration from s and applies it live.

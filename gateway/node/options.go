@@ -79,11 +79,18 @@ type Backends interface {
 	Close()
 }
 
-// CephClient identifies the gateway's Ceph client for fencing.
+// CephClient is the gateway's Ceph client, as fencing sees it.
 type CephClient interface {
 	// ClientAddr is the address other gateways put in the OSD blocklist.
 	ClientAddr() string
-	// Fenced reports that this client was blocklisted and is being
-	// replaced.
+	// Fenced reports that this client was blocklisted and is not
+	// replaced yet.
 	Fenced() bool
+	// Fence puts a client address in the OSD blocklist.
+	Fence(addr string) error
+	// OnFenced makes the client report that it was blocklisted to fn
+	// instead of replacing itself; Reconnect replaces it (new address,
+	// every image reopened).
+	OnFenced(fn func(addr string))
+	Reconnect() error
 }

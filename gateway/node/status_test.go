@@ -50,8 +50,11 @@ func (b *memBackends) Close() {
 
 type fakeCeph struct{}
 
-func (fakeCeph) ClientAddr() string { return "127.0.0.1:0/1" }
-func (fakeCeph) Fenced() bool       { return false }
+func (fakeCeph) ClientAddr() string    { return "127.0.0.1:0/1" }
+func (fakeCeph) Fenced() bool          { return false }
+func (fakeCeph) Fence(string) error    { return nil }
+func (fakeCeph) OnFenced(func(string)) {}
+func (fakeCeph) Reconnect() error      { return nil }
 
 func newTestNode(t *testing.T, opts Options) *Node {
 	t.Helper()

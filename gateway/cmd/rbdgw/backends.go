@@ -26,9 +26,12 @@ type backends struct {
 // rbdConnection is the process's librbd client (see backends_rbd.go).
 type rbdConnection interface {
 	open(pool, image string, size int64) (rbdbackend.Image, error)
-	// ClientAddr and Fenced identify the client for fencing (alua.Client).
+	// The client as fencing sees it (node.CephClient).
 	ClientAddr() string
 	Fenced() bool
+	Fence(addr string) error
+	OnFenced(fn func(addr string))
+	Reconnect() error
 	close()
 }
 

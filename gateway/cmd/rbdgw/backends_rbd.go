@@ -6,13 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/rbdgw/rbdgw/rbdbackend"
 	"github.com/rbdgw/rbdgw/rbdbackend/rbd"
 )
 
-// rbdClient embeds the cluster for ClientAddr and Fenced.
+// rbdClient embeds the cluster for ClientAddr, Fenced, OnFenced and
+// Reconnect.
 type rbdClient struct{ *rbd.Cluster }
+
+// fenceExpiry is how long a client fenced by a takeover stays in the
+// blocklist: far longer than any client outlives being fenced.
+const fenceExpiry = time.Hour
+
+// Fence puts addr in the OSD blocklist.
+func (r *rbdClient) Fence(addr string) error { return r.Blocklist(addr, fenceExpiry) }
 
 func connectRBD(log *slog.Logger, conf, id string) (rbdConnection, error) {
 	c, err := rbd.Connect(rbd.Config{ConfPath: conf, User: id, Logger: log})

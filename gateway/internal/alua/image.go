@@ -75,11 +75,38 @@ func (i *image) Size() int64 { return i.inner.Size() }
 // variable for tests).
 var recoverWait = 5 * time.Second
 
-// guard runs a write, starting a takeover if it waits too long.
+// guard runs a write. Each StallTimeout it keeps waiting, the manager
+// looks at who holds the lock (stalled). A write that timed out may still
+// be applied by an OSD later, after the writes of whoever holds the lock
+// next, so this gateway's client is fenced (timedOut).
 func (i *image) guard(write func() error) error {
-	t := time.AfterFunc(i.m.opts.StallTimeout, func() { i.m.stalled(i.disk) })
-	defer t.Stop()
-	return write()
+	w := &stallWatch{}
+	w.mu.Lock()
+	w.t = time.AfterFunc(i.m.opts.StallTimeout, func() {
+		i.m.stalled(i.disk)
+		w.mu.Lock()
+		if !w.done {
+			w.t.Reset(i.m.opts.StallTimeout)
+		}
+		w.mu.Unlock()
+	})
+	w.mu.Unlock()
+	err := write()
+	w.mu.Lock()
+	w.done = true
+	w.t.Stop()
+	w.mu.Unlock()
+	if errors.Is(err, rbdbackend.ErrTimeout) {
+		i.m.timedOut(i.disk)
+	}
+	return err
+}
+
+// stallWatch is the timer of one guarded write.
+type stallWatch struct {
+	mu   sync.Mutex
+	t    *time.Timer
+	done bool
 }
 
 // retryRead repeats a read once the client fenced under it is replaced:

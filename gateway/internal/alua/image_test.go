@@ -14,6 +14,7 @@ type fencedClient struct{ until time.Time }
 
 func (c fencedClient) ClientAddr() string { return "127.0.0.1:0/1" }
 func (c fencedClient) Fenced() bool       { return time.Now().Before(c.until) }
+func (c fencedClient) Fence(string) error { return nil }
 
 // flakyImage fails its first reads with ErrLockLost and counts the lock
 // calls.

@@ -84,10 +84,38 @@ func (i *lockImage) fencedList() []string {
 	return slices.Clone(i.fenced)
 }
 
-type client struct{ addr string }
+type client struct {
+	addr string
+	bl   *blocklist // nil: Fence succeeds and records nothing
+}
 
 func (c client) ClientAddr() string { return c.addr }
 func (c client) Fenced() bool       { return false }
+func (c client) Fence(addr string) error {
+	if c.bl == nil {
+		return nil
+	}
+	c.bl.mu.Lock()
+	defer c.bl.mu.Unlock()
+	if c.bl.err != nil {
+		return c.bl.err
+	}
+	c.bl.addrs = append(c.bl.addrs, addr)
+	return nil
+}
+
+// blocklist records what a client fenced; err makes fencing fail.
+type blocklist struct {
+	mu    sync.Mutex
+	addrs []string
+	err   error
+}
+
+func (b *blocklist) list() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.addrs)
+}
 
 // clients of the gateways in the tests.
 var clients = map[string]string{"gw-a": "127.0.0.1:0/1", "gw-b": "127.0.0.1:0/2", "gw-c": "127.0.0.1:0/3"}
@@ -135,8 +163,12 @@ func load(t *testing.T, store *cluster.Store, live ...string) *cluster.Snapshot 
 }
 
 func newManager(store *cluster.Store, self string, live []string) *Manager {
+	return newManagerWith(store, self, live, nil)
+}
+
+func newManagerWith(store *cluster.Store, self string, live []string, bl *blocklist) *Manager {
 	return NewManager(ManagerOptions{
-		Store: store, Gateway: self, Provider: NewProvider(self, 0, quiet), Client: client{clients[self]},
+		Store: store, Gateway: self, Provider: NewProvider(self, 0, quiet), Client: client{clients[self], bl},
 		LiveClients: func(context.Context) (map[string]string, error) {
 			out := map[string]string{}
 			for _, g := range live {
@@ -218,36 +250,122 @@ func TestLiveLockHolderIsNotFencedOnTakeover(t *testing.T) {
 	// gw-b wrote last: it holds the lock and hands it over on request.
 	img := &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20), holders: []string{clients["gw-b"]}}
 	m.Wrap("rbd/d0", img)
-	m.takeover("rbd/d0", 1, true, false, "test")
+	m.takeover("rbd/d0", 1, true, "test")
 	waitOwner(t, store, "gw-a", 2)
 	if got := img.fencedList(); len(got) != 0 {
 		t.Fatalf("fenced the live gateway's client: %v", got)
 	}
 }
 
-func TestBlockedWriteFencesTheHolder(t *testing.T) {
+// A write waiting for the lock fences its holder only when the holder
+// belongs to no live gateway; how long the write waited is no evidence.
+func TestBlockedWriteFencesOnlyAHolderOfNoLiveGateway(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		owner     string   // owner of rbd/d0 at epoch 1
+		live      []string // live gateways besides gw-a
+		holder    string
+		fence     bool
+		wantOwner string
+		wantEpoch uint64
+	}{
+		{name: "live holder, slow handover or slow OSD", owner: "gw-b", live: []string{"gw-b"}, holder: "gw-b",
+			wantOwner: "gw-b", wantEpoch: 1},
+		{name: "holder's gateway gone, owner gone", owner: "gw-b", live: nil, holder: "gw-b",
+			fence: true, wantOwner: "gw-a", wantEpoch: 2},
+		{name: "holder's gateway gone, owner live", owner: "gw-b", live: []string{"gw-b"}, holder: "gw-c",
+			fence: true, wantOwner: "gw-b", wantEpoch: 1},
+		{name: "holder of no gateway, owned here", owner: "gw-a", live: []string{"gw-b"}, holder: "127.0.0.1:0/99",
+			fence: true, wantOwner: "gw-a", wantEpoch: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newStore(t)
+			ctx := context.Background()
+			if _, err := store.ClaimOwner(ctx, "rbd/d0", tc.owner, 0); err != nil {
+				t.Fatal(err)
+			}
+			live := append([]string{"gw-a"}, tc.live...)
+			m := newManager(store, "gw-a", live)
+			defer m.Close()
+			m.Update(load(t, store, live...))
+			holder := tc.holder
+			if a, ok := clients[holder]; ok {
+				holder = a
+			}
+			img := &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20), holders: []string{holder}, block: make(chan struct{})}
+			w := m.Wrap("rbd/d0", img)
+			done := make(chan error, 1)
+			go func() { _, err := w.WriteAt(make([]byte, 512), 0); done <- err }()
+			if !tc.fence {
+				// Several stall periods pass; nobody is fenced.
+				time.Sleep(350 * time.Millisecond)
+				if got := img.fencedList(); len(got) != 0 {
+					t.Fatalf("fenced %v", got)
+				}
+				img.BreakLock(holder) // the holder hands the lock over
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				img.fenced = nil
+			} else if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			waitOwner(t, store, tc.wantOwner, tc.wantEpoch)
+			m.Close()
+			if got := img.fencedList(); tc.fence != slices.Equal(got, []string{holder}) {
+				t.Fatalf("fenced %v, want fenced %v", got, tc.fence)
+			}
+		})
+	}
+}
+
+// The previous owner is fenced by the address it recorded, also when it
+// does not hold the lock at the time of the takeover (it would get it back
+// on its next write).
+func TestGoneOwnerIsFencedWithoutHoldingTheLock(t *testing.T) {
 	store := newStore(t)
 	ctx := context.Background()
-	if _, err := store.ClaimOwner(ctx, "rbd/d0", "gw-b", 0); err != nil {
+	if _, err := store.ClaimOwner(ctx, "rbd/d0", "gw-c", 0); err != nil {
 		t.Fatal(err)
 	}
-	live := []string{"gw-a", "gw-b"}
-	m := newManager(store, "gw-a", live)
+	// gw-c recorded its client under a lease that is gone.
+	if err := store.RecordClient(ctx, "gw-c", clients["gw-c"], 0x1234); err != nil {
+		t.Fatal(err)
+	}
+	bl := &blocklist{}
+	m := newManagerWith(store, "gw-a", []string{"gw-a", "gw-b"}, bl)
 	defer m.Close()
-	m.Update(load(t, store, live...))
-	// gw-b is live but does not hand its lock over: the write waits.
-	img := &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20), holders: []string{clients["gw-b"]}, block: make(chan struct{})}
-	w := m.Wrap("rbd/d0", img)
-	start := time.Now()
-	if _, err := w.WriteAt(make([]byte, 512), 0); err != nil {
+	img := &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20)} // nobody holds the lock
+	m.Wrap("rbd/d0", img)
+	m.takeover("rbd/d0", 1, true, "owner gw-c is gone")
+	if got := bl.list(); !slices.Equal(got, []string{clients["gw-c"]}) {
+		t.Fatalf("blocklisted %v, want gw-c's client", got)
+	}
+	waitOwner(t, store, "gw-a", 2)
+}
+
+// A takeover whose fencing failed records no move: the previous owner may
+// still write.
+func TestFailedFencingRecordsNoMove(t *testing.T) {
+	store := newStore(t)
+	ctx := context.Background()
+	if _, err := store.ClaimOwner(ctx, "rbd/d0", "gw-c", 0); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 100*time.Millisecond {
-		t.Fatalf("write returned after %v, before the stall timeout", took)
+	if err := store.RecordClient(ctx, "gw-c", clients["gw-c"], 0x1234); err != nil {
+		t.Fatal(err)
 	}
-	if got := img.fencedList(); !slices.Equal(got, []string{clients["gw-b"]}) {
-		t.Fatalf("fenced %v", got)
-	}
+	bl := &blocklist{err: errors.New("mon unreachable")}
+	m := newManagerWith(store, "gw-a", []string{"gw-a", "gw-b"}, bl)
+	defer m.Close()
+	m.Wrap("rbd/d0", &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20)})
+	m.takeover("rbd/d0", 1, true, "owner gw-c is gone")
+	waitOwner(t, store, "gw-c", 1)
+	// Once fencing works, the next attempt moves the disk.
+	bl.mu.Lock()
+	bl.err = nil
+	bl.mu.Unlock()
+	m.takeover("rbd/d0", 1, true, "owner gw-c is gone")
 	waitOwner(t, store, "gw-a", 2)
 }
 
@@ -274,7 +392,7 @@ func TestLostClaimFencesNothing(t *testing.T) {
 	defer m.Close()
 	img := &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20), holders: []string{"127.0.0.1:0/99"}}
 	m.Wrap("rbd/d0", img)
-	m.takeover("rbd/d0", 0, true, true, "stale view") // epoch 0: someone claimed first
+	m.takeover("rbd/d0", 0, true, "stale view") // epoch 0: someone claimed first
 	if got := img.fencedList(); len(got) != 0 {
 		t.Fatalf("a gateway that lost the claim fenced %v", got)
 	}

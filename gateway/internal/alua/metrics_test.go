@@ -57,25 +57,32 @@ func TestManagerMetrics(t *testing.T) {
 	defer m.Close()
 	img := &lockImage{MemoryImage: rbdbackend.NewMemoryImage(1 << 20), holders: []string{clients["gw-c"]}}
 	m.Wrap("rbd/d0", img)
-	m.takeover("rbd/d0", 0, true, false, "test") // stale epoch: gw-c claimed first
-	m.takeover("rbd/d0", 1, true, false, "test")
+	m.takeover("rbd/d0", 0, true, "test") // stale epoch: gw-c claimed first
+	m.takeover("rbd/d0", 1, true, "test")
 	waitOwner(t, store, "gw-a", 2)
 	d := diskEvents(reg, "rbd/d0")
 	if d.Takeovers["conflict"] != 1 || d.Takeovers["claimed"] != 1 || d.FencedClients != 1 || d.FenceErrors != 0 {
 		t.Errorf("events %+v", d)
 	}
-	// A write blocked by a live holder that does not hand the lock over:
-	// the owner fences it.
+	// A write waiting for a live holder is counted, and fences nobody.
 	m.Update(load(t, store, "gw-a", "gw-b"))
 	img.mu.Lock()
 	img.holders = []string{clients["gw-b"]}
+	img.mu.Unlock()
+	m.stalled("rbd/d0")
+	if d := diskEvents(reg, "rbd/d0"); d.WriteStalls != 1 || d.FencedClients != 1 {
+		t.Errorf("after a write stalled by a live holder: %+v", d)
+	}
+	// One blocked by a client of no live gateway: that client is fenced.
+	img.mu.Lock()
+	img.holders = []string{"127.0.0.1:0/99"}
 	img.mu.Unlock()
 	m.stalled("rbd/d0")
 	deadline := time.Now().Add(5 * time.Second)
 	for diskEvents(reg, "rbd/d0").FencedClients < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if d := diskEvents(reg, "rbd/d0"); d.WriteStalls != 1 || d.FencedClients != 2 || d.Takeovers["claimed"] != 1 {
+	if d := diskEvents(reg, "rbd/d0"); d.WriteStalls != 2 || d.FencedClients != 2 || d.Takeovers["claimed"] != 1 {
 		t.Errorf("after a stalled write: %+v", d)
 	}
 }

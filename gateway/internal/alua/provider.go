@@ -26,6 +26,8 @@ type Provider struct {
 	lus sync.Map // string -> *scsi.LU
 	// transitioning holds the disks this gateway is taking over.
 	transitioning sync.Map // string -> struct{}
+	// suspended: this gateway admits no commands to any disk (Suspend).
+	suspended atomic.Bool
 	// resetter propagates logical unit resets (SetResetter).
 	resetter atomic.Pointer[func(ctx context.Context, disk string) error]
 	// metrics counts owner changes (SetMetrics).
@@ -104,6 +106,9 @@ func (p *Provider) stateOf(disk string, d diskView, known bool, group uint16) sc
 		return scsi.ActiveNonOptimized
 	}
 	if group == p.selfTPG {
+		if p.suspended.Load() {
+			return scsi.Transitioning
+		}
 		if _, busy := p.transitioning.Load(disk); busy {
 			return scsi.Transitioning
 		}
@@ -135,6 +140,20 @@ func (p *Provider) lu(disk string) *scsi.LU {
 func (p *Provider) SetMetrics(r *metrics.Registry) {
 	p.metrics.Store(r)
 	r.SetALUAState(func(disk string) uint8 { return uint8(p.State(disk)) })
+}
+
+// Suspend makes this gateway's port group Transitioning for every disk
+// (commands get NOT READY, 04h/0Ah, and initiators retry or use another
+// path) while on is set: the gateway does not know whether it may still
+// serve (package node decides).
+func (p *Provider) Suspend(on bool) {
+	switch {
+	case p.suspended.Swap(on) == on:
+	case on:
+		p.log.Warn("port group suspended: commands get NOT READY until this gateway may serve again")
+	default:
+		p.log.Info("port group serving again")
+	}
 }
 
 // setTransitioning marks disk as being taken over by this gateway (or not).
