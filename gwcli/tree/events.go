@@ -1,9 +1,13 @@
 package tree
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +57,35 @@ func runEvents(ctx context.Context, e *Env, at Path, a Args) error {
 		fctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	// On a terminal q, Ctrl-C and Ctrl-D stop, typed keys are not echoed
+	// into the output; SIGINT stops quietly.
+	if !e.structured() {
+		if t, ok := openKeys(e.Out); ok {
+			defer t.Restore()
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithCancel(fctx)
+			defer cancel()
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, os.Interrupt)
+			defer signal.Stop(sigs)
+			go func() {
+				for {
+					select {
+					case <-fctx.Done():
+						return
+					case <-sigs:
+						cancel()
+						return
+					case k, ok := <-t.Keys():
+						if !ok || bytes.ContainsAny(k, "qQ\x03\x04") && k[0] != 0x1b {
+							cancel()
+							return
+						}
+					}
+				}
+			}()
+		}
+	}
 	n, connects := 0, 0
 	err := e.Client.Follow(fctx, client.EventOptions{Since: since, Reconnect: true}, func(ev client.StreamEvent) error {
 		if ev.Name == model.EventConnected {
@@ -78,7 +111,7 @@ func runEvents(ctx context.Context, e *Env, at Path, a Args) error {
 	if err != nil {
 		return err
 	}
-	if count > 0 && n < count && ctx.Err() == nil && fctx.Err() != nil {
+	if count > 0 && n < count && ctx.Err() == nil && errors.Is(fctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("events: %d of %d events within %v", n, count, timeout)
 	}
 	return nil

@@ -7,3 +7,6 @@ import "io"
 // openTopTerm: the live view needs a Unix terminal; elsewhere top prints
 // snapshots.
 func openTopTerm(io.Writer) (topTerm, bool) { return nil, false }
+
+// openKeys: no single keys outside a Unix terminal.
+func openKeys(io.Writer) (topTerm, bool) { return nil, false }

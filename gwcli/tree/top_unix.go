@@ -19,14 +19,37 @@ type ttyTop struct {
 	outFd int
 	inFd  int
 	saved *term.State
-	keys  chan []byte
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	// screen: the alternate screen is on.
+	screen bool
+	keys   chan []byte
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 // openTopTerm opens the live view when stdin and out are terminals.
 func openTopTerm(out io.Writer) (topTerm, bool) {
+	t, ok := openKeyTerm(out, true)
+	if !ok {
+		return nil, false
+	}
+	return t, true
+}
+
+// openKeys reads single keys from the terminal while a command follows
+// something (events), when stdin and out are terminals.
+func openKeys(out io.Writer) (topTerm, bool) {
+	t, ok := openKeyTerm(out, false)
+	if !ok {
+		return nil, false
+	}
+	return t, true
+}
+
+// openKeyTerm turns echo and line buffering off and signals on (the shell
+// runs commands with the terminal as go-prompt left it, raw: Ctrl-C is
+// SIGINT again), and with screen switches to the alternate screen.
+func openKeyTerm(out io.Writer, screen bool) (*ttyTop, bool) {
 	f, ok := out.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) || !term.IsTerminal(int(os.Stdin.Fd())) {
 		return nil, false
@@ -41,13 +64,17 @@ func openTopTerm(out io.Writer) (topTerm, bool) {
 		return nil, false
 	}
 	tio.Lflag &^= unix.ECHO | unix.ICANON
+	tio.Lflag |= unix.ISIG
+	tio.Oflag |= unix.OPOST
 	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
 	if err := unix.IoctlSetTermios(in, ioctlSetTermios, tio); err != nil {
 		return nil, false
 	}
-	t := &ttyTop{out: out, outFd: int(f.Fd()), inFd: in, saved: saved,
+	t := &ttyTop{out: out, outFd: int(f.Fd()), inFd: in, saved: saved, screen: screen,
 		keys: make(chan []byte, 16), stop: make(chan struct{}), done: make(chan struct{})}
-	io.WriteString(out, "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J")
+	if screen {
+		io.WriteString(out, "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J")
+	}
 	go t.read()
 	return t, true
 }
@@ -102,7 +129,9 @@ func (t *ttyTop) Restore() {
 	t.once.Do(func() {
 		close(t.stop)
 		<-t.done
-		io.WriteString(t.out, "\x1b[?25h\x1b[?1049l")
+		if t.screen {
+			io.WriteString(t.out, "\x1b[?25h\x1b[?1049l")
+		}
 		_ = term.Restore(t.inFd, t.saved)
 	})
 }
