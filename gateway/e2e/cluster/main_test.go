@@ -92,12 +92,13 @@ func teardown() {
 	}
 }
 
-// build compiles the daemon (with librbd), the admin tool and mpio.
+// build compiles the daemon (with librbd), the admin tool, mpio and gwcli.
 func build() error {
 	for _, b := range []struct{ out, pkg, tags string }{
 		{"rbdgw", "./gateway/cmd/rbdgw", "pacific"},
 		{"rbdgw-admin", "./gateway/cmd/rbdgw-admin", ""},
 		{"mpio", "./gateway/internal/clustertest/mpio", ""},
+		{"gwcli", "./gwcli/cmd/gwcli", ""},
 	} {
 		args := []string{"build", "-o", filepath.Join(env.bin, b.out)}
 		if b.tags != "" {

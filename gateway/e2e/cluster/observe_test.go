@@ -373,10 +373,14 @@ func TestStatsUnderQemuBench(t *testing.T) {
 	started := time.Now()
 	var samples []model.LUNStats
 	var others []model.LUNStats
+	var topRows []model.LUNStats // gwcli top -n 1 -o json through the reader
 	for _, at := range []time.Duration{10 * time.Second, 13 * time.Second, 16 * time.Second} {
 		time.Sleep(time.Until(started.Add(at)))
 		var st model.Stats
 		json.Unmarshal(c.must(200, reader, "GET", "/luns/stats?window=8s", ""), &st)
+		if row, ok := c.gwcliTop(reader, iqn, 1, owner.name); ok {
+			topRows = append(topRows, row)
+		}
 		for _, l := range st.LUNs {
 			switch {
 			case l.Target == iqn && l.LUN == 1 && l.Gateway == owner.name:
@@ -403,6 +407,7 @@ func TestStatsUnderQemuBench(t *testing.T) {
 	if median < 0.9*qemu || median > 1.1*qemu {
 		t.Fatalf("stats report %.0f read IOPS, qemu-img %.0f", median, qemu)
 	}
+	c.checkTop(topRows, qemu, reader.name, owner.name)
 	if samples[1].ALUAState != "active_optimized" || samples[1].Disk != disks[1] || samples[1].ReadMBps <= 0 {
 		t.Fatalf("LUN 1 on its owner: %+v", samples[1])
 	}
