@@ -21,11 +21,19 @@ var (
 	metricsAddr = flag.String("metrics", "", "standalone mode: serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9287; plain HTTP only on loopback, else give -metrics-cert and -metrics-key (cluster mode serves /metrics on the -api listener)")
 	metricsCert = flag.String("metrics-cert", "", "standalone mode: TLS certificate (PEM) of the -metrics listener")
 	metricsKey  = flag.String("metrics-key", "", "standalone mode: TLS key (PEM) of the -metrics listener")
+	ioMetrics   = flag.Bool("io-metrics", true, "standalone mode: count commands, bytes, errors and latency per LUN, gateway and session; false only to measure what counting costs (deploy/bench/metrics-cost.sh)")
 )
 
 // newStandaloneMetrics returns the counters of a standalone gateway,
 // labelled with the host name, and serves them when -metrics asks for it.
 func newStandaloneMetrics(log *slog.Logger) (*metrics.Registry, error) {
+	if !*ioMetrics {
+		if *metricsAddr != "" {
+			return nil, errors.New("-metrics serves the counters that -io-metrics=false turns off")
+		}
+		log.Warn("I/O metrics off (-io-metrics=false): nothing is counted")
+		return nil, nil
+	}
 	name, err := os.Hostname()
 	if err != nil {
 		name = "rbdgw"
