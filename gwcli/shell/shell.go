@@ -6,7 +6,9 @@
 // go-prompt v0.2.6 leaves the terminal in raw mode on some exits, so the
 // shell saves the terminal state (golang.org/x/term) before go-prompt
 // touches it and restores it on every way out: the exit command, Ctrl-D on
-// an empty line, SIGINT, SIGTERM and SIGHUP, and a panic.
+// an empty line, SIGINT, SIGTERM and SIGHUP, and a panic. Its input goes
+// through keyReader (input.go), which hands go-prompt one key at a time
+// and keeps its idea of the window's size right.
 package shell
 
 import (
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	prompt "github.com/c-bata/go-prompt"
 	"golang.org/x/term"
@@ -37,6 +40,10 @@ type Options struct {
 
 // maxHistory is how many lines the history file keeps.
 const maxHistory = 1000
+
+// maxSuggestions is the height of the suggestion area, when the window
+// has room for it.
+const maxSuggestions = 10
 
 // Run runs the interactive shell on the terminal on stdin until exit,
 // Ctrl-D on an empty line, or a signal. Errors of commands are printed
@@ -62,9 +69,13 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 	}()
 
 	env.Interactive = true
-	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 20 {
-		env.Width = w
+	outFd := int(os.Stdout.Fd())
+	setWidth := func() {
+		if w, _, err := term.GetSize(outFd); err == nil && w > 20 {
+			env.Width = w
+		}
 	}
+	setWidth()
 
 	// A running command is cancelled by Ctrl-C (the terminal is in cooked
 	// mode while it runs); SIGTERM and SIGHUP restore the terminal and end
@@ -97,6 +108,7 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 			return
 		}
 		added = append(added, line)
+		setWidth() // the window may have been resized since
 		cctx, cancel := context.WithCancel(ctx)
 		cmdMu.Lock()
 		cancelCmd = cancel
@@ -115,10 +127,18 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 			fmt.Fprintln(env.Err, "error: "+oneLine(err.Error()))
 		}
 	}
+	livePrefix := func() (string, bool) { return env.Cwd.String() + "> ", true }
 	completer := func(d prompt.Document) []prompt.Suggest {
 		var out []prompt.Suggest
 		for _, s := range env.Complete(d.TextBeforeCursor()) {
 			out = append(out, prompt.Suggest{Text: s.Text, Description: s.Desc})
+		}
+		// Only as many as fit below the line in the window as it is now
+		// (go-prompt is told the window is tall; see keyReader).
+		if cols, rows, err := term.GetSize(outFd); err == nil {
+			prefix, _ := livePrefix()
+			width := utf8.RuneCountInString(prefix + d.Text)
+			out = out[:fitSuggestions(len(out), maxSuggestions, rows, cols, width)]
 		}
 		return out
 	}
@@ -127,11 +147,12 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 	}
 	env.Cache.Prefetch()
 	p := prompt.New(executor, completer,
+		prompt.OptionParser(newKeyReader(fd)),
 		prompt.OptionTitle("gwcli"),
 		prompt.OptionPrefix("/> "),
-		prompt.OptionLivePrefix(func() (string, bool) { return env.Cwd.String() + "> ", true }),
+		prompt.OptionLivePrefix(livePrefix),
 		prompt.OptionHistory(history),
-		prompt.OptionMaxSuggestion(10),
+		prompt.OptionMaxSuggestion(maxSuggestions),
 		prompt.OptionCompletionWordSeparator(" "),
 		prompt.OptionSetExitCheckerOnInput(func(in string, breakline bool) bool { return breakline && env.Exit }),
 		// Ctrl-C discards the line being typed (go-prompt already starts a

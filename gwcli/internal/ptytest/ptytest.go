@@ -130,6 +130,24 @@ func (p *PTY) Type(t testing.TB, s string) {
 	}
 }
 
+// Send writes s in one write, as a paste or tmux send-keys does: the
+// program may read several keys at once.
+func (p *PTY) Send(t testing.TB, s string) {
+	t.Helper()
+	if _, err := p.Master.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Resize changes the terminal's size; the kernel sends SIGWINCH to the
+// program in the foreground.
+func (p *PTY) Resize(t testing.TB, rows, cols uint16) {
+	t.Helper()
+	if err := unix.IoctlSetWinsize(int(p.Master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatalf("window size: %v", err)
+	}
+}
+
 // Termios is the terminal's current modes.
 func (p *PTY) Termios(t testing.TB) *unix.Termios {
 	t.Helper()

@@ -1,0 +1,202 @@
+package shell
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	prompt "github.com/c-bata/go-prompt"
+	"golang.org/x/sys/unix"
+)
+
+// keyReader is the shell's go-prompt input. go-prompt v0.2.6 reads the
+// terminal up to 1024 bytes at a time and takes a read for one key when
+// it is exactly one known sequence; anything else is inserted into the
+// line as text, control characters and carriage returns included. Keys
+// arrive together whenever they reach the terminal faster than go-prompt
+// polls it (every 10 ms): a key typed right after Ctrl-U, a paste, tmux
+// send-keys, what was typed while a command ran. "\x15cd /disks\r" was
+// then one line of text with a Ctrl-U and a carriage return in it, which
+// moved the cursor under go-prompt's feet: the screen went blank, the
+// prompt was gone and Enter ran nothing. keyReader splits every read into
+// keys (known escape sequences, single control characters, runs of
+// printable text) and hands go-prompt one per read.
+//
+// It also keeps go-prompt's idea of the window sane. go-prompt blanks the
+// whole screen ("Your console window is too small...") when the window
+// has fewer rows than the input plus its maximum number of suggestions,
+// and misses a resize made while a command runs (its SIGWINCH handler is
+// stopped then). keyReader reports a window tall enough for the
+// suggestion area (the completer shows only as many suggestions as fit,
+// see fitSuggestions) and raises SIGWINCH when the size changed behind
+// go-prompt's back.
+type keyReader struct {
+	in *prompt.PosixParser
+	fd int // the terminal, for its size
+
+	mu       sync.Mutex
+	keys     [][]byte
+	reported prompt.WinSize // what go-prompt was told last
+	checked  time.Time
+	rows     uint16 // the terminal's height at the last check
+}
+
+// promptRows is the height reported to go-prompt: it only compares it
+// with the input's rows plus the suggestion area, and draws no more
+// suggestions than the completer returns.
+const promptRows = 1000
+
+func newKeyReader(fd int) *keyReader {
+	return &keyReader{in: prompt.NewStandardInputParser(), fd: fd}
+}
+
+func (k *keyReader) Setup() error    { return k.in.Setup() }
+func (k *keyReader) TearDown() error { return k.in.TearDown() }
+
+// GetWinSize is the terminal's width and a height go-prompt never finds
+// too small.
+func (k *keyReader) GetWinSize() *prompt.WinSize {
+	ws := prompt.WinSize{Row: promptRows, Col: 80}
+	if w, err := unix.IoctlGetWinsize(k.fd, unix.TIOCGWINSZ); err == nil && w.Col > 0 {
+		ws.Col = w.Col
+	}
+	k.mu.Lock()
+	k.reported = ws
+	k.mu.Unlock()
+	return &ws
+}
+
+// errNoKey tells go-prompt's reader that nothing was typed.
+var errNoKey = errors.New("no key")
+
+// Read returns one key.
+func (k *keyReader) Read() ([]byte, error) {
+	k.checkSize()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.keys) == 0 {
+		b, err := k.in.Read()
+		if err != nil {
+			return nil, err
+		}
+		k.keys = splitKeys(b)
+	}
+	if len(k.keys) == 0 {
+		return nil, errNoKey
+	}
+	key := k.keys[0]
+	k.keys = k.keys[1:]
+	return key, nil
+}
+
+// checkSize looks at the terminal's size at most every 100 ms. While its
+// width is not the one go-prompt was told, it raises SIGWINCH, and
+// go-prompt asks again (a resize during a command, or before go-prompt's
+// handler listens again, is otherwise lost). When the height changed it
+// queues a key that does nothing (Ignore), so that go-prompt asks the
+// completer again, which fits the suggestions to the new height.
+func (k *keyReader) checkSize() {
+	k.mu.Lock()
+	if time.Since(k.checked) < 100*time.Millisecond || k.reported.Col == 0 {
+		k.mu.Unlock()
+		return
+	}
+	k.checked = time.Now()
+	col := k.reported.Col
+	k.mu.Unlock()
+	w, err := unix.IoctlGetWinsize(k.fd, unix.TIOCGWINSZ)
+	if err != nil || w.Col == 0 {
+		return
+	}
+	if w.Col != col {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+	}
+	k.mu.Lock()
+	if k.rows != 0 && k.rows != w.Row {
+		k.keys = append(k.keys, ignoreKey)
+	}
+	k.rows = w.Row
+	k.mu.Unlock()
+}
+
+// ignoreKey is go-prompt's key that does nothing but a new completion and
+// rendering.
+var ignoreKey = []byte{0x1b, 0x5b, 0x45}
+
+// fitSuggestions is how many suggestions fit below the input: go-prompt
+// draws up to limit of them under the line it renders (width cells of a
+// terminal of cols columns), and the prompt's line and that area must fit
+// in rows. 0 when none fit.
+func fitSuggestions(n, limit, rows, cols, width int) int {
+	if cols <= 0 || rows <= 0 || n <= 0 {
+		return n
+	}
+	room := rows - (width/cols + 1)
+	if room >= limit || room >= n {
+		return n // go-prompt scrolls through more than limit
+	}
+	return max(0, room)
+}
+
+// splitKeys splits what one read returned into keys go-prompt knows:
+// escape sequences it has a key for (an unknown one is dropped, never
+// inserted as text), single control characters, and runs of printable
+// text (a paste stays quick).
+func splitKeys(b []byte) [][]byte {
+	var keys [][]byte
+	for len(b) > 0 {
+		n := 0
+		switch c := b[0]; {
+		case c == 0x1b:
+			n = escapeLen(b)
+			if n > 1 && prompt.GetKey(b[:n]) == prompt.NotDefined {
+				b = b[n:] // an escape sequence go-prompt has no key for
+				continue
+			}
+		case c < 0x20 || c == 0x7f:
+			n = 1
+		default:
+			for n < len(b) && b[n] >= 0x20 && b[n] != 0x7f {
+				_, size := utf8.DecodeRune(b[n:])
+				n += size
+			}
+		}
+		keys = append(keys, b[:n:n])
+		b = b[n:]
+	}
+	return keys
+}
+
+// escapeLen is the length of the escape sequence b starts with: the
+// longest sequence go-prompt knows, else a CSI (ESC [ ... final byte) or
+// SS3 (ESC O x) sequence, else the ESC alone.
+func escapeLen(b []byte) int {
+	best := 1
+	for _, s := range prompt.ASCIISequences {
+		if len(s.ASCIICode) > best && bytes.HasPrefix(b, s.ASCIICode) {
+			best = len(s.ASCIICode)
+		}
+	}
+	if best > 1 || len(b) < 2 {
+		return best
+	}
+	switch b[1] {
+	case '[':
+		for i := 2; i < len(b); i++ {
+			if b[i] >= 0x40 && b[i] <= 0x7e {
+				return i + 1
+			}
+		}
+		return len(b)
+	case 'O':
+		if len(b) >= 3 {
+			return 3
+		}
+		return len(b)
+	}
+	return 1
+}
