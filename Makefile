@@ -40,6 +40,20 @@ DEMO_TEST_RUNS ?= 1
 demo-test: build
 	tests/demo/lifecycle.sh --runs $(DEMO_TEST_RUNS)
 
+# observe-check: qemu-img bench on the demo LUN (deploy/demo.sh started and
+# stopped by it) and what /metrics of both gateways and gwcli top report,
+# side by side, and promtool check metrics on both outputs; fails beyond
+# 10%. About 35 s, but it takes the demo's ports and compares rates in the
+# middle of a run with qemu-img's average, which needs a machine with a
+# steady load: not part of test. bench-metrics: a memory LUN with the
+# counters off and on in one qemu-img run (deploy/bench).
+.PHONY: observe-check bench-metrics
+observe-check: build
+	tests/observe/demo-check.sh
+
+bench-metrics: build
+	deploy/bench/metrics-cost.sh
+
 # test: everything CI runs: format, vet, staticcheck, then, with a micro Ceph
 # cluster on 127.0.0.1, the unit and end-to-end tests with the race detector
 # and the libiscsi conformance suite against a memory LUN, an RBD LUN and a

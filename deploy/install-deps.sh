@@ -10,6 +10,9 @@ packages=(
 	libiscsi-bin qemu-utils qemu-block-extra sg3-utils
 	tgt tgt-rbd tmux iproute2 curl
 )
+# promtool (tests/observe/demo-check.sh, the alert rule tests) comes with
+# Debian's prometheus package; a promtool already on PATH will do.
+command -v promtool >/dev/null || packages+=(prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
