@@ -49,8 +49,8 @@ type Options struct {
 	EmbeddedCert, EmbeddedKey, EmbeddedClientCA string
 	// LeaseTTL is the liveness lease: a gateway silent this long is gone.
 	LeaseTTL time.Duration
-	// StallTimeout: a write that waits this long for another gateway's RBD
-	// lock fences that gateway.
+	// StallTimeout: how often a write waiting for the RBD lock looks at
+	// its holder; only a holder of no live gateway is fenced.
 	StallTimeout time.Duration
 	// Version is the daemon's version, reported in the status and (its
 	// first four characters) as the INQUIRY product revision.

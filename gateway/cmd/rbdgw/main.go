@@ -48,7 +48,7 @@ func main() {
 		embeddedKey  = flag.String("embedded-etcd-key", "", "cluster mode: key (PEM) of -embedded-etcd-cert")
 		embeddedCA   = flag.String("embedded-etcd-client-ca", "", "cluster mode: CA (PEM) of the client certificates the embedded etcd server requires (client-certificate authentication)")
 		leaseTTL     = flag.Duration("lease-ttl", node.DefaultLeaseTTL, "cluster mode: liveness lease; a gateway silent for this long is considered gone")
-		stallTimeout = flag.Duration("lock-stall-timeout", node.DefaultStallTimeout, "cluster mode: how long a write waits for another gateway to hand the RBD lock over before that gateway is fenced")
+		stallTimeout = flag.Duration("lock-stall-timeout", node.DefaultStallTimeout, "cluster mode: how often a write waiting for the RBD lock looks at its holder; only a holder of no live gateway is fenced")
 
 		apiAddr      = flag.String("api", "127.0.0.1:5000", "cluster mode: address of the REST API (\"off\": none); plain HTTP only on loopback, else give -api-cert and -api-key")
 		apiCert      = flag.String("api-cert", "", "cluster mode: TLS certificate (PEM) of the REST API")
