@@ -112,6 +112,17 @@ func (s *Server) putDisk(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// If-Match and If-None-Match before Ceph is touched: a refused request
+	// must not have created or grown the image.
+	pre, err := parsePreconditions(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := pre.check(snap, cluster.DiskKey(id)); err != nil {
+		s.fail(c, err)
+		return
+	}
 	existing, inConfig := snap.Disks[id]
 	info, err := ceph.ImageInfo(pool, image)
 	imageExists := err == nil

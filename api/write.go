@@ -76,14 +76,11 @@ func setLocation(c *gin.Context, status int, res model.WriteResult) {
 // wait=applied timed out, else 0.
 func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int, error) {
 	var res model.WriteResult
-	ifMatch, hasIfMatch, err := parseIfMatch(c.GetHeader("If-Match"))
+	pre, err := parsePreconditions(c)
 	if err != nil {
 		return res, 0, err
 	}
-	createOnly, err := parseIfNoneMatch(c.GetHeader("If-None-Match"))
-	if err != nil {
-		return res, 0, err
-	}
+	createOnly := pre.createOnly
 	dryRun, err := boolQuery(c, "dry_run")
 	if err != nil {
 		return res, 0, err
@@ -101,20 +98,8 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 		if err != nil {
 			return res, 0, err
 		}
-		if hasIfMatch {
-			cur := snap.ModRev(ch.entity)
-			if (ifMatch == -1 && cur == 0) || (ifMatch != -1 && cur != ifMatch) {
-				e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
-					"%s changed since you read it (If-Match %s, now %s); read it again and retry", ch.entity, c.GetHeader("If-Match"), etag(cur))
-				e.Details = map[string]any{"current": cur}
-				return res, 0, e
-			}
-		}
-		if createOnly && ch.entity != "" && snap.ModRev(ch.entity) != 0 {
-			e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
-				"%s already exists (If-None-Match: *)", ch.entity)
-			e.Details = map[string]any{"current": snap.ModRev(ch.entity)}
-			return res, 0, e
+		if err := pre.check(snap, ch.entity); err != nil {
+			return res, 0, err
 		}
 		ops, err := ch.build(snap)
 		if err != nil {
@@ -171,6 +156,48 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 		return res, http.StatusAccepted, nil
 	}
 	return res, 0, nil
+}
+
+// preconditions are a write's If-Match and If-None-Match.
+type preconditions struct {
+	ifMatch    int64 // -1: "*"
+	hasIfMatch bool
+	ifMatchRaw string
+	createOnly bool
+}
+
+func parsePreconditions(c *gin.Context) (preconditions, error) {
+	var p preconditions
+	var err error
+	p.ifMatchRaw = c.GetHeader("If-Match")
+	if p.ifMatch, p.hasIfMatch, err = parseIfMatch(p.ifMatchRaw); err != nil {
+		return p, err
+	}
+	p.createOnly, err = parseIfNoneMatch(c.GetHeader("If-None-Match"))
+	return p, err
+}
+
+// check answers 412 when entity, as snap has it, does not meet the
+// preconditions. commitChange checks them against every snapshot it
+// writes from (the transaction compares that snapshot's revisions); a
+// write with side effects outside etcd (a Ceph image created or grown)
+// checks them first against the snapshot it acts on, so that a refused
+// request has no effect.
+func (p preconditions) check(snap *cluster.Snapshot, entity cluster.Key) error {
+	cur := snap.ModRev(entity)
+	if p.hasIfMatch && ((p.ifMatch == -1 && cur == 0) || (p.ifMatch != -1 && cur != p.ifMatch)) {
+		e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
+			"%s changed since you read it (If-Match %s, now %s); read it again and retry", entity, p.ifMatchRaw, etag(cur))
+		e.Details = map[string]any{"current": cur}
+		return e
+	}
+	if p.createOnly && entity != "" && cur != 0 {
+		e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
+			"%s already exists (If-None-Match: *)", entity)
+		e.Details = map[string]any{"current": cur}
+		return e
+	}
+	return nil
 }
 
 // waitGateways are the gateways a change must reach: those serving the

@@ -350,9 +350,10 @@ func createDisks(ctx context.Context, e *Env, at Path, a Args) error {
 			ids = append(ids, fmt.Sprintf("%s/%s%d", pool, image, i))
 		}
 	}
-	// The API grows an existing disk's image before it looks at
-	// If-None-Match, so existing disks are refused here first; the
-	// create-only write then closes the race with another creator.
+	// Existing disks are refused here first, so that count= does not
+	// create some of its disks and stop at one that exists; each
+	// create-only write then closes the race with another creator (the API
+	// refuses it before it touches the image).
 	existing, err := e.Client.Disks(ctx)
 	if err != nil {
 		return err
