@@ -98,11 +98,11 @@ var waitInC = false
 // do runs r on image and waits for its completion. The buffers are pinned
 // for as long as librbd may touch them.
 func do(image C.rbd_image_t, r request) result {
-	res, _ := doContext(nil, image, r, nil)
+	res, _ := doContext(context.Background(), image, r, nil)
 	return res
 }
 
-// doContext is do that stops waiting when ctx (nil: never) is done; it
+// doContext is do that stops waiting when ctx is done; it
 // then reports abandoned, and the completion, when it comes, unpins the
 // buffers and read-unlocks unlock (held by the caller, which must not
 // unlock it itself then), so that the image is not closed under librbd.
@@ -126,7 +126,7 @@ func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync
 		p.release()
 		return result{ret: int64(rc)}, false
 	}
-	if ctx == nil {
+	if ctx.Done() == nil { // never cancelled
 		res = <-p.done
 		p.release()
 		return res, false
