@@ -46,6 +46,8 @@ type Server struct {
 	log    *slog.Logger
 	engine *gin.Engine
 	routes []route
+	// commitSem admits one write at a time to the store (write.go).
+	commitSem chan struct{}
 }
 
 // Context keys.
@@ -68,7 +70,7 @@ func New(opts Options) *Server {
 		opts.StoreTimeout = 10 * time.Second
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{opts: opts, log: opts.Logger.With("component", "api")}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), commitSem: make(chan struct{}, 1)}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.Use(s.recoverPanics)

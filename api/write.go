@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -32,8 +33,20 @@ type change struct {
 }
 
 // maxWriteAttempts bounds the retries of a write that lost a race with an
-// unrelated change.
-const maxWriteAttempts = 5
+// unrelated change; between two attempts it waits a random time below
+// retryBackoff doubled at each attempt (at most maxRetryBackoff), so that
+// writers that collided do not collide again in lock step.
+const (
+	maxWriteAttempts = 8
+	retryBackoff     = 5 * time.Millisecond
+	maxRetryBackoff  = 400 * time.Millisecond
+)
+
+// backoff is the wait before attempt (2, 3, ...).
+func backoff(attempt int) time.Duration {
+	limit := min(retryBackoff<<(attempt-2), maxRetryBackoff)
+	return time.Duration(rand.Int64N(int64(limit))) + time.Millisecond
+}
 
 // commit runs a change: If-Match, dry run, the transaction (retried when
 // an unrelated change won a race), wait=applied, ETag. It writes the
@@ -91,9 +104,33 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 	}
 	ctx, cancel := s.ctx(c)
 	defer cancel()
+	// This API's writes commit one at a time: many guard whole ranges
+	// (mapping a LUN guards every target, to keep a disk mapped once), so
+	// concurrent ones through one gateway would only make each other
+	// start again; writes through other gateways are retried.
+	select {
+	case s.commitSem <- struct{}{}:
+	case <-ctx.Done():
+		return res, 0, ctx.Err()
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-s.commitSem
+		}
+	}
+	defer release()
 	var snap *cluster.Snapshot
 	var rev int64
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-time.After(backoff(attempt)):
+			case <-ctx.Done():
+				return res, 0, ctx.Err()
+			}
+		}
 		snap, _, err = s.opts.Store.Load(ctx)
 		if err != nil {
 			return res, 0, err
@@ -133,6 +170,7 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 		res = model.WriteResult{Revision: rev, Changes: showChanges(changes)}
 		break
 	}
+	release()
 	c.Set(ctxRevision, rev)
 	if !wait || len(res.Changes) == 0 {
 		return res, 0, nil

@@ -59,7 +59,9 @@ func TestMain(m *testing.M) {
 type env struct {
 	t      *testing.T
 	srv    *httptest.Server
+	prefix string
 	store  *cluster.Store
+	toks   *memTokens
 	ceph   *fakeCeph
 	tokens map[api.Role]string
 	// statuses records every (route, status) served, checked against the
@@ -76,8 +78,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, ceph: newFakeCeph(), statuses: map[string]bool{}}
+	e := &env{t: t, prefix: prefix, store: store, ceph: newFakeCeph(), statuses: map[string]bool{}}
 	toks := newMemTokens()
+	e.toks = toks
 	e.tokens = map[api.Role]string{}
 	for _, r := range []api.Role{api.RoleViewer, api.RoleOperator, api.RoleAdmin} {
 		tok, _, err := toks.Create(context.Background(), r.String(), r, 0)
