@@ -251,7 +251,12 @@ func (n *Node) Run(ctx context.Context) error {
 		Peers:       n.peers,
 		Gateway:     gw.Name,
 		OnPeerReset: n.provider.PeerReset,
-		Logger:      n.log,
+		// A reservation change is enforced everywhere before it
+		// completes: applied with its effects, or its laggards fenced.
+		OnPeerChange: n.provider.PeerReservation,
+		Fence:        n.fenceForReservation,
+		OnFence:      n.recordReservationFence,
+		Logger:       n.log,
 	})
 	n.provider.SetResetter(n.resetDisk)
 	n.provider.SetMetrics(n.metrics)
@@ -524,6 +529,7 @@ func (n *Node) apply(s *cluster.Snapshot) {
 		keep[disk.Name] = true
 	}
 	n.hub.Retain(keep)
+	n.hub.SetConfig(s)
 	n.applied = s
 	err = n.recon.Apply(cfg)
 	// Portals open once their targets exist, so that the first initiator

@@ -164,22 +164,42 @@ func (d *Directory) decode(kv *mvccpb.KeyValue) (Record, bool) {
 // caller's deadline.
 var ErrNotApplied = errors.New("peer: not applied by every gateway")
 
-// WaitApplied blocks until every other live gateway has applied revision
-// rev, or until ctx ends (then it returns an error naming the gateways
-// still behind). A gateway that dies meanwhile stops counting: its record
-// goes with its lease. The watch on the records resumes after lost
+// NotAppliedError names the gateways that did not confirm a revision.
+type NotAppliedError struct {
+	Rev    int64
+	Behind []string
+	Err    error // why the wait ended
+}
+
+func (e *NotAppliedError) Error() string {
+	return fmt.Sprintf("%v: revision %d not confirmed by %s: %v", ErrNotApplied, e.Rev, strings.Join(e.Behind, ", "), e.Err)
+}
+
+func (e *NotAppliedError) Is(target error) bool { return target == ErrNotApplied }
+
+// WaitApplied blocks until each of gateways has published that it applied
+// revision rev, or until ctx ends; then it returns a *NotAppliedError
+// naming the gateways still behind. A gateway without a record, or whose
+// record goes with its lease meanwhile, stays behind: it has not applied
+// the change, and whoever waits must make sure it cannot act on the old
+// state (fence it). The watch on the records resumes after lost
 // connections and rereads them after compaction (etcdwatch.Run).
-func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
-	var behind map[string]bool // nil until the records were read
+func (d *Directory) WaitApplied(ctx context.Context, rev int64, gateways []string) error {
+	behind := map[string]bool{}
+	for _, g := range gateways {
+		behind[g] = true
+	}
+	if len(behind) == 0 {
+		return nil
+	}
 	load := func(ctx context.Context) (int64, error) {
 		recs, at, err := d.Records(ctx)
 		if err != nil {
 			return 0, err
 		}
-		behind = map[string]bool{}
 		for name, r := range recs {
-			if name != d.rec.Gateway && r.Applied < rev {
-				behind[name] = true
+			if r.Applied >= rev {
+				delete(behind, name)
 			}
 		}
 		if len(behind) == 0 {
@@ -189,13 +209,11 @@ func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
 	}
 	apply := func(_ context.Context, b etcdwatch.Batch) error {
 		for _, ev := range b.Events {
-			name := strings.TrimPrefix(string(ev.Kv.Key), d.prefix)
 			if ev.Type == mvccpb.DELETE {
-				delete(behind, name)
 				continue
 			}
 			if r, ok := d.decode(ev.Kv); ok && r.Applied >= rev {
-				delete(behind, name)
+				delete(behind, r.Gateway)
 			}
 		}
 		if len(behind) == 0 {
@@ -206,12 +224,8 @@ func (d *Directory) WaitApplied(ctx context.Context, rev int64) error {
 	err := etcdwatch.Run(ctx, d.cli, 0, etcdwatch.Options{
 		Prefix: d.prefix, Load: load, Apply: apply, Logger: d.log, Name: "peer records",
 	})
-	if err == nil {
+	if err == nil || len(behind) == 0 {
 		return nil
 	}
-	if behind == nil {
-		return fmt.Errorf("%w: revision %d: peer records unreadable: %v", ErrNotApplied, rev, err)
-	}
-	names := slices.Sorted(maps.Keys(behind))
-	return fmt.Errorf("%w: revision %d not confirmed by %s: %v", ErrNotApplied, rev, strings.Join(names, ", "), err)
+	return &NotAppliedError{Rev: rev, Behind: slices.Sorted(maps.Keys(behind)), Err: err}
 }

@@ -2,9 +2,13 @@ package prstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -13,12 +17,17 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/internal/etcdwatch"
 	"github.com/rbdgw/rbdgw/gateway/internal/peer"
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
 
 // DefaultAckTimeout bounds how long a change waits for the other gateways
 // to apply it. A gateway that cannot confirm in that time is cut off from
-// etcd; it loses its lease soon after and the disks it owned move away.
+// etcd or hangs: a reservation change then fences it before it completes.
 const DefaultAckTimeout = 3 * time.Second
+
+// DefaultFenceTimeout bounds the fencing of the gateways that did not
+// confirm a change.
+const DefaultFenceTimeout = 20 * time.Second
 
 // Options configure a Hub.
 type Options struct {
@@ -33,11 +42,24 @@ type Options struct {
 	Gateway string
 	// AckTimeout: see DefaultAckTimeout.
 	AckTimeout time.Duration
+	// FenceTimeout: see DefaultFenceTimeout.
+	FenceTimeout time.Duration
 	// OnPeerReset runs when another gateway reset a disk's logical unit,
 	// before this gateway confirms the change: it establishes the reset's
 	// unit attention here.
 	OnPeerReset func(disk string)
-	Logger      *slog.Logger
+	// OnPeerChange runs for every reservation change another gateway
+	// made that has effects on I_T nexuses, before this gateway confirms
+	// it: it establishes the unit attentions and aborts the tasks here,
+	// and returns once those tasks are done.
+	OnPeerChange func(disk string, eff pr.Effects)
+	// Fence puts a Ceph client address in the OSD blocklist. A
+	// reservation change fences the gateways serving the disk that did
+	// not confirm it; without Fence such a change fails instead.
+	Fence func(ctx context.Context, addr string) error
+	// OnFence reports a fencing (for the event stream).
+	OnFence func(ctx context.Context, f FenceReport)
+	Logger  *slog.Logger
 }
 
 // Hub follows the pr/ keys of the cluster and owns one Store per open
@@ -49,6 +71,14 @@ type Hub struct {
 
 	mu     sync.Mutex
 	stores map[string]*Store
+	// fenced remembers the client addresses this hub put in the
+	// blocklist, and when, so that every change while a gateway is down
+	// does not fence it again.
+	fenced map[string]time.Time
+
+	// serving maps each disk to the gateways serving it (the targets
+	// that map it), from the newest configuration; nil before SetConfig.
+	serving atomic.Pointer[map[string][]string]
 }
 
 // NewHub returns a hub; Run follows etcd.
@@ -59,12 +89,44 @@ func NewHub(opts Options) *Hub {
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = DefaultAckTimeout
 	}
+	if opts.FenceTimeout <= 0 {
+		opts.FenceTimeout = DefaultFenceTimeout
+	}
 	return &Hub{
 		opts:   opts,
 		log:    opts.Logger.With("component", "prstore"),
 		prefix: opts.Store.Prefix() + string(cluster.PRKey("")),
 		stores: make(map[string]*Store),
+		fenced: make(map[string]time.Time),
 	}
+}
+
+// SetConfig tells the hub which gateways serve each disk: those of the
+// targets that map it. A change waits for them, whether they are live or
+// not. Before the first SetConfig it waits for the live gateways.
+func (h *Hub) SetConfig(s *cluster.Snapshot) {
+	m := map[string][]string{}
+	for iqn, luns := range s.LUNs {
+		gws := s.Targets[iqn].Gateways
+		for _, l := range luns {
+			for _, g := range gws {
+				if !slices.Contains(m[l.Disk], g) {
+					m[l.Disk] = append(m[l.Disk], g)
+				}
+			}
+		}
+	}
+	h.serving.Store(&m)
+}
+
+// others returns the gateways other than this one that serve disk, or
+// nil when the configuration is not known yet.
+func (h *Hub) others(disk string) ([]string, bool) {
+	m := h.serving.Load()
+	if m == nil {
+		return nil, false
+	}
+	return slices.DeleteFunc(slices.Clone((*m)[disk]), func(g string) bool { return g == h.opts.Gateway }), true
 }
 
 // Open returns the store of disk, loading its state from etcd. Opening a
@@ -124,14 +186,63 @@ func (h *Hub) peerReset(disk string) {
 	}
 }
 
-// waitApplied waits until every other live gateway applied rev. A gateway
-// that does not confirm in time is reported, not waited for.
-func (h *Hub) waitApplied(ctx context.Context, disk string, rev int64) {
+func (h *Hub) peerChange(disk string, ch change) {
+	h.log.Info("reservation change by another gateway", "disk", disk, "by", ch.By, "seq", ch.Seq,
+		"unit_attentions", len(ch.Effects.UAs), "aborted_nexuses", len(ch.Effects.AbortNexuses))
+	if h.opts.OnPeerChange != nil {
+		h.opts.OnPeerChange(disk, ch.Effects)
+	}
+}
+
+// waitApplied waits until every other gateway serving disk has applied
+// rev. Those that do not confirm within the acknowledgement timeout (and
+// those that are not live at all) are fenced when strict, and reported
+// otherwise. A strict wait that leaves a gateway neither confirmed nor
+// fenced returns an error wrapping ErrNotConfirmed.
+func (h *Hub) waitApplied(ctx context.Context, disk string, rev int64, strict bool) error {
 	actx, cancel := ackContext(ctx, h.opts.AckTimeout)
 	defer cancel()
-	if err := h.opts.Peers.WaitApplied(actx, rev); err != nil {
-		h.log.Warn("shared state change not confirmed by every gateway", "disk", disk, "rev", rev, "err", err)
+	recs, _, err := h.opts.Peers.Records(actx)
+	if err != nil {
+		if !strict {
+			h.log.Warn("shared state change not confirmed by every gateway", "disk", disk, "rev", rev, "err", err)
+			return nil
+		}
+		return fmt.Errorf("%w: disk %s revision %d: %v", ErrNotConfirmed, disk, rev, err)
 	}
+	names, known := h.others(disk)
+	if !known {
+		for name := range recs {
+			if name != h.opts.Gateway {
+				names = append(names, name)
+			}
+		}
+	}
+	// Gateways that are not live cannot confirm anything: they are fenced
+	// at once instead of after the timeout.
+	var gone, wait []string
+	for _, g := range names {
+		if _, live := recs[g]; live {
+			wait = append(wait, g)
+		} else {
+			gone = append(gone, g)
+		}
+	}
+	behind := gone
+	var na *peer.NotAppliedError
+	if err := h.opts.Peers.WaitApplied(actx, rev, wait); errors.As(err, &na) {
+		behind = append(behind, na.Behind...)
+	} else if err != nil {
+		behind = append(behind, wait...)
+	}
+	if len(behind) == 0 {
+		return nil
+	}
+	if !strict {
+		h.log.Warn("shared state change not confirmed by every gateway", "disk", disk, "rev", rev, "behind", behind)
+		return nil
+	}
+	return h.fenceBehind(ctx, disk, rev, behind)
 }
 
 // Run follows the pr/ keys until ctx ends: it applies every change to the

@@ -48,6 +48,9 @@ const disk = "rbd/lun0"
 // gateway is one gateway's view: its hub on a shared etcd prefix.
 type gateway struct {
 	name   string
+	addr   string // its Ceph client address, in clients/ and peers/
+	lease  clientv3.LeaseID
+	cli    *clientv3.Client
 	hub    *Hub
 	resets atomic.Int32
 	cancel context.CancelFunc
@@ -89,11 +92,16 @@ func startGateway(t *testing.T, store *cluster.Store, cli *clientv3.Client, pref
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := "10.0.0.1:0/" + name
 	dir := peer.New(cli, prefix, name, quiet)
+	_ = dir.SetClient(ctx, addr)
 	if err := dir.Publish(ctx, l.ID); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{name: name, done: make(chan struct{})}
+	if err := store.RecordClient(ctx, name, addr, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{name: name, addr: addr, lease: l.ID, cli: cli, done: make(chan struct{})}
 	g.hub = NewHub(Options{Store: store, Client: cli, Peers: dir, Gateway: name, Logger: quiet,
 		AckTimeout: ack, OnPeerReset: func(string) { g.resets.Add(1) }})
 	hctx, cancel := context.WithCancel(ctx)
@@ -236,6 +244,7 @@ func TestStateSurvivesRestartAndIsNotAnEvent(t *testing.T) {
 func TestWatchSurvivesCompactionAndRestart(t *testing.T) {
 	store, gws := newCluster(t, "gw-a", "gw-b")
 	gws[0].hub.opts.AckTimeout = 200 * time.Millisecond
+	gws[0].hub.opts.Fence = (&fencer{}).fence
 	ctx := context.Background()
 	a, b := gws[0].open(t), gws[1].open(t)
 	if err := a.Update(ctx, register(1, "i1")); err != nil {
@@ -243,7 +252,8 @@ func TestWatchSurvivesCompactionAndRestart(t *testing.T) {
 	}
 	// gw-b misses changes while its watch is down, and the history is
 	// compacted meanwhile. (gw-a's updates wait for gw-b's confirmation
-	// until their acknowledgement timeout, since gw-b is still registered.)
+	// until their acknowledgement timeout, since gw-b is still registered,
+	// and then fence it.)
 	gws[1].stop()
 	for i := 2; i <= 4; i++ {
 		if err := a.Update(ctx, register(uint64(i), fmt.Sprintf("i%d", i))); err != nil {

@@ -3,6 +3,7 @@ package prstore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
@@ -18,6 +19,31 @@ type record struct {
 	// gateway that made the last one (it has already applied it).
 	Resets  uint64 `json:"resets,omitempty"`
 	ResetBy string `json:"reset_by,omitempty"`
+	// Seq counts the changes that had effects on I_T nexuses; Changes
+	// are the newest of them (at most keepChanges), so that a gateway
+	// that saw a later revision first still applies every one in order.
+	Seq     uint64   `json:"seq,omitempty"`
+	Changes []change `json:"changes,omitempty"`
+}
+
+// keepChanges bounds the effects history in the record.
+const keepChanges = 8
+
+// change is one change's effects, to be applied by every gateway but the
+// one that made it (By), which applied them itself.
+type change struct {
+	Seq     uint64     `json:"seq"`
+	By      string     `json:"by"`
+	Effects pr.Effects `json:"effects"`
+}
+
+// withChange returns r with eff recorded as its newest change. The slice
+// of r is shared with a published snapshot, so it is copied.
+func (r record) withChange(by string, eff pr.Effects) record {
+	r.Seq++
+	keep := r.Changes[max(0, len(r.Changes)-(keepChanges-1)):]
+	r.Changes = append(slices.Clone(keep), change{Seq: r.Seq, By: by, Effects: eff})
+	return r
 }
 
 func encode(r record) ([]byte, error) {

@@ -26,6 +26,14 @@ type Store struct {
 	// they do not race each other through the compare-and-swap.
 	mu  sync.Mutex
 	cur atomic.Pointer[snapshot]
+
+	// fx serialises applying the effects of other gateways' changes:
+	// whoever observes a revision first (the watch, a reload) applies
+	// them, and the others wait until that is done, so that the watch
+	// confirms a revision only after its effects are applied.
+	fx sync.Mutex
+	// fxSeq is the newest change whose effects are applied (under fx).
+	fxSeq uint64
 }
 
 // snapshot is the newest known state; it is never modified after it is
@@ -49,26 +57,45 @@ func (s *Store) Get(ctx context.Context) (*pr.State, error) {
 
 // Update runs fn on a copy of the state and commits the result with a
 // compare-and-swap, running fn again on the fresh state when another
-// gateway won the race. It returns once the other gateways have applied
-// the change (or the acknowledgement timeout passed; the change is
-// committed either way).
+// gateway won the race. It returns once every other gateway serving the
+// disk has applied the change or has been fenced; when that cannot be
+// established it returns an error wrapping ErrNotConfirmed, and the
+// change stays committed.
 func (s *Store) Update(ctx context.Context, fn func(st *pr.State) error) error {
-	return s.commit(ctx, func(r *record) error { return fn(r.State) })
+	return s.commit(ctx, true, func(r *record) error { return fn(r.State) })
+}
+
+// UpdateEffects is Update for a change with effects on I_T nexuses: the
+// record carries them, and every other gateway applies them (unit
+// attentions, aborted tasks) before it confirms the change.
+func (s *Store) UpdateEffects(ctx context.Context, fn func(st *pr.State) (pr.Effects, error)) error {
+	return s.commit(ctx, true, func(r *record) error {
+		eff, err := fn(r.State)
+		if err != nil {
+			return err
+		}
+		if !eff.Empty() {
+			*r = r.withChange(s.hub.opts.Gateway, eff)
+		}
+		return nil
+	})
 }
 
 // Reset records a logical unit reset this gateway performed, so that the
 // other gateways establish its unit attention on their I_T nexuses. It
-// returns once they have, or when the acknowledgement timeout passed.
+// returns once they have, or when the acknowledgement timeout passed: a
+// reset takes no right away from anybody, so nobody is fenced for it.
 func (s *Store) Reset(ctx context.Context) error {
-	return s.commit(ctx, func(r *record) error {
+	return s.commit(ctx, false, func(r *record) error {
 		r.Resets++
 		r.ResetBy = s.hub.opts.Gateway
 		return nil
 	})
 }
 
-// commit is the read-modify-write loop shared by Update and Reset.
-func (s *Store) commit(ctx context.Context, change func(*record) error) error {
+// commit is the read-modify-write loop shared by Update and Reset. strict
+// changes are confirmed by every gateway serving the disk or fenced.
+func (s *Store) commit(ctx context.Context, strict bool, change func(*record) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	base := s.cur.Load()
@@ -99,8 +126,7 @@ func (s *Store) commit(ctx context.Context, change func(*record) error) error {
 			return err
 		}
 		s.observe(rev, next)
-		s.hub.waitApplied(ctx, s.disk, rev)
-		return nil
+		return s.hub.waitApplied(ctx, s.disk, rev, strict)
 	}
 }
 
@@ -119,24 +145,57 @@ func (s *Store) reload(ctx context.Context) (*snapshot, error) {
 }
 
 // observe publishes the state stored at rev if it is newer than what is
-// known, and reports a reset made by another gateway to the hub. It is
-// called by the watch, by reloads and after this gateway's own commits.
+// known, reports a reset made by another gateway to the hub and applies
+// the effects of other gateways' changes. It is called by the watch, by
+// reloads and after this gateway's own commits.
 func (s *Store) observe(rev int64, rec record) {
 	next := &snapshot{rev: rev, rec: rec}
+	first := false
 	for {
 		old := s.cur.Load()
 		if rev <= old.rev {
-			return
+			break
 		}
 		if s.cur.CompareAndSwap(old, next) {
 			// A reset counted before this gateway first loaded the state
 			// (old.rev < 0) is no news to its nexuses.
-			if old.rev >= 0 && rec.Resets > old.rec.Resets && rec.ResetBy != s.hub.opts.Gateway {
+			first = old.rev < 0
+			if !first && rec.Resets > old.rec.Resets && rec.ResetBy != s.hub.opts.Gateway {
 				s.hub.peerReset(s.disk)
 			}
-			return
+			break
 		}
 	}
+	s.applyEffects(rec, first)
+}
+
+// applyEffects applies, in order, the effects of the changes in rec that
+// other gateways made and that are not applied yet. Changes made before
+// this gateway first loaded the state (first) concern no nexus here.
+func (s *Store) applyEffects(rec record, first bool) {
+	s.fx.Lock()
+	defer s.fx.Unlock()
+	if first {
+		s.fxSeq = max(s.fxSeq, rec.Seq)
+		return
+	}
+	if rec.Seq <= s.fxSeq {
+		return
+	}
+	if len(rec.Changes) == 0 || rec.Changes[0].Seq > s.fxSeq+1 {
+		s.hub.log.Warn("effects of reservation changes missed (unit attentions, aborted tasks)",
+			"disk", s.disk, "from", s.fxSeq+1, "to", rec.Seq)
+	}
+	for _, ch := range rec.Changes {
+		if ch.Seq <= s.fxSeq {
+			continue
+		}
+		if ch.By != s.hub.opts.Gateway {
+			s.hub.peerChange(s.disk, ch)
+		}
+		s.fxSeq = ch.Seq
+	}
+	s.fxSeq = max(s.fxSeq, rec.Seq)
 }
 
 // deleted records that pr/<disk> was deleted (with its disk): the state is
@@ -144,6 +203,9 @@ func (s *Store) observe(rev int64, rec record) {
 func (s *Store) deleted() {
 	initial, _ := decode(nil)
 	s.cur.Store(&snapshot{rev: 0, rec: initial})
+	s.fx.Lock()
+	s.fxSeq = 0
+	s.fx.Unlock()
 }
 
 // String names the store in logs.

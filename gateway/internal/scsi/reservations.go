@@ -70,10 +70,25 @@ func (lu *LU) queueUAFor(ua pr.UnitAttention) {
 	}
 }
 
+// PeerReservation applies the effects of a PERSISTENT RESERVE OUT executed
+// through another gateway's target port to the I_T nexuses here: its unit
+// attentions, and for PREEMPT AND ABORT the aborted tasks. It returns once
+// those tasks can no longer touch the medium, so that the other gateway
+// completes the command only after that.
+func (lu *LU) PeerReservation(eff pr.Effects) {
+	for _, ua := range eff.UAs {
+		lu.queueUAFor(ua)
+	}
+	if len(eff.AbortTasksOf) > 0 || len(eff.AbortNexuses) > 0 {
+		lu.preemptAndAbort(nil, pr.Outcome{AbortTasksOf: eff.AbortTasksOf, AbortNexuses: eff.AbortNexuses})
+	}
+}
+
 // preemptAndAbort aborts the tasks of the I_T nexuses a PREEMPT AND ABORT
 // preempted (SPC-4 5.13.11.2.4): with TAS=1 their initiators get TASK
 // ABORTED, with TAS=0 they get COMMANDS CLEARED BY ANOTHER INITIATOR. The
-// tasks of the issuing nexus are not aborted.
+// tasks of the issuing nexus (nil when it is another gateway's) are not
+// aborted.
 func (lu *LU) preemptAndAbort(issuer *Nexus, out pr.Outcome) {
 	victims := make(map[string]bool)
 	for _, p := range out.AbortNexuses {
@@ -83,7 +98,10 @@ func (lu *LU) preemptAndAbort(issuer *Nexus, out pr.Outcome) {
 	for _, p := range out.AbortTasksOf {
 		ports[pr.NameKey(p)] = true
 	}
-	issuerKey := issuer.Key()
+	issuerKey := ""
+	if issuer != nil {
+		issuerKey = issuer.Key()
+	}
 	lu.mu.Lock()
 	hit := make(map[string]bool) // nexus keys whose tasks are aborted
 	for key, nx := range lu.nexuses {

@@ -78,19 +78,39 @@ func (m *Manager) In(ctx context.Context, p Port, cdb []byte) Outcome {
 // command.
 func (m *Manager) Out(ctx context.Context, p Port, cdb, param []byte) Outcome {
 	req, decodeErr := decodeProut(cdb, param)
-	var eff effects
-	err := m.store.Update(ctx, func(st *State) error {
-		eff = effects{}
+	change := func(st *State) (Effects, error) {
 		if st.Legacy != nil {
-			return conflict()
+			return Effects{}, conflict()
 		}
 		if decodeErr != nil {
-			return decodeErr
+			return Effects{}, decodeErr
 		}
-		var err error
-		eff, err = applyProut(st, p, req, m.portResolver(st, p))
-		return err
-	})
+		eff, err := applyProut(st, p, req, m.portResolver(st, p))
+		if err != nil {
+			return Effects{}, err
+		}
+		out := Effects{UAs: eff.uas}
+		if req.sa == saPreemptAndAbort {
+			out.AbortNexuses = eff.preempted
+			out.AbortTasksOf = initiatorPorts(eff.preempted)
+		}
+		return out, nil
+	}
+	var eff Effects
+	var err error
+	if es, ok := m.store.(EffectStore); ok {
+		err = es.UpdateEffects(ctx, func(st *State) (Effects, error) {
+			var err error
+			eff, err = change(st)
+			return eff, err
+		})
+	} else {
+		err = m.store.Update(ctx, func(st *State) error {
+			var err error
+			eff, err = change(st)
+			return err
+		})
+	}
 	if err != nil {
 		var f *failure
 		if !errors.As(err, &f) {
@@ -102,14 +122,8 @@ func (m *Manager) Out(ctx context.Context, p Port, cdb, param []byte) Outcome {
 		return f.out
 	}
 	m.log.Debug("persistent reserve out", "action", serviceActionName(req.sa),
-		"initiator", p.InitiatorPort, "target", p.TargetPort, "unit_attentions", len(eff.uas))
-	out := good()
-	out.UAs = eff.uas
-	if req.sa == saPreemptAndAbort {
-		out.AbortNexuses = eff.preempted
-		out.AbortTasksOf = initiatorPorts(eff.preempted)
-	}
-	return out
+		"initiator", p.InitiatorPort, "target", p.TargetPort, "unit_attentions", len(eff.UAs))
+	return eff.outcome(good())
 }
 
 // portResolver resolves a relative target port identifier for REGISTER
