@@ -2,6 +2,9 @@ package scsi
 
 import (
 	"testing"
+	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
 
 func prOutCDB(sa, typ byte) []byte {
@@ -140,4 +143,53 @@ func TestReportTMFs(t *testing.T) {
 		t.Errorf("REPD % x", d)
 	}
 	e.expectSense(cdbMaintIn(byte(saReportTMFs), 3), nil, senseIllegalRequest, ascInvalidFieldInCDB)
+}
+
+// A PREEMPT AND ABORT made through another gateway: the preempted nexus's
+// write, held in the backend, is aborted, and PeerReservation returns only
+// once it can no longer touch the medium; the nexus then sees REGISTRATIONS
+// PREEMPTED. Another nexus keeps its task and gets nothing.
+func TestPeerReservationAbortsAndReports(t *testing.T) {
+	g := newGatedImage()
+	e := newEnvWithImage(t, g)
+	other := e.login("iqn.2024-01.org.example:h2", 2)
+	g.close()
+	victim := e.async(e.n, 1000, TaskSimple, cdb10(opWrite10, 0, 1), fill(testBlockSize, 7))
+	bystander := e.async(other, 1001, TaskSimple, cdb10(opWrite10, 8, 1), fill(testBlockSize, 8))
+	e.waitTask(e.n, 1000)
+	e.waitTask(other, 1001)
+	p := portOf(e.n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.lu.PeerReservation(pr.Effects{
+			UAs:          []pr.UnitAttention{{InitiatorPort: p.InitiatorPort, TargetPort: p.TargetPort, ASC: 0x2a, ASCQ: 0x05}},
+			AbortNexuses: []pr.Port{p},
+			AbortTasksOf: []string{p.InitiatorPort},
+		})
+	}()
+	select {
+	case <-done:
+		t.Fatal("PeerReservation returned while the aborted write is still in the backend")
+	case <-time.After(100 * time.Millisecond):
+	}
+	g.open()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PeerReservation did not return once the write left the backend")
+	}
+	if r := recv(t, victim, "preempted WRITE"); !r.Aborted {
+		t.Errorf("preempted WRITE: %+v, want aborted", r)
+	}
+	if r := recv(t, bystander, "other nexus's WRITE"); r.Aborted || r.Status != StatusGood {
+		t.Errorf("other nexus's WRITE: %+v", r)
+	}
+	r := e.exec(cdbTUR(), nil)
+	if k, c := senseCode(t, r); k != senseUnitAttention || c != asc(0x2a05) {
+		t.Errorf("preempted nexus: %#x/%04x, want REGISTRATIONS PREEMPTED", k, c)
+	}
+	if r := e.execOn(other, 0, cdbTUR(), nil); r.Status != StatusGood {
+		t.Errorf("other nexus: %+v", r)
+	}
 }
