@@ -230,7 +230,7 @@ func TestEffectsOfMissedRevisionsAppliedInOrder(t *testing.T) {
 	initial, _ := decode(nil)
 	s.cur.Store(&snapshot{rev: -1, rec: initial})
 	rec := initial
-	s.observe(5, rec) // first load: nothing to apply
+	s.observe(5, rec, true) // first load: nothing to apply
 	for key := uint64(1); key <= 12; key++ {
 		eff, _ := preempt(key)(rec.State.Clone())
 		by := "gw-a"
@@ -239,10 +239,10 @@ func TestEffectsOfMissedRevisionsAppliedInOrder(t *testing.T) {
 		}
 		rec = rec.withChange(by, eff)
 		if key == 1 || key == 3 || key == 12 {
-			s.observe(int64(10+key), rec)
+			s.observe(int64(10+key), rec, true)
 		}
 	}
-	s.observe(22, rec) // the same revision again changes nothing
+	s.observe(22, rec, true) // the same revision again changes nothing
 	want := []uint8{1, 3, 5, 6, 7, 8, 9, 10, 11, 12}
 	if !slices.Equal(got, want) {
 		t.Fatalf("applied %v; want %v (changes 4 fell out of the record's history)", got, want)

@@ -310,7 +310,7 @@ func (h *Hub) apply(disk string, rev int64, value []byte) {
 		h.log.Error("undecodable reservation state left unapplied", "disk", disk, "err", err)
 		return
 	}
-	s.observe(rev, rec)
+	s.observe(rev, rec, true)
 }
 
 // confirm publishes that everything up to rev is applied. Bounded: when

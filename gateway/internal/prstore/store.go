@@ -125,7 +125,7 @@ func (s *Store) commit(ctx context.Context, strict bool, change func(*record) er
 		if err != nil {
 			return err
 		}
-		s.observe(rev, next)
+		s.observe(rev, next, false)
 		return s.hub.waitApplied(ctx, s.disk, rev, strict)
 	}
 }
@@ -140,15 +140,19 @@ func (s *Store) reload(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.observe(rev, rec)
+	// Effects are left to the watch: this may run in a command that a
+	// change being applied aborts and waits for.
+	s.observe(rev, rec, false)
 	return s.cur.Load(), nil
 }
 
 // observe publishes the state stored at rev if it is newer than what is
-// known, reports a reset made by another gateway to the hub and applies
-// the effects of other gateways' changes. It is called by the watch, by
-// reloads and after this gateway's own commits.
-func (s *Store) observe(rev int64, rec record) {
+// known, reports a reset made by another gateway to the hub and, when
+// effects is set, applies the effects of other gateways' changes. It is
+// called by the watch and the hub's reloads (effects set: they confirm
+// revisions), by a store's own reloads and after this gateway's own
+// commits.
+func (s *Store) observe(rev int64, rec record, effects bool) {
 	next := &snapshot{rev: rev, rec: rec}
 	first := false
 	for {
@@ -166,7 +170,9 @@ func (s *Store) observe(rev int64, rec record) {
 			break
 		}
 	}
-	s.applyEffects(rec, first)
+	if effects || first {
+		s.applyEffects(rec, first)
+	}
 }
 
 // applyEffects applies, in order, the effects of the changes in rec that
