@@ -16,9 +16,10 @@ port="${BENCH_PORT:-3290}"
 iqn=iqn.2024-01.io.rbdgw:metrics-cost
 dir="$(mktemp -d /tmp/rbdgw-metrics-cost.XXXXXX)"
 pids=()
+# shellcheck source=rbdgw-lib.sh
+. "$here/rbdgw-lib.sh"
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rbdgw_stop_all
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -26,20 +27,8 @@ trap cleanup EXIT INT TERM
 start() { # start NAME PORT FLAGS...
 	local name="$1" p="$2"
 	shift 2
-	cat >"$dir/$name.yaml" <<YAML
-portals: ["127.0.0.1:$p"]
-disks:
-  - {name: bench, backend: memory, size: 1073741824}
-targets:
-  - iqn: $iqn
-    luns: [{id: 0, disk: bench}]
-    allow_any_initiator: true
-YAML
-	"$root/bin/rbdgw" -config "$dir/$name.yaml" -log-level error "$@" &
-	pids+=("$!")
-	for _ in $(seq 100); do iscsi-ls "iscsi://127.0.0.1:$p" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	echo "metrics-cost: gateway $name on port $p did not start" >&2
-	exit 1
+	rbdgw_start "$dir" "$name" "$p" "$iqn" '{name: bench, backend: memory, size: 1073741824}' -log-level error "$@"
+	pids+=("$rbdgw_pid")
 }
 start off "$port" -io-metrics=false
 start on "$((port + 1))"

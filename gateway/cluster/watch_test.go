@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rbdgw/rbdgw/gateway/internal/clustertest/tcpproxy"
 )
 
 // nextChange waits for one Change.
@@ -168,8 +170,12 @@ func TestWatchResyncsAfterCompactionWhileDisconnected(t *testing.T) {
 	e, s := startStore(t)
 	ctx := testContext(t)
 	seed(t, s, 1)
-	proxy := startProxy(t, e.endpoint()[len("http://"):])
-	ws := newStore(t, newClient(t, proxy.endpoint()), Options{})
+	proxy, err := tcpproxy.New(e.endpoint()[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	ws := newStore(t, newClient(t, "http://"+proxy.Addr()), Options{})
 	ch := ws.Watch(ctx, 0)
 	if c := nextChange(t, ch, 5*time.Second); !c.Resync {
 		t.Fatalf("first change %+v", c)
@@ -179,7 +185,7 @@ func TestWatchResyncsAfterCompactionWhileDisconnected(t *testing.T) {
 	}
 	waitFor(t, ch, 5*time.Second, nil, hasTarget(tIQN2))
 
-	proxy.cut()
+	proxy.Partition()
 	if _, err := s.Apply(ctx, DeleteTarget(tIQN2)); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +196,7 @@ func TestWatchResyncsAfterCompactionWhileDisconnected(t *testing.T) {
 	if _, err := s.cli.Compact(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
-	proxy.restore()
+	proxy.Heal()
 
 	c := waitFor(t, ch, 20*time.Second, nil, func(c Change) bool { return c.Snapshot.Rev >= cur })
 	if !c.Resync || hasTarget(tIQN2)(c) || len(c.Snapshot.Disks) != 2 {

@@ -136,16 +136,7 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 	disk := "rbd/" + c.images[0]
 
 	// gw-a reaches etcd through the proxy from now on.
-	proxy, err := tcpproxy.New(etcdEndpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	a.stop()
-	i := slices.Index(a.args, "-etcd")
-	a.args[i+1] = proxy.Addr()
-	a.start()
-	c.waitReady()
+	proxy := c.throughProxy(t, a)
 	if c.owner() != a.name {
 		c.admin("owner", "move", disk, a.name)
 	}
@@ -279,4 +270,21 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 	if o := c.owner(); o != b.name {
 		t.Fatalf("owner after the partition healed: %s, want %s", o, b.name)
 	}
+}
+
+// throughProxy restarts g with its etcd connection through a TCP proxy the
+// test controls, and waits for the cluster to be ready again.
+func (c *testCluster) throughProxy(t *testing.T, g *gateway) *tcpproxy.Proxy {
+	t.Helper()
+	proxy, err := tcpproxy.New(etcdEndpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	g.stop()
+	i := slices.Index(g.args, "-etcd")
+	g.args[i+1] = proxy.Addr()
+	g.start()
+	c.waitReady()
+	return proxy
 }

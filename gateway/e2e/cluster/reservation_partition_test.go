@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rbdgw/rbdgw/gateway/internal/clustertest/tcpproxy"
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi/iscsitest"
 )
 
@@ -349,16 +348,7 @@ func TestPreemptWhileReservationHolderPartitioned(t *testing.T) {
 	a, b := c.gws[0], c.gws[1]
 	disk := "rbd/" + c.images[0]
 
-	proxy, err := tcpproxy.New(etcdEndpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	a.stop()
-	i := slices.Index(a.args, "-etcd")
-	a.args[i+1] = proxy.Addr()
-	a.start()
-	c.waitReady()
+	proxy := c.throughProxy(t, a)
 	if c.owner() != b.name {
 		c.admin("owner", "move", disk, b.name)
 	}
