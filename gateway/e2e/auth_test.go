@@ -107,7 +107,7 @@ func TestDigests(t *testing.T) {
 			"initiator-name="+hostIQN+",user=host1,password=host1secret1,header-digest=crc32c"); err != nil {
 		t.Fatalf("I/O with digests: %v\n%s", err, out)
 	}
-	if !strings.Contains(g.log.String(), "header_digest=true") {
+	if !g.log.has("header_digest=true") {
 		t.Fatalf("no session negotiated CRC32C digests:\n%s", g.log)
 	}
 }

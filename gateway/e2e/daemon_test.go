@@ -107,6 +107,20 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// has reports whether s appears in the log within a few seconds: the
+// daemon may log an event after the reply the test has already seen (a
+// refused login is logged once its response is sent).
+func (b *logBuffer) has(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // gateway is a running daemon.
 type gateway struct {
 	t       *testing.T
