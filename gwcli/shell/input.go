@@ -200,3 +200,58 @@ func escapeLen(b []byte) int {
 	}
 	return 1
 }
+
+// ctrlC is the key that interrupts a running command.
+const ctrlC = 0x03
+
+// startCommand readies the terminal for a command and returns end, which
+// puts it back before go-prompt reads keys again. go-prompt runs commands
+// with the terminal raw (its TearDown restores the raw modes it saved over
+// the original ones), so Ctrl-C would only be a 0x03 read after the
+// command ended. While the command runs, Ctrl-C is SIGINT again (the shell
+// cancels the command on it); Ctrl-\ and Ctrl-Z stay keys, since SIGQUIT
+// would kill gwcli and SIGTSTP stop it with the terminal raw; NOFLSH keeps
+// what is typed after Ctrl-C for the prompt. Keys that arrived after
+// Enter but before the signal was on (in keyReader's queue or the
+// terminal's) are taken into the queue: interrupted tells whether a
+// Ctrl-C was among them (it is removed; the keys around it stay, in
+// order).
+func (k *keyReader) startCommand() (interrupted bool, end func()) {
+	tio, err := unix.IoctlGetTermios(k.fd, ioctlGetTermios)
+	if err != nil {
+		return false, func() {}
+	}
+	saved := *tio
+	tio.Lflag |= unix.ISIG | unix.NOFLSH
+	tio.Cc[unix.VINTR] = ctrlC
+	tio.Cc[unix.VQUIT] = vdisable
+	tio.Cc[unix.VSUSP] = vdisable
+	if err := unix.IoctlSetTermios(k.fd, ioctlSetTermios, tio); err != nil {
+		return false, func() {}
+	}
+	end = func() { _ = unix.IoctlSetTermios(k.fd, ioctlSetTermios, &saved) }
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	// What is queued now was typed before Ctrl-C was a signal. go-prompt
+	// does not read while a command runs; its reader is blocking then,
+	// so read only what is there.
+	for i := 0; i < 64; i++ {
+		n, err := unix.IoctlGetInt(k.fd, ioctlInQueue)
+		if err != nil || n <= 0 {
+			break
+		}
+		b, err := k.in.Read()
+		if err != nil || len(b) == 0 {
+			break
+		}
+		k.keys = append(k.keys, splitKeys(b)...)
+	}
+	for i, key := range k.keys {
+		if len(key) == 1 && key[0] == ctrlC {
+			k.keys = append(k.keys[:i:i], k.keys[i+1:]...)
+			return true, end
+		}
+	}
+	return false, end
+}

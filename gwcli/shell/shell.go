@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	prompt "github.com/c-bata/go-prompt"
@@ -37,6 +38,11 @@ type Options struct {
 	// Banner is printed before the first prompt.
 	Banner string
 }
+
+// settleSignal is the signal the shell sends itself after a command to
+// know that the signals raised during it were handled. SIGUSR1 is
+// numbered above SIGINT and means nothing else to gwcli.
+const settleSignal = syscall.SIGUSR1
 
 // maxHistory is how many lines the history file keeps.
 const maxHistory = 1000
@@ -77,19 +83,27 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 	}
 	setWidth()
 
-	// A running command is cancelled by Ctrl-C (the terminal is in cooked
-	// mode while it runs); SIGTERM and SIGHUP restore the terminal and end
-	// gwcli.
+	// A running command is cancelled by SIGINT: Ctrl-C on the terminal
+	// (keyReader.startCommand makes it a signal while a command runs) or
+	// kill -INT. SIGTERM and SIGHUP restore the terminal and end gwcli.
 	var cmdMu sync.Mutex
 	var cancelCmd context.CancelFunc
+	var settled chan struct{}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, settleSignal)
 	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {
 			cmdMu.Lock()
 			running := cancelCmd
+			if s == settleSignal && settled != nil {
+				close(settled)
+				settled = nil
+			}
 			cmdMu.Unlock()
+			if s == settleSignal {
+				continue
+			}
 			if s == syscall.SIGINT && running != nil {
 				running()
 				continue
@@ -100,6 +114,7 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 		}
 	}()
 
+	keys := newKeyReader(fd)
 	history := loadHistory(o.HistoryFile)
 	var added []string
 	executor := func(line string) {
@@ -113,9 +128,29 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 		cmdMu.Lock()
 		cancelCmd = cancel
 		cmdMu.Unlock()
+		interrupted, endCommand := keys.startCommand()
+		if interrupted {
+			cancel() // Ctrl-C typed right after Enter
+		}
 		defer func() {
+			endCommand() // Ctrl-C is a key of the prompt again
+			// A Ctrl-C pressed as the command ended may still be on its
+			// way to the handler: it is for the command, not a SIGINT
+			// ending gwcli. Signals reach the handler in order (the
+			// lower number first when together), so once settleSignal,
+			// raised now, is there, so is that SIGINT.
+			done := make(chan struct{})
 			cmdMu.Lock()
-			cancelCmd = nil
+			settled = done
+			cmdMu.Unlock()
+			if syscall.Kill(os.Getpid(), settleSignal) == nil {
+				select {
+				case <-done:
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			cmdMu.Lock()
+			cancelCmd, settled = nil, nil
 			cmdMu.Unlock()
 			cancel()
 		}()
@@ -147,7 +182,7 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 	}
 	env.Cache.Prefetch()
 	p := prompt.New(executor, completer,
-		prompt.OptionParser(newKeyReader(fd)),
+		prompt.OptionParser(keys),
 		prompt.OptionTitle("gwcli"),
 		prompt.OptionPrefix("/> "),
 		prompt.OptionLivePrefix(livePrefix),

@@ -207,6 +207,11 @@ func Load(ctx context.Context, c *client.Client, n need) (*State, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	// Cancelled (Ctrl-C in the shell): the cluster and the pools, which
+	// may fail alone, would show as "unavailable: context canceled".
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
