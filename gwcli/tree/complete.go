@@ -152,7 +152,7 @@ func (e *Env) completeArgs(p Path, c *Command, args []string, cur string) []Sugg
 		out = append(out, e.values(p, c, *prm, given, cur)...)
 	}
 	for _, prm := range c.Params {
-		if prm.Keyword && !given.Has(prm.Name) {
+		if prm.Keyword && !given.Has(prm.Name) && !typedBare(prm) {
 			if prm.Name == "pool" && given.Has("image") {
 				continue
 			}
@@ -160,6 +160,14 @@ func (e *Env) completeArgs(p Path, c *Command, args []string, cur string) []Sugg
 		}
 	}
 	return out
+}
+
+// typedBare: a positional parameter whose values are the shell's own
+// paths or command names is typed bare, as in any shell (cd takes a path,
+// help a command); its key= form is accepted but not offered, where it
+// would only stand among the values it hints at.
+func typedBare(prm Param) bool {
+	return prm.Positional && (prm.Kind == VPath || prm.Kind == VCommand)
 }
 
 // values are the candidate values of one parameter, live from the cache.
