@@ -18,6 +18,10 @@ import (
 type Store interface {
 	Load(ctx context.Context) (*cluster.Snapshot, int64, error)
 	Commit(ctx context.Context, base *cluster.Snapshot, ops ...cluster.Op) (int64, error)
+	// NextPart is what to commit next of ops too large for one
+	// transaction, and whether it is the last part (a target's delete
+	// goes in parts; see cluster.Store.NextPart).
+	NextPart(base *cluster.Snapshot, ops ...cluster.Op) ([]cluster.Op, bool, error)
 }
 
 // Ceph manages RBD images and reads the Ceph cluster's state. Errors wrap

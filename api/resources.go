@@ -188,7 +188,8 @@ func (s *Server) deleteTarget(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.commit(c, change{entity: cluster.TargetKey(iqn), build: func(snap *cluster.Snapshot) ([]cluster.Op, error) {
+	// Too many children for one transaction go in parts, the target last.
+	s.commit(c, change{entity: cluster.TargetKey(iqn), inParts: true, build: func(snap *cluster.Snapshot) ([]cluster.Op, error) {
 		if _, err := targetOf(snap, iqn); err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -28,6 +29,9 @@ type change struct {
 	build  func(snap *cluster.Snapshot) ([]cluster.Op, error)
 	// target, when set, limits wait=applied to the gateways serving it.
 	target string
+	// inParts lets the change be committed in several transactions when
+	// it does not fit one (cluster.Store.NextPart): a target's delete.
+	inParts bool
 	// status is the success status (200 when 0).
 	status int
 }
@@ -93,7 +97,6 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 	if err != nil {
 		return res, 0, err
 	}
-	createOnly := pre.createOnly
 	dryRun, err := boolQuery(c, "dry_run")
 	if err != nil {
 		return res, 0, err
@@ -121,58 +124,13 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 		}
 	}
 	defer release()
-	var snap *cluster.Snapshot
-	var rev int64
-	for attempt := 1; ; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-time.After(backoff(attempt)):
-			case <-ctx.Done():
-				return res, 0, ctx.Err()
-			}
-		}
-		snap, _, err = s.opts.Store.Load(ctx)
-		if err != nil {
-			return res, 0, err
-		}
-		if err := pre.check(snap, ch.entity); err != nil {
-			return res, 0, err
-		}
-		ops, err := ch.build(snap)
-		if err != nil {
-			return res, 0, err
-		}
-		if createOnly {
-			for i, op := range ops {
-				if op.Key() == ch.entity {
-					ops[i] = op.IfAbsent() // a concurrent create loses with 409
-				}
-			}
-		}
-		changes, err := cluster.Preview(snap, ops...)
-		if err != nil {
-			return res, 0, err
-		}
-		if dryRun {
-			return model.WriteResult{Revision: snap.Rev, DryRun: true, Changes: showChanges(changes)}, 0, nil
-		}
-		if len(ops) == 0 {
-			return model.WriteResult{Revision: snap.Rev, Changes: []model.Change{}}, 0, nil
-		}
-		rev, err = s.opts.Store.Commit(ctx, snap, ops...)
-		var conflict *cluster.ConflictError
-		if errors.As(err, &conflict) && attempt < maxWriteAttempts {
-			continue // reload; If-Match is checked against the new state
-		}
-		if err != nil {
-			return res, 0, err
-		}
-		res = model.WriteResult{Revision: rev, Changes: showChanges(changes)}
-		break
+	res, snap, err := s.commitParts(ctx, c, ch, pre, dryRun)
+	if err != nil || res.DryRun || len(res.Changes) == 0 {
+		return res, 0, err
 	}
 	release()
-	c.Set(ctxRevision, rev)
-	if !wait || len(res.Changes) == 0 {
+	rev := res.Revision
+	if !wait {
 		return res, 0, nil
 	}
 	// The gateways concerned are those serving the target before and
@@ -194,6 +152,111 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 		return res, http.StatusAccepted, nil
 	}
 	return res, 0, nil
+}
+
+// commitParts runs the transactions of a change: one, or one per part for
+// a change made in parts (ch.inParts). A transaction that lost a race with
+// an unrelated change is retried from a fresh snapshot, against which the
+// preconditions are checked again; each part has its own retries. snap is
+// the state the last transaction was built from.
+func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre preconditions, dryRun bool) (res model.WriteResult, snap *cluster.Snapshot, err error) {
+	var rev int64
+	parts := 0
+	committed := []model.Change{}
+	defer func() {
+		if err != nil && parts > 0 {
+			err = stoppedInParts(err, parts, len(committed), rev)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-time.After(backoff(attempt)):
+			case <-ctx.Done():
+				return res, snap, ctx.Err()
+			}
+		}
+		snap, _, err = s.opts.Store.Load(ctx)
+		if err != nil {
+			return res, snap, err
+		}
+		if err := pre.check(snap, ch.entity); err != nil {
+			return res, snap, err
+		}
+		ops, err := ch.build(snap)
+		if err != nil {
+			return res, snap, err
+		}
+		if pre.createOnly {
+			for i, op := range ops {
+				if op.Key() == ch.entity {
+					ops[i] = op.IfAbsent() // a concurrent create loses with 409
+				}
+			}
+		}
+		changes, err := cluster.Preview(snap, ops...)
+		if err != nil {
+			return res, snap, err
+		}
+		if dryRun {
+			// All of it, also what would go in parts.
+			return model.WriteResult{Revision: snap.Rev, DryRun: true, Changes: showChanges(changes)}, snap, nil
+		}
+		if len(ops) == 0 {
+			if parts == 0 {
+				rev = snap.Rev
+			}
+			return model.WriteResult{Revision: rev, Changes: committed}, snap, nil
+		}
+		part, last := ops, true
+		if ch.inParts {
+			if part, last, err = s.opts.Store.NextPart(snap, ops...); err != nil {
+				return res, snap, err
+			}
+			if !last {
+				if changes, err = cluster.Preview(snap, part...); err != nil {
+					return res, snap, err
+				}
+			}
+		}
+		r, err := s.opts.Store.Commit(ctx, snap, part...)
+		var conflict *cluster.ConflictError
+		if errors.As(err, &conflict) && attempt < maxWriteAttempts {
+			continue // reload; If-Match is checked against the new state
+		}
+		if err != nil {
+			return res, snap, err
+		}
+		rev = r
+		parts++
+		committed = append(committed, showChanges(changes)...)
+		// The audit records the last revision written, also when a later
+		// part fails.
+		c.Set(ctxRevision, rev)
+		if last {
+			res = model.WriteResult{Revision: rev, Changes: committed}
+			if parts > 1 {
+				res.Parts = parts
+			}
+			return res, snap, nil
+		}
+		attempt = 0
+	}
+}
+
+// stoppedInParts adds to the error of a change made in parts what its
+// committed parts did: each left a consistent state, and sending the
+// request again finishes the change.
+func stoppedInParts(err error, parts, keys int, rev int64) error {
+	note := fmt.Sprintf(" (the change was being made in parts: %d of them, %d keys, were committed, up to revision %d; send it again to finish)",
+		parts, keys, rev)
+	var e *Error
+	if errors.As(err, &e) {
+		cp := *e
+		cp.Message += note
+		return &cp
+	}
+	return fmt.Errorf("%w%s", err, note)
 }
 
 // preconditions are a write's If-Match and If-None-Match.

@@ -324,6 +324,10 @@ type WriteResult struct {
 	Changes []Change `json:"changes"`
 	// Applied is set with ?wait=applied.
 	Applied *Applied `json:"applied,omitempty"`
+	// Parts is the number of transactions the write took when more than
+	// one: a target with more LUN maps, hosts and groups than one etcd
+	// transaction holds is deleted in parts.
+	Parts int `json:"parts,omitempty"`
 }
 
 // Change is one key a write puts or deletes.

@@ -13,6 +13,9 @@ type Op struct {
 	value  any // the entity for puts (a value, never a pointer)
 	expect expectation
 	rev    int64
+	// read: the op writes nothing; the commit only requires key to keep
+	// the mod revision it has in the base snapshot (requireUnchanged).
+	read bool
 }
 
 type expectation int
@@ -37,6 +40,10 @@ func (o Op) IfModRev(rev int64) Op { o.expect, o.rev = expectModRev, rev; return
 
 func putOp(k Key, v any) Op { return Op{key: k, put: true, value: v} }
 func deleteOp(k Key) Op     { return Op{key: k} }
+
+// requireUnchanged writes nothing: the commit fails with a conflict when k
+// changed since the base snapshot was read.
+func requireUnchanged(k Key) Op { return Op{key: k, read: true} }
 
 // PutGateway creates or replaces a gateway.
 func PutGateway(g Gateway) Op { return putOp(GatewayKey(g.Name), g.clone()) }

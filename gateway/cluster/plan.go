@@ -98,6 +98,10 @@ func (p *plan) present(k Key) bool {
 }
 
 func (p *plan) apply(op Op) error {
+	if op.read {
+		p.read(op.key)
+		return nil
+	}
 	if err := p.checkExpectation(op); err != nil {
 		return err
 	}
@@ -492,6 +496,10 @@ func (p *plan) txn(prefix string, maxOps int) ([]clientv3.Cmp, []clientv3.Op, er
 	for _, g := range slices.Sorted(maps.Keys(p.guards)) {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(prefix+string(g)), "<", p.base.Rev+1).WithPrefix())
 	}
+	if nc, no := p.size(); nc > maxOps || no > maxOps {
+		return nil, nil, fmt.Errorf("%w: %d compares and %d writes, etcd accepts %d of each per transaction; split the change",
+			ErrTooLarge, nc, no, maxOps)
+	}
 	var ops []clientv3.Op
 	for _, k := range slices.Sorted(maps.Keys(p.writes)) {
 		v, ok := p.draft.valueOf(k)
@@ -514,11 +522,19 @@ func (p *plan) txn(prefix string, maxOps int) ([]clientv3.Cmp, []clientv3.Op, er
 			ops = append(ops, clientv3.OpDelete(prefix+string(k)))
 		}
 	}
-	if len(cmps) > maxOps || len(ops) > maxOps {
-		return nil, nil, fmt.Errorf("%w: %d compares and %d writes, etcd accepts %d of each per transaction; split the change",
-			ErrTooLarge, len(cmps), len(ops), maxOps)
-	}
 	return cmps, ops, nil
+}
+
+// size is the number of compares and of operations txn renders.
+func (p *plan) size() (cmps, ops int) {
+	cmps = len(unionKeys(p.reads, p.writes)) + len(p.guards)
+	ops = len(p.writes)
+	for k := range p.sideDeletes {
+		if !p.writes[k] {
+			ops++
+		}
+	}
+	return cmps, ops
 }
 
 // storedValue is what is stored for the record at k: v with its CHAP

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -192,6 +193,12 @@ func (s *Store) Commit(ctx context.Context, base *Snapshot, ops ...Op) (int64, e
 		return 0, err
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(txnOps...).Commit()
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		// Refused before anything was written: the server's limit is
+		// below Options.MaxTxnOps.
+		return 0, fmt.Errorf("%w: etcd refused %d compares and %d writes (its --max-txn-ops is below %d)",
+			ErrTooLarge, len(cmps), len(txnOps), s.maxTxnOps)
+	}
 	if err != nil {
 		// The outcome is unknown (e.g. a timeout after the leader applied
 		// it): report it rather than retry a write that may have happened.

@@ -549,10 +549,9 @@ func targetsCommands() []*Command {
 			Params: []Param{pos("target_iqn", VTargetIQN, true, "target to delete")},
 			Run: func(ctx context.Context, e *Env, at Path, a Args) error {
 				iqn := canonical(a["target_iqn"])
+				// The API deletes a target of any size, in parts when one
+				// transaction cannot hold it.
 				r, err := e.Client.DeleteTarget(ctx, iqn)
-				if client.IsCode(err, model.CodeChangeTooLarge) && !e.Client.DryRun() {
-					return deleteTargetInParts(ctx, e, at, iqn)
-				}
 				if err != nil {
 					return err
 				}
@@ -581,56 +580,6 @@ func targetsCommands() []*Command {
 				return e.done("ok: discovery sessions need "+chapWord(chap), r)
 			}},
 	}
-}
-
-// deleteTargetInParts deletes a target whose LUN maps, hosts and groups
-// are too many to go in one etcd transaction with it: the groups, the
-// hosts and the LUN maps one by one, then the target. A failure stops it
-// with what is deleted so far reported.
-func deleteTargetInParts(ctx context.Context, e *Env, at Path, iqn string) error {
-	var results []client.Result
-	stop := func(err error) error {
-		_ = e.done(fmt.Sprintf("ok: deleted %s of target %s", plural(len(results), "part"), iqn), results...)
-		return fmt.Errorf("target %s is too large to delete at once, and deleting it in parts stopped: %w", iqn, err)
-	}
-	var groups []model.HostGroup
-	var hosts []model.Host
-	var luns []model.LUN
-	err := parallel(func() (err error) { groups, err = e.Client.HostGroups(ctx, iqn); return },
-		func() (err error) { hosts, err = e.Client.Hosts(ctx, iqn); return },
-		func() (err error) { luns, err = e.Client.LUNs(ctx, iqn); return })
-	if err != nil {
-		return err
-	}
-	for _, g := range groups {
-		r, err := e.Client.DeleteHostGroup(ctx, iqn, g.Name)
-		if err != nil && !client.IsNotFound(err) {
-			return stop(err)
-		}
-		results = append(results, r)
-	}
-	for _, h := range hosts {
-		r, err := e.Client.DeleteHost(ctx, iqn, h.Initiator)
-		if err != nil && !client.IsNotFound(err) {
-			return stop(err)
-		}
-		results = append(results, r)
-	}
-	for _, l := range luns {
-		r, err := e.Client.DeleteLUN(ctx, iqn, l.ID)
-		if err != nil && !client.IsNotFound(err) {
-			return stop(err)
-		}
-		results = append(results, r)
-	}
-	r, err := e.Client.DeleteTarget(ctx, iqn)
-	if err != nil {
-		return stop(err)
-	}
-	results = append(results, r)
-	e.left(at, iqn)
-	return e.done(fmt.Sprintf("ok: deleted target %s (its %s, %s and %s one at a time: too many for one transaction)",
-		iqn, plural(len(groups), "host group"), plural(len(hosts), "host"), plural(len(luns), "LUN map")), results...)
 }
 
 // --- /iscsi-targets/<iqn>

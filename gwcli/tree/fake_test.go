@@ -51,9 +51,6 @@ type fakeAPI struct {
 	lunKeyOnlyInLocation bool
 	// downOnWait are the gateways a wait=applied answer lists as down.
 	downOnWait []string
-	// maxCascade refuses (change_too_large) deleting a target with more
-	// LUNs, hosts and groups than this, when not 0.
-	maxCascade int
 }
 
 func newFake(t testing.TB) *fakeAPI {
@@ -527,10 +524,13 @@ func (f *fakeAPI) targetRoutes(r *http.Request, iqn string, rest []string, body 
 			}
 		})
 	case len(rest) == 0 && m == http.MethodDelete:
-		if n := len(t.LUNs) + len(f.hosts[iqn]) + len(f.groups[iqn]); f.maxCascade > 0 && n > f.maxCascade {
-			return 0, nil, 0, fail(400, model.CodeChangeTooLarge, "change too large: %d writes", n+1)
-		}
 		return f.write(r, key, func() {
+			for _, l := range t.LUNs { // the cascade unmaps its disks
+				if d, ok := f.disks[l.Disk]; ok {
+					d.Mapping, d.Owner = nil, ""
+					f.disks[l.Disk] = d
+				}
+			}
 			delete(f.targets, iqn)
 			delete(f.hosts, iqn)
 			delete(f.groups, iqn)
