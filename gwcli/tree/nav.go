@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rbdgw/rbdgw/api/model"
 	"github.com/rbdgw/rbdgw/gwcli/client"
@@ -217,39 +218,99 @@ func (e *Env) help(at Path, name string) error {
 		if c == nil {
 			return usagef("help: no command %q at %s; commands here: %s", name, at, strings.Join(commandNames(at.Kind), ", "))
 		}
-		fmt.Fprintf(e.Out, "%s\n  %s\n", c.Usage, c.Summary)
+		fmt.Fprintf(e.Out, "%s\n", c.Usage)
+		writeColumns(e.Out, [][2]string{{"", c.Summary}}, 2, e.width())
 		if len(c.Params) > 0 {
 			fmt.Fprintln(e.Out, "Parameters:")
+			var rows [][2]string
 			for _, p := range c.Params {
 				form := p.Name + "=<value>"
+				if !p.Keyword || typedBare(p) {
+					form = "<" + p.Name + ">" // typed bare, as the usage shows it
+				}
 				if p.Kind == VEnum {
 					form = strings.Join(p.Enum, "|")
-				}
-				if !p.Keyword {
-					form = "<" + p.Name + ">"
-					if p.Kind == VEnum {
-						form = strings.Join(p.Enum, "|")
-					}
 				}
 				req := ""
 				if p.Required {
 					req = " (required)"
 				}
-				fmt.Fprintf(e.Out, "  %-28s %s%s\n", form, p.Desc, req)
+				rows = append(rows, [2]string{"  " + form, p.Desc + req})
 			}
+			writeColumns(e.Out, rows, fitColumn(rows, 31, e.width()), e.width())
 		}
 		return nil
 	}
 	fmt.Fprintf(e.Out, "Commands at %s (%s):\n", at, at.Kind)
-	var rows [][]string
+	var rows [][2]string
 	for _, c := range Commands(at.Kind) {
-		rows = append(rows, []string{"  " + c.Usage, c.Summary})
+		rows = append(rows, [2]string{"  " + c.Usage, c.Summary})
 	}
-	for _, r := range rows {
-		fmt.Fprintf(e.Out, "%-44s %s\n", r[0], r[1])
-	}
-	fmt.Fprintln(e.Out, "Paths: absolute (/disks), relative (hosts), .. and /. A path before a command runs it there: /disks ls")
+	writeColumns(e.Out, rows, fitColumn(rows, 45, e.width()), e.width())
+	writeColumns(e.Out, [][2]string{{"", "Paths: absolute (/disks), relative (hosts), .. and /. A path before a command runs it there: /disks ls"}}, 0, e.width())
 	return nil
+}
+
+// writeColumns writes rows of a name and its description, descriptions
+// from column col and wrapped at width so that a line never wraps on the
+// terminal in the middle of a word; a name too wide for the column (top's
+// usage) has a line of its own, its description starting under the
+// others.
+func writeColumns(w io.Writer, rows [][2]string, col, width int) {
+	for _, r := range rows {
+		name := r[0]
+		if name != "" && utf8.RuneCountInString(name) >= col {
+			fmt.Fprintln(w, name)
+			name = ""
+		}
+		// The last column stays free: some terminals wrap a full line.
+		for i, l := range wrapWords(r[1], width-col-1) {
+			if i > 0 {
+				name = ""
+			}
+			fmt.Fprintf(w, "%-*s%s\n", col, name, l)
+		}
+	}
+}
+
+// fitColumn is where the descriptions of rows start: after the widest
+// name, at most at max, and in a narrow window at most at two fifths of
+// it (wider names get a line of their own), so that descriptions keep
+// room.
+func fitColumn(rows [][2]string, max, width int) int {
+	limit := min(max, width*2/5)
+	col := 0
+	for _, r := range rows {
+		if n := utf8.RuneCountInString(r[0]) + 1; n <= limit && n > col {
+			col = n
+		}
+	}
+	if col == 0 {
+		return limit
+	}
+	return col
+}
+
+// wrapWords breaks s into lines of at most room runes at spaces (a word
+// longer than room has a line of its own); with less than 20 runes of
+// room it is one line.
+func wrapWords(s string, room int) []string {
+	if room < 20 || utf8.RuneCountInString(s) <= room {
+		return []string{s}
+	}
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > room {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	return append(lines, line)
 }
 
 // sessions lists the live sessions of the node's target or host.
