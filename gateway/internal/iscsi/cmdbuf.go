@@ -122,6 +122,7 @@ func (t *task) dropDataIn() {
 func (c *conn) waitMem(t *task) {
 	if !t.memWait {
 		t.memWait = true
+		t.memQueued = true
 		c.ffp.memWait = append(c.ffp.memWait, t)
 	}
 }

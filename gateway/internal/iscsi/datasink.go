@@ -94,7 +94,10 @@ func (s *dataSink) stored(w *sinkWindow, n int, ok bool) {
 // into its window when the sink has one for it, and the immediate data of
 // a WRITE into a command-sized buffer the task can adopt.
 func (c *conn) readPDU() rxItem {
-	p := &pdu.PDU{}
+	p, _ := rxPDUs.Get().(*pdu.PDU)
+	if p == nil {
+		p = new(pdu.PDU)
+	}
 	if err := c.rd.ReadHeader(p); err != nil {
 		return rxItem{err: err}
 	}
@@ -115,6 +118,20 @@ func (c *conn) readPDU() rxItem {
 		return rxItem{err: err}
 	}
 	return rxItem{p: p}
+}
+
+// rxPDUs pools the PDU structs the reader fills. The serve loop gives a
+// SCSI Command or Data-Out back once handled (recycleRx): nothing keeps
+// those PDUs, unlike a NOP-Out whose data a NOP-In echoes, a request
+// parked for its CmdSN turn, or a PDU a digest error holds, which are
+// left to the garbage collector.
+var rxPDUs sync.Pool
+
+// recycleRx releases p's data and gives p back for the reader to reuse.
+func recycleRx(p *pdu.PDU) {
+	p.Release()
+	*p = pdu.PDU{}
+	rxPDUs.Put(p)
 }
 
 // maxImmediateAdopt bounds the buffer the reader takes for a WRITE with

@@ -60,6 +60,15 @@ type ffpState struct {
 	ping         pingState
 	logout       logoutState
 
+	// cmd and dout hold the SCSI Command or Data-Out being handled, so
+	// that decoding them allocates nothing; nothing keeps them past it.
+	cmd  pdu.SCSICommand
+	dout pdu.DataOut
+	// finished holds the tasks that ended since the top of the loop,
+	// freeTasks those ready for reuse (task.go).
+	finished  []*task
+	freeTasks []*task
+
 	// memWait holds tasks waiting for a buffer grant (cmdbuf.go), in
 	// arrival order.
 	memWait []*task
@@ -197,6 +206,7 @@ func (c *conn) loop() bool {
 		if !c.runReady() || !c.flushDirect() {
 			return false
 		}
+		c.reuseTasks()
 		if f.exit != exitNone {
 			return true
 		}
@@ -293,7 +303,14 @@ func (c *conn) handleRx(in rxItem) {
 		p.Release()
 		return
 	}
-	req, err := pdu.ParseRequest(p)
+	var req pdu.Request
+	var err error
+	if op == pdu.OpSCSICommand {
+		err = pdu.ParseSCSICommandInto(p, &f.cmd)
+		req = &f.cmd
+	} else {
+		req, err = pdu.ParseRequest(p)
+	}
 	if err != nil {
 		c.log.Warn("malformed PDU", "opcode", op.String(), "err", err)
 		c.reject(pdu.RejectProtocolError, &p.BHS)

@@ -9,6 +9,14 @@ func (c *conn) send(items ...outItem) {
 	c.ffp.out = append(c.ffp.out, items...)
 }
 
+// sendOwn queues an item whose PDU the caller encodes into the returned
+// pointer, which is valid until the next send.
+func (c *conn) sendOwn() *pdu.PDU {
+	f := &c.ffp
+	f.out = append(f.out, outItem{own: true})
+	return &f.out[len(f.out)-1].hdr
+}
+
 // flushOut hands the queued PDUs to the writer. An initiator that provokes
 // more control responses than it reads loses the connection.
 func (c *conn) flushOut() {
@@ -71,9 +79,12 @@ func (c *conn) sendControl(p *pdu.PDU, release *pdu.PDU) {
 func (c *conn) reject(reason uint8, bhs *pdu.BHS) {
 	f := &c.ffp
 	w := &c.sess.window
+	// A copy: the received PDU goes back to its pool before the Reject
+	// is written.
+	hdr := *bhs
 	r := pdu.Reject{
 		Reason: reason, StatSN: f.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
-		Header: bhs[:],
+		Header: hdr[:],
 	}
 	f.statSN++
 	c.sendControl(r.Encode(), nil)

@@ -26,7 +26,11 @@ type completion struct {
 func (c *conn) arriveCommand(r rxPDU, immediate **[]byte) {
 	f := &c.ffp
 	cmd := r.req.(*pdu.SCSICommand)
-	defer r.p.Release()
+	// The task copies what it keeps of the PDU and of cmd (f.cmd).
+	defer func() {
+		f.cmd = pdu.SCSICommand{}
+		recycleRx(r.p)
+	}()
 	if _, busy := f.tasks[cmd.ITT]; busy || cmd.ITT == reservedTag {
 		c.log.Warn("SCSI command with a task tag in use", "itt", cmd.ITT)
 		c.reject(pdu.RejectTaskInProgress, &r.p.BHS)
@@ -81,14 +85,17 @@ func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string)
 	case !cmd.Final && p.InitialR2T:
 		return nil, "unsolicited data while InitialR2T=Yes"
 	}
-	t := &task{
-		itt:       cmd.ITT,
-		cmdSN:     cmd.CmdSN,
-		immediate: cmd.Immediate,
-		rawLUN:    cmd.LUN,
-		edtl:      cmd.EDTL,
-		read:      cmd.Read,
-		write:     cmd.Write,
+	t := c.takeTask()
+	t.itt = cmd.ITT
+	t.cmdSN = cmd.CmdSN
+	t.immediate = cmd.Immediate
+	t.rawLUN = cmd.LUN
+	t.edtl = cmd.EDTL
+	t.read = cmd.Read
+	t.write = cmd.Write
+	cdb := cmd.CDB // an extended CDB was allocated for the command alone
+	if len(cdb) <= len(t.cdb) {
+		cdb = t.cdb[:copy(t.cdb[:], cdb)]
 	}
 	lun, lunOK := pdu.DecodeLUN(cmd.LUN)
 	attr := scsi.TaskAttr(cmd.Attr)
@@ -97,7 +104,7 @@ func (c *conn) newTask(cmd *pdu.SCSICommand, immediate **[]byte) (*task, string)
 	t.cmd = scsi.Command{
 		Nexus:          c.sess.nexus,
 		LUN:            lun,
-		CDB:            cmd.CDB,
+		CDB:            cdb,
 		Attr:           attr,
 		Tag:            cmd.ITT,
 		ExpectedLength: cmd.EDTL,
@@ -176,7 +183,7 @@ func (c *conn) advanceWrite(t *task) {
 		c.waitMem(t) // no R2T before the buffer for its data
 		return
 	}
-	var items []outItem
+	sent := false
 	for len(t.r2ts) < maxR2T && t.r2tNext < t.xfer {
 		r := r2tState{ttt: c.nextTTT(), offset: t.r2tNext, length: min(burst, t.xfer-t.r2tNext)}
 		t.r2tNext += r.length
@@ -187,16 +194,17 @@ func (c *conn) advanceWrite(t *task) {
 			t.windows = append(t.windows, r.ttt)
 		}
 		w := &c.sess.window
-		items = append(items, outItem{p: (&pdu.R2T{
+		r2t := pdu.R2T{
 			LUN: t.rawLUN, ITT: t.itt, TTT: r.ttt,
 			StatSN: c.ffp.statSN, ExpCmdSN: w.expCmdSN, MaxCmdSN: w.maxCmdSN,
 			R2TSN: t.r2tSN, BufferOffset: r.offset, DesiredLength: r.length,
-		}).Encode()})
+		}
+		r2t.EncodeTo(c.sendOwn())
 		t.r2tSN++
+		sent = true
 	}
-	if len(items) > 0 {
+	if sent {
 		t.dataSince = monoNow()
-		c.send(items...)
 	}
 	if len(t.r2ts) == 0 && t.r2tNext >= t.xfer {
 		c.execute(t)
@@ -367,6 +375,7 @@ func (c *conn) handleCompletion(m completion) {
 		c.settleTMF(op, t, res.Aborted)
 	}
 	c.maybeFinishLogout()
+	c.finishTask(t)
 }
 
 // removeTask frees a task's tag and window slot.
@@ -459,7 +468,7 @@ func (c *conn) sendDataIn(t *task, data []byte, withStatus bool, status scsi.Sta
 				f.statSN++
 			}
 			dataSN++
-			c.send(outItem{p: d.Encode()})
+			d.EncodeTo(c.sendOwn())
 		}
 	}
 	return int(dataSN)
@@ -476,15 +485,18 @@ func (c *conn) sendResponse(t *task, res scsi.Result, resid residual, expDataSN 
 		ExpDataSN: expDataSN, Sense: res.Sense,
 	}
 	f.statSN++
-	c.send(outItem{p: r.Encode()})
+	r.EncodeTo(c.sendOwn())
 }
 
 // handleDataOut routes a Data-Out PDU to its task.
 func (c *conn) handleDataOut(p *pdu.PDU) {
 	f := &c.ffp
-	defer p.Release()
-	d, err := pdu.ParseDataOut(p)
-	if err != nil {
+	d := &f.dout
+	defer func() {
+		*d = pdu.DataOut{}
+		recycleRx(p)
+	}()
+	if err := pdu.ParseDataOutInto(p, d); err != nil {
 		c.log.Warn("malformed Data-Out", "err", err)
 		c.reject(pdu.RejectProtocolError, &p.BHS)
 		return

@@ -18,6 +18,7 @@ type task struct {
 	read      bool
 	write     bool
 	cmd       scsi.Command
+	cdb       [16]byte // backs cmd.CDB unless the CDB is extended
 
 	// Data-Out bookkeeping. xfer is how much Data-Out the command takes:
 	// min(EDTL, what the CDB asks for). Data the initiator sends beyond it
@@ -43,6 +44,9 @@ type task struct {
 	bufGranted  bool
 	execGranted bool
 	memWait     bool
+	// memQueued: the task was put in the memWait queue, which may still
+	// hold it after it ended: it is not reused.
+	memQueued bool
 	// dataSince is monoNow() when the task last received Data-Out or began
 	// expecting it (Data-Out timeout, stall.go).
 	dataSince int64
@@ -299,4 +303,42 @@ func (t *task) cancelTask() {
 	if t.cancel != nil {
 		t.cancel()
 	}
+}
+
+// Tasks are reused per connection: the serve loop owns the free list. A
+// task ends in handleCompletion; it is reused only from the top of the
+// loop, once no handler up the stack holds it, and only when nothing else
+// can refer to it: no task management function (which keeps it until its
+// response), no abort, never queued for buffers.
+
+// takeTask returns a zeroed task, reused when one is free.
+func (c *conn) takeTask() *task {
+	f := &c.ffp
+	n := len(f.freeTasks)
+	if n == 0 {
+		return &task{}
+	}
+	t := f.freeTasks[n-1]
+	f.freeTasks[n-1] = nil
+	f.freeTasks = f.freeTasks[:n-1]
+	return t
+}
+
+// finishTask marks a task as ended; the loop may reuse it (reuseTasks).
+func (c *conn) finishTask(t *task) {
+	c.ffp.finished = append(c.ffp.finished, t)
+}
+
+// reuseTasks moves the tasks that ended to the free list.
+func (c *conn) reuseTasks() {
+	f := &c.ffp
+	for i, t := range f.finished {
+		f.finished[i] = nil
+		if len(t.tmfs) > 0 || t.abortRequested || t.memQueued || len(f.freeTasks) >= c.srv.cfg.queueDepth {
+			continue
+		}
+		*t = task{r2ts: t.r2ts[:0], windows: t.windows[:0]}
+		f.freeTasks = append(f.freeTasks, t)
+	}
+	f.finished = f.finished[:0]
 }

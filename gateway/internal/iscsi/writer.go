@@ -20,7 +20,11 @@ const maxQueuedControlBytes = 4 << 20
 // a pooled buffer the PDUs of a command alias (Data-In). Both are released
 // once written. done, when set, is closed after the write.
 type outItem struct {
-	p       *pdu.PDU
+	p *pdu.PDU
+	// own: the PDU is hdr, encoded into the item itself (sendOwn), so a
+	// response costs no allocation; p is nil then.
+	own     bool
+	hdr     pdu.PDU
 	release *pdu.PDU
 	buf     *[]byte
 	bud     *connBudget // set: buf was granted from this budget
@@ -139,7 +143,12 @@ func (q *sendQueue) writeOwned(w *pdu.Writer, items []outItem) error {
 func (q *sendQueue) write(w *pdu.Writer, items []outItem) error {
 	pdus := q.pdus[:0]
 	for i := range items {
-		if items[i].p != nil { // nil: a flush marker
+		switch {
+		case items[i].own:
+			// items is not appended to while it is written: the pointer
+			// stays valid.
+			pdus = append(pdus, &items[i].hdr)
+		case items[i].p != nil: // nil: a flush marker
 			pdus = append(pdus, items[i].p)
 		}
 	}

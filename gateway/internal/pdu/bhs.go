@@ -79,11 +79,18 @@ func (p *PDU) Release() {
 
 // newPDU starts an outgoing PDU with the opcode and the fixed byte-1 bits.
 func newPDU(op Opcode, byte1 uint8, data []byte) *PDU {
-	p := &PDU{Data: data}
+	p := &PDU{}
+	initPDU(p, op, byte1, data)
+	return p
+}
+
+// initPDU is newPDU into a PDU the caller holds; whatever p held is
+// overwritten.
+func initPDU(p *PDU, op Opcode, byte1 uint8, data []byte) {
+	*p = PDU{Data: data}
 	p.BHS[0] = byte(op)
 	p.BHS[1] = byte1
 	p.BHS.SetDataSegmentLength(len(data))
-	return p
 }
 
 func flag(on bool, bit uint8) uint8 {

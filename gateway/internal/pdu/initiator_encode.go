@@ -6,8 +6,17 @@ package pdu
 // Encode builds the PDU. A CDB longer than 16 bytes spills into an extended
 // CDB AHS; a non-zero BidiReadLength adds a bidirectional read length AHS.
 func (c *SCSICommand) Encode() *PDU {
-	p := newPDU(OpSCSICommand, flag(c.Final, 0x80)|flag(c.Read, 0x40)|
+	p := &PDU{}
+	c.EncodeTo(p)
+	return p
+}
+
+// EncodeTo is Encode into p, which the caller holds; p.AHS is reused.
+func (c *SCSICommand) EncodeTo(p *PDU) {
+	ahs := p.AHS[:0]
+	initPDU(p, OpSCSICommand, flag(c.Final, 0x80)|flag(c.Read, 0x40)|
 		flag(c.Write, 0x20)|c.Attr&0x07, c.Data)
+	p.AHS = ahs
 	b := &p.BHS
 	b[0] |= flag(c.Immediate, 0x40)
 	b.put64(8, c.LUN)
@@ -23,7 +32,6 @@ func (c *SCSICommand) Encode() *PDU {
 		p.AHS = appendBidiReadLengthAHS(p.AHS, c.BidiReadLength)
 	}
 	b.setTotalAHSLength(len(p.AHS))
-	return p
 }
 
 // Encode builds the PDU.

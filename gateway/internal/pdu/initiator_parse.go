@@ -9,11 +9,21 @@ import "encoding/binary"
 // ParseSCSIResponse decodes a SCSI Response, splitting the SenseLength prefix
 // off the data segment. Sense aliases PDU.Data.
 func ParseSCSIResponse(p *PDU) (*SCSIResponse, error) {
-	if err := checkSimple(p, OpSCSIResponse); err != nil {
+	r := &SCSIResponse{}
+	if err := ParseSCSIResponseInto(p, r); err != nil {
 		return nil, err
 	}
+	return r, nil
+}
+
+// ParseSCSIResponseInto is ParseSCSIResponse decoding into r; r.Sense
+// aliases p.Data.
+func ParseSCSIResponseInto(p *PDU, r *SCSIResponse) error {
+	if err := checkSimple(p, OpSCSIResponse); err != nil {
+		return err
+	}
 	b := &p.BHS
-	r := &SCSIResponse{
+	*r = SCSIResponse{
 		BidiOverflow:  b[1]&0x10 != 0,
 		BidiUnderflow: b[1]&0x08 != 0,
 		Overflow:      b[1]&0x04 != 0,
@@ -31,26 +41,35 @@ func ParseSCSIResponse(p *PDU) (*SCSIResponse, error) {
 	}
 	if len(p.Data) > 0 {
 		if len(p.Data) < 2 {
-			return nil, protoErr("SCSI Response data segment shorter than SenseLength")
+			return protoErr("SCSI Response data segment shorter than SenseLength")
 		}
 		n := int(binary.BigEndian.Uint16(p.Data))
 		if 2+n > len(p.Data) {
-			return nil, protoErr("SenseLength beyond data segment")
+			return protoErr("SenseLength beyond data segment")
 		}
 		if n > 0 {
 			r.Sense = p.Data[2 : 2+n]
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // ParseDataIn decodes a SCSI Data-In PDU.
 func ParseDataIn(p *PDU) (*DataIn, error) {
-	if err := checkSimple(p, OpDataIn); err != nil {
+	d := &DataIn{}
+	if err := ParseDataInInto(p, d); err != nil {
 		return nil, err
 	}
+	return d, nil
+}
+
+// ParseDataInInto is ParseDataIn decoding into d; d.Data aliases p.Data.
+func ParseDataInInto(p *PDU, d *DataIn) error {
+	if err := checkSimple(p, OpDataIn); err != nil {
+		return err
+	}
 	b := &p.BHS
-	return &DataIn{
+	*d = DataIn{
 		Final:        b[1]&0x80 != 0,
 		Ack:          b[1]&0x40 != 0,
 		Overflow:     b[1]&0x04 != 0,
@@ -67,7 +86,8 @@ func ParseDataIn(p *PDU) (*DataIn, error) {
 		BufferOffset: b.u32(40),
 		Residual:     b.u32(44),
 		Data:         p.Data,
-	}, nil
+	}
+	return nil
 }
 
 // ParseR2T decodes an R2T.

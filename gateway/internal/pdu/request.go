@@ -17,15 +17,27 @@ type SCSICommand struct {
 
 // ParseSCSICommand decodes a SCSI Command PDU.
 func ParseSCSICommand(p *PDU) (*SCSICommand, error) {
-	if err := checkOpcode(p, OpSCSICommand); err != nil {
+	c := &SCSICommand{}
+	if err := ParseSCSICommandInto(p, c); err != nil {
 		return nil, err
+	}
+	return c, nil
+}
+
+// ParseSCSICommandInto is ParseSCSICommand decoding into c, so that a
+// caller on the I/O path can reuse one. c.CDB aliases p's BHS unless an
+// extended CDB made it a new slice, and c.Data aliases p.Data: both are
+// valid only as long as p is.
+func ParseSCSICommandInto(p *PDU, c *SCSICommand) error {
+	if err := checkOpcode(p, OpSCSICommand); err != nil {
+		return err
 	}
 	ahs, err := parseAHS(p.AHS)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b := &p.BHS
-	c := &SCSICommand{
+	*c = SCSICommand{
 		Immediate:      b.Immediate(),
 		Final:          b.Final(),
 		Read:           b[1]&0x40 != 0,
@@ -46,7 +58,7 @@ func ParseSCSICommand(p *PDU) (*SCSICommand, error) {
 		copy(c.CDB, b[32:48])
 		copy(c.CDB[16:], ahs.extCDB)
 	}
-	return c, nil
+	return nil
 }
 
 // DataOut is a SCSI Data-Out PDU (RFC 7143 section 11.7).
@@ -59,11 +71,20 @@ type DataOut struct {
 
 // ParseDataOut decodes a SCSI Data-Out PDU.
 func ParseDataOut(p *PDU) (*DataOut, error) {
-	if err := checkSimple(p, OpDataOut); err != nil {
+	d := &DataOut{}
+	if err := ParseDataOutInto(p, d); err != nil {
 		return nil, err
 	}
+	return d, nil
+}
+
+// ParseDataOutInto is ParseDataOut decoding into d; d.Data aliases p.Data.
+func ParseDataOutInto(p *PDU, d *DataOut) error {
+	if err := checkSimple(p, OpDataOut); err != nil {
+		return err
+	}
 	b := &p.BHS
-	return &DataOut{
+	*d = DataOut{
 		Final:        b.Final(),
 		LUN:          b.u64(8),
 		ITT:          b.ITT(),
@@ -72,7 +93,8 @@ func ParseDataOut(p *PDU) (*DataOut, error) {
 		DataSN:       b.u32(36),
 		BufferOffset: b.u32(40),
 		Data:         p.Data,
-	}, nil
+	}
+	return nil
 }
 
 // NOPOut is a NOP-Out PDU (RFC 7143 section 11.18).

@@ -25,13 +25,22 @@ type SCSIResponse struct {
 // Encode builds the PDU. Sense data, if any, goes into the data segment
 // behind its 2-byte SenseLength.
 func (r *SCSIResponse) Encode() *PDU {
+	p := &PDU{}
+	r.EncodeTo(p)
+	return p
+}
+
+// EncodeTo is Encode into p, which the caller holds (and may reuse once
+// the PDU is written). Sense data needs a buffer: with sense, p.Data is a
+// new slice.
+func (r *SCSIResponse) EncodeTo(p *PDU) {
 	var data []byte
 	if len(r.Sense) > 0 {
 		data = make([]byte, 2+len(r.Sense))
 		binary.BigEndian.PutUint16(data, uint16(len(r.Sense)))
 		copy(data[2:], r.Sense)
 	}
-	p := newPDU(OpSCSIResponse, 0x80|
+	initPDU(p, OpSCSIResponse, 0x80|
 		flag(r.BidiOverflow, 0x10)|flag(r.BidiUnderflow, 0x08)|
 		flag(r.Overflow, 0x04)|flag(r.Underflow, 0x02), data)
 	b := &p.BHS
@@ -45,7 +54,6 @@ func (r *SCSIResponse) Encode() *PDU {
 	b.put32(36, r.ExpDataSN)
 	b.put32(40, r.BidiResidual)
 	b.put32(44, r.Residual)
-	return p
 }
 
 // DataIn is a SCSI Data-In PDU (RFC 7143 section 11.7). Status, StatSN and
@@ -60,7 +68,14 @@ type DataIn struct {
 
 // Encode builds the PDU; Data is not copied.
 func (d *DataIn) Encode() *PDU {
-	p := newPDU(OpDataIn, flag(d.Final, 0x80)|flag(d.Ack, 0x40)|
+	p := &PDU{}
+	d.EncodeTo(p)
+	return p
+}
+
+// EncodeTo is Encode into p, which the caller holds.
+func (d *DataIn) EncodeTo(p *PDU) {
+	initPDU(p, OpDataIn, flag(d.Final, 0x80)|flag(d.Ack, 0x40)|
 		flag(d.Overflow, 0x04)|flag(d.Underflow, 0x02)|flag(d.HasStatus, 0x01), d.Data)
 	b := &p.BHS
 	b[3] = d.Status
@@ -73,7 +88,6 @@ func (d *DataIn) Encode() *PDU {
 	b.put32(36, d.DataSN)
 	b.put32(40, d.BufferOffset)
 	b.put32(44, d.Residual)
-	return p
 }
 
 // R2T is a Ready To Transfer PDU (RFC 7143 section 11.8).
@@ -84,7 +98,14 @@ type R2T struct {
 
 // Encode builds the PDU.
 func (r *R2T) Encode() *PDU {
-	p := newPDU(OpR2T, 0x80, nil)
+	p := &PDU{}
+	r.EncodeTo(p)
+	return p
+}
+
+// EncodeTo is Encode into p, which the caller holds.
+func (r *R2T) EncodeTo(p *PDU) {
+	initPDU(p, OpR2T, 0x80, nil)
 	b := &p.BHS
 	b.put64(8, r.LUN)
 	b.put32(16, r.ITT)
@@ -95,7 +116,6 @@ func (r *R2T) Encode() *PDU {
 	b.put32(36, r.R2TSN)
 	b.put32(40, r.BufferOffset)
 	b.put32(44, r.DesiredLength)
-	return p
 }
 
 // NOPIn is a NOP-In PDU (RFC 7143 section 11.19).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
@@ -25,7 +26,14 @@ type task struct {
 	// status is the status of a successful command (CONDITION MET for
 	// PRE-FETCH).
 	status Status
+	// reusable: the task left its task set and nothing refers to it any
+	// more (taskSet.leave), so Execute may pool it.
+	reusable bool
 }
+
+// taskPool pools the tasks of commands that ran on a logical unit. Handlers
+// must not keep their task, or its context, after they returned.
+var taskPool sync.Pool
 
 // statusError ends a command with a status that carries no sense data.
 type statusError struct{ status Status }
@@ -79,11 +87,21 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) (res Result) {
 	if err := e.checkReserved(cdb); err != nil {
 		return checkCondition(err, dsense)
 	}
-	tk := &task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
 	if lu == nil {
+		tk := &task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
 		return tk.result(e.run(tk))
 	}
-	return tk.runOnLU()
+	tk, _ := taskPool.Get().(*task)
+	if tk == nil {
+		tk = new(task)
+	}
+	*tk = task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
+	res = tk.runOnLU()
+	if tk.reusable {
+		*tk = task{}
+		taskPool.Put(tk)
+	}
+	return res
 }
 
 // runOnLU runs a command in the task set of its logical unit.
@@ -98,13 +116,14 @@ func (t *task) runOnLU() (res Result) {
 	// The task leaves the task set however the command ends, even by a
 	// panic; an aborted task's result is replaced.
 	defer func() {
-		aborted, report := lu.tasks.leave(entry)
+		aborted, report, reusable := lu.tasks.leave(entry)
 		if aborted || parent.Err() != nil {
 			res = Result{Aborted: true, TaskAbortedStatus: aborted && report}
 		}
+		t.reusable = reusable // a panic skips the pooling in Execute
 	}()
-	t.ctx = entry.ctx
-	if err := waitFor(entry.ctx, waits); err != nil {
+	t.ctx = &entry.ctx
+	if err := waitFor(t.ctx, waits); err != nil {
 		return Result{Aborted: true}
 	}
 	return t.result(t.admitAndRun())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // taskKey identifies a task: the I_T nexus and the initiator task tag.
@@ -17,8 +18,8 @@ type taskEntry struct {
 	key           taskKey
 	initiatorPort string
 	attr          TaskAttr
-	ctx           context.Context
-	cancel        context.CancelFunc
+	// ctx is the task's context: its parent's, and cancelled by abort.
+	ctx taskCtx
 
 	// Guarded by taskSet.mu.
 	//
@@ -54,18 +55,15 @@ func (s *taskSet) init() { s.tasks = make(map[taskKey]*taskEntry) }
 // before it, a SIMPLE task for the last ORDERED task, a HEAD OF QUEUE task
 // for nothing.
 func (s *taskSet) enter(parent context.Context, e *taskEntry, n *Nexus, tag uint32, attr TaskAttr) ([]<-chan struct{}, error) {
-	ctx, cancel := context.WithCancel(parent)
 	*e = taskEntry{
 		key:           taskKey{nexus: n.Key(), tag: tag},
 		initiatorPort: n.InitiatorPort(),
 		attr:          attr,
-		ctx:           ctx,
-		cancel:        cancel,
+		ctx:           taskCtx{parent: parent},
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.tasks[e.key]; dup {
-		cancel()
 		return nil, errOverlapped
 	}
 	var waits []<-chan struct{}
@@ -95,8 +93,11 @@ func (e *taskEntry) doneLocked() chan struct{} {
 }
 
 // leave removes a finished task and reports whether it was aborted and
-// whether TASK ABORTED status must be returned.
-func (s *taskSet) leave(e *taskEntry) (aborted, report bool) {
+// whether TASK ABORTED status must be returned. reusable says that nothing
+// outside the task can still refer to e: it was not aborted (task
+// management holds the entries it aborted), nobody waited for it, and its
+// context's Done channel was never handed out.
+func (s *taskSet) leave(e *taskEntry) (aborted, report, reusable bool) {
 	s.mu.Lock()
 	delete(s.tasks, e.key)
 	if s.lastOrdered == e {
@@ -105,11 +106,11 @@ func (s *taskSet) leave(e *taskEntry) (aborted, report bool) {
 	aborted, report = e.aborted, e.reportAborted
 	done := e.done
 	s.mu.Unlock()
-	e.cancel()
+	private := e.ctx.release()
 	if done != nil {
 		close(done)
 	}
-	return aborted, report
+	return aborted, report, !aborted && done == nil && private
 }
 
 // abort aborts every task match selects; report decides, per task, whether
@@ -128,7 +129,7 @@ func (s *taskSet) abort(match func(*taskEntry) bool, report func(*taskEntry) boo
 	}
 	s.mu.Unlock()
 	for _, e := range out {
-		e.cancel()
+		e.ctx.cancel()
 	}
 	return out
 }
@@ -159,4 +160,67 @@ func waitDone(tasks []*taskEntry) {
 	for _, e := range tasks {
 		<-e.done // made by abort, under the lock, before the task could leave
 	}
+}
+
+// taskCtx is a task's context without an allocation per task: Err is the
+// task's own cancellation or its parent's, and only a caller that waits on
+// Done (an image that gives up waiting, a reservation store, a task
+// waiting for its predecessors) gets a child context of the parent made
+// for it.
+type taskCtx struct {
+	parent context.Context
+
+	mu       sync.Mutex
+	canceled bool
+	sub      context.Context // made by the first Done
+	subStop  context.CancelFunc
+}
+
+func (c *taskCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+
+func (c *taskCtx) Value(key any) any { return c.parent.Value(key) }
+
+func (c *taskCtx) Err() error {
+	c.mu.Lock()
+	canceled := c.canceled
+	c.mu.Unlock()
+	if canceled {
+		return context.Canceled
+	}
+	return c.parent.Err()
+}
+
+func (c *taskCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sub == nil {
+		c.sub, c.subStop = context.WithCancel(c.parent)
+		if c.canceled {
+			c.subStop()
+		}
+	}
+	return c.sub.Done()
+}
+
+// cancel aborts the task.
+func (c *taskCtx) cancel() {
+	c.mu.Lock()
+	c.canceled = true
+	stop := c.subStop
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// release ends the context as the task leaves (detaching the child from
+// its parent) and reports whether Done was never called.
+func (c *taskCtx) release() bool {
+	c.mu.Lock()
+	stop := c.subStop
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return stop == nil
 }

@@ -47,11 +47,14 @@ func (t *Target) TaskManagement(n *Nexus, fn TMFunction, lun uint64, refTag uint
 	key := n.Key()
 	switch fn {
 	case TMFAbortTask:
-		e := lu.tasks.find(taskKey{nexus: key, tag: refTag})
+		k := taskKey{nexus: key, tag: refTag}
+		e := lu.tasks.find(k)
 		if e == nil {
 			return TMFTaskNotExist
 		}
-		waitDone(lu.tasks.abort(func(c *taskEntry) bool { return c == e },
+		// The key too: a task that left meanwhile may have been pooled
+		// and e be another task's entry by now.
+		waitDone(lu.tasks.abort(func(c *taskEntry) bool { return c == e && c.key == k },
 			func(*taskEntry) bool { return false }))
 	case TMFAbortTaskSet:
 		waitDone(lu.tasks.abort(func(c *taskEntry) bool { return c.key.nexus == key },

@@ -2,6 +2,7 @@ package iscsitest
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 )
@@ -22,6 +23,9 @@ type Cmd struct {
 	NoImmediate, NoUnsolicited bool
 	Attr                       uint8
 	Immediate                  bool
+	// ReuseResult: the next Submit reuses Result instead of making a new
+	// one (benchmarks that resubmit a Cmd once they read its Result).
+	ReuseResult bool
 
 	// Filled in by the exchange.
 	ITT    uint32
@@ -52,7 +56,12 @@ func (in *Initiator) Submit(c *Cmd) error {
 	p := &in.Params
 	c.ITT = in.NextITT()
 	c.CmdSN = in.CmdSN
-	c.done, c.Result, c.r2ts = false, &Result{}, 0
+	if c.ReuseResult && c.Result != nil {
+		*c.Result = Result{}
+	} else {
+		c.Result = &Result{}
+	}
+	c.done, c.r2ts = false, 0
 	if c.Read && c.ReadBuf != nil && len(c.ReadBuf) >= int(c.EDTL) {
 		c.Result.Data = c.ReadBuf[:0]
 	}
@@ -65,7 +74,7 @@ func (in *Initiator) Submit(c *Cmd) error {
 	if write && !p.InitialR2T && !c.NoUnsolicited {
 		unsolEnd = min(len(c.Data), p.FirstBurstLength)
 	}
-	cmd := &pdu.SCSICommand{
+	cmd := pdu.SCSICommand{
 		Immediate: c.Immediate, Final: unsolEnd == imm, Read: c.Read, Write: write,
 		Attr: c.Attr, LUN: pdu.EncodeLUN(c.LUN), ITT: c.ITT, EDTL: c.EDTL,
 		CmdSN: c.CmdSN, ExpStatSN: in.ExpStatSN, CDB: c.CDB, Data: c.Data[:imm],
@@ -73,10 +82,17 @@ func (in *Initiator) Submit(c *Cmd) error {
 	if !c.Immediate {
 		in.CmdSN++
 	}
-	pdus := []*pdu.PDU{cmd.Encode()}
+	// Send writes synchronously: txCmd and tx are free again once it
+	// returned.
+	cmd.EncodeTo(&in.txCmd)
+	pdus := append(in.tx[:0], &in.txCmd)
 	pdus = append(pdus, in.dataOut(c, ReservedTag, uint32(imm), uint32(unsolEnd-imm))...)
 	in.inflight[c.ITT] = c
-	return in.Send(pdus...)
+	err := in.Send(pdus...)
+	clear(pdus)
+	in.tx = pdus[:0]
+	in.txCmd.Data = nil
+	return err
 }
 
 // dataOut builds the Data-Out PDUs for [off, off+length) of c's data.
@@ -101,10 +117,24 @@ func (in *Initiator) dataOut(c *Cmd, ttt, off, length uint32) []*pdu.PDU {
 // answered, Data-In is stored, status completes the command. It returns
 // the command that completed, if any.
 func (in *Initiator) Poll() (*Cmd, error) {
-	p, err := in.Recv()
-	if err != nil {
+	_ = in.Conn.SetReadDeadline(time.Now().Add(in.Timeout))
+	// Data-In, R2T and SCSI Response are read into in.rx, which handle
+	// does not keep (a Result's sense aliases the data, not the PDU);
+	// anything else into a PDU of its own, as Recv would.
+	p := &in.rx
+	if err := in.Reader.ReadHeader(p); err != nil {
 		return nil, err
 	}
+	switch p.BHS.Opcode() {
+	case pdu.OpDataIn, pdu.OpR2T, pdu.OpSCSIResponse:
+	default:
+		own := *p
+		p = &own
+	}
+	if err := in.Reader.ReadData(p); err != nil {
+		return nil, err
+	}
+	in.trackStatSN(p)
 	return in.handle(p)
 }
 
@@ -131,8 +161,8 @@ func (in *Initiator) handle(p *pdu.PDU) (*Cmd, error) {
 		c.r2ts++
 		return nil, in.Send(in.dataOut(c, r.TTT, r.BufferOffset, r.DesiredLength)...)
 	case pdu.OpDataIn:
-		d, err := pdu.ParseDataIn(p)
-		if err != nil {
+		d := &in.dataIn
+		if err := pdu.ParseDataInInto(p, d); err != nil {
 			return nil, err
 		}
 		c := in.inflight[d.ITT]
@@ -164,8 +194,8 @@ func (in *Initiator) handle(p *pdu.PDU) (*Cmd, error) {
 		res.PhaseCollapsedStatus = true
 		return in.complete(c), nil
 	case pdu.OpSCSIResponse:
-		r, err := pdu.ParseSCSIResponse(p)
-		if err != nil {
+		r := &in.resp
+		if err := pdu.ParseSCSIResponseInto(p, r); err != nil {
 			return nil, err
 		}
 		c := in.inflight[r.ITT]

@@ -55,6 +55,14 @@ type Initiator struct {
 	// Unexpected collects PDUs Poll did not know what to do with (NOP-In
 	// pings are answered automatically and not recorded).
 	Unexpected []*pdu.PDU
+
+	// Reused by Submit and Poll so that the initiator allocates little
+	// per command and benchmarks measure the target.
+	txCmd  pdu.PDU
+	tx     []*pdu.PDU
+	rx     pdu.PDU
+	dataIn pdu.DataIn
+	resp   pdu.SCSIResponse
 }
 
 // Dial connects to a target portal.
