@@ -23,6 +23,9 @@ import (
 type dataSink struct {
 	mu   sync.Mutex
 	wins map[uint32]*sinkWindow // by TTT (unique within the connection)
+	// free holds windows closed while the reader was not filling them:
+	// nobody refers to those any more.
+	free []*sinkWindow
 }
 
 // sinkWindow is the part of a command buffer one R2T asked for.
@@ -42,7 +45,16 @@ func (s *dataSink) open(ttt, itt, offset uint32, dst []byte) {
 	if s.wins == nil {
 		s.wins = make(map[uint32]*sinkWindow)
 	}
-	s.wins[ttt] = &sinkWindow{itt: itt, offset: offset, dst: dst}
+	var w *sinkWindow
+	if n := len(s.free); n > 0 {
+		w = s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+	} else {
+		w = new(sinkWindow)
+	}
+	*w = sinkWindow{itt: itt, offset: offset, dst: dst}
+	s.wins[ttt] = w
 	s.mu.Unlock()
 }
 
@@ -56,7 +68,12 @@ func (s *dataSink) close(ttt uint32) bool {
 		return true
 	}
 	delete(s.wins, ttt)
-	return !w.filling
+	if w.filling {
+		return false // the reader holds w until it calls stored
+	}
+	*w = sinkWindow{}
+	s.free = append(s.free, w)
+	return true
 }
 
 // claim returns where the payload of the Data-Out header bhs goes, or nil
