@@ -170,10 +170,10 @@ func waitDone(tasks []*taskEntry) {
 type taskCtx struct {
 	parent context.Context
 
-	mu       sync.Mutex
-	canceled bool
-	sub      context.Context // made by the first Done
-	subStop  context.CancelFunc
+	mu      sync.Mutex
+	err     error           // once set, what Err keeps returning
+	sub     context.Context // made by the first Done
+	subStop context.CancelFunc
 }
 
 func (c *taskCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
@@ -182,12 +182,11 @@ func (c *taskCtx) Value(key any) any { return c.parent.Value(key) }
 
 func (c *taskCtx) Err() error {
 	c.mu.Lock()
-	canceled := c.canceled
-	c.mu.Unlock()
-	if canceled {
-		return context.Canceled
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = c.parent.Err()
 	}
-	return c.parent.Err()
+	return c.err
 }
 
 func (c *taskCtx) Done() <-chan struct{} {
@@ -195,7 +194,7 @@ func (c *taskCtx) Done() <-chan struct{} {
 	defer c.mu.Unlock()
 	if c.sub == nil {
 		c.sub, c.subStop = context.WithCancel(c.parent)
-		if c.canceled {
+		if c.err != nil {
 			c.subStop()
 		}
 	}
@@ -205,7 +204,9 @@ func (c *taskCtx) Done() <-chan struct{} {
 // cancel aborts the task.
 func (c *taskCtx) cancel() {
 	c.mu.Lock()
-	c.canceled = true
+	if c.err == nil {
+		c.err = context.Canceled
+	}
 	stop := c.subStop
 	c.mu.Unlock()
 	if stop != nil {
