@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -34,12 +35,23 @@ import (
 // suggestion area (the completer shows only as many suggestions as fit,
 // see fitSuggestions) and raises SIGWINCH when the size changed behind
 // go-prompt's back.
+//
+// And it gives the terminal back as it was whenever go-prompt lets go of
+// it. go-prompt's raw mode overwrites its saved copy of the original
+// modes, so its TearDown leaves the terminal raw: before a command, and
+// when its own SIGINT or SIGTERM handler ends gwcli with os.Exit, which
+// no deferred restore of the shell survives.
 type keyReader struct {
 	in *prompt.PosixParser
 	fd int // the terminal, for its size
 
+	orig  *unix.Termios // the modes before go-prompt's first Setup
+	loose atomic.Bool   // go-prompt has let go of the terminal (TearDown .. Setup)
+	intr  atomic.Bool   // a SIGINT came while loose, for the next command
+
 	mu       sync.Mutex
 	keys     [][]byte
+	entered  bool           // Enter was handed out; nothing more until Setup
 	reported prompt.WinSize // what go-prompt was told last
 	checked  time.Time
 	rows     uint16 // the terminal's height at the last check
@@ -51,11 +63,52 @@ type keyReader struct {
 const promptRows = 1000
 
 func newKeyReader(fd int) *keyReader {
-	return &keyReader{in: prompt.NewStandardInputParser(), fd: fd}
+	k := &keyReader{in: prompt.NewStandardInputParser(), fd: fd}
+	if t, err := unix.IoctlGetTermios(fd, ioctlGetTermios); err == nil {
+		k.orig = t
+	}
+	return k
 }
 
-func (k *keyReader) Setup() error    { return k.in.Setup() }
-func (k *keyReader) TearDown() error { return k.in.TearDown() }
+// Setup puts the terminal in go-prompt's raw mode; a SIGINT noted while
+// the terminal was loose is forgotten (the prompt is back).
+func (k *keyReader) Setup() error {
+	err := k.in.Setup()
+	k.loose.Store(false)
+	k.intr.Store(false)
+	k.mu.Lock()
+	k.entered = false
+	k.mu.Unlock()
+	return err
+}
+
+// TearDown restores the modes the terminal had before go-prompt.
+func (k *keyReader) TearDown() error {
+	k.loose.Store(true)
+	err := k.in.TearDown()
+	if k.orig != nil {
+		if e := unix.IoctlSetTermios(k.fd, ioctlSetTermios, k.orig); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// noteInterrupt takes a SIGINT that came while no command ran: when
+// go-prompt has let go of the terminal it is about to run a command (or
+// to end), and the SIGINT is for that command; it reports false at the
+// prompt, where SIGINT ends gwcli.
+func (k *keyReader) noteInterrupt() bool {
+	if !k.loose.Load() {
+		return false
+	}
+	k.intr.Store(true)
+	return true
+}
+
+// takeInterrupt reports (once) whether a SIGINT was noted for the command
+// starting now.
+func (k *keyReader) takeInterrupt() bool { return k.intr.Swap(false) }
 
 // GetWinSize is the terminal's width and a height go-prompt never finds
 // too small.
@@ -85,11 +138,19 @@ func (k *keyReader) Read() ([]byte, error) {
 		}
 		k.keys = splitKeys(b)
 	}
-	if len(k.keys) == 0 {
+	if len(k.keys) == 0 || k.entered {
 		return nil, errNoKey
 	}
 	key := k.keys[0]
 	k.keys = k.keys[1:]
+	// Enter runs the line; what follows it is for the command (a Ctrl-C,
+	// see startCommand) or for the next prompt. go-prompt's reader may
+	// poll once more before it is stopped, and a key it takes then waits
+	// in go-prompt's channel, out of the command's reach: hand out
+	// nothing more until go-prompt sets the terminal up again.
+	if len(key) == 1 && (key[0] == '\r' || key[0] == '\n') {
+		k.entered = true
+	}
 	return key, nil
 }
 
@@ -205,10 +266,11 @@ func escapeLen(b []byte) int {
 const ctrlC = 0x03
 
 // startCommand readies the terminal for a command and returns end, which
-// puts it back before go-prompt reads keys again. go-prompt runs commands
-// with the terminal raw (its TearDown restores the raw modes it saved over
-// the original ones), so Ctrl-C would only be a 0x03 read after the
-// command ended. While the command runs, Ctrl-C is SIGINT again (the shell
+// puts it back before go-prompt reads keys again. Commands run with the
+// terminal raw, as go-prompt leaves it, so that keys typed meanwhile are
+// neither echoed over the command's output nor held in a line; but then
+// Ctrl-C would only be a 0x03 read after the command ended. While the
+// command runs, Ctrl-C is SIGINT (the shell
 // cancels the command on it); Ctrl-\ and Ctrl-Z stay keys, since SIGQUIT
 // would kill gwcli and SIGTSTP stop it with the terminal raw; NOFLSH keeps
 // what is typed after Ctrl-C for the prompt. Keys that arrived after
@@ -222,6 +284,7 @@ func (k *keyReader) startCommand() (interrupted bool, end func()) {
 		return false, func() {}
 	}
 	saved := *tio
+	makeRaw(tio)
 	tio.Lflag |= unix.ISIG | unix.NOFLSH
 	tio.Cc[unix.VINTR] = ctrlC
 	tio.Cc[unix.VQUIT] = vdisable
@@ -254,4 +317,15 @@ func (k *keyReader) startCommand() (interrupted bool, end func()) {
 		}
 	}
 	return false, end
+}
+
+// makeRaw sets the modes go-prompt's raw mode sets (cfmakeraw's, with
+// output processing kept).
+func makeRaw(t *unix.Termios) {
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Lflag &^= unix.ECHO | unix.ICANON | unix.IEXTEN | unix.ISIG | unix.ECHONL
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN] = 1
+	t.Cc[unix.VTIME] = 0
 }

@@ -86,6 +86,7 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 	// A running command is cancelled by SIGINT: Ctrl-C on the terminal
 	// (keyReader.startCommand makes it a signal while a command runs) or
 	// kill -INT. SIGTERM and SIGHUP restore the terminal and end gwcli.
+	keys := newKeyReader(fd)
 	var cmdMu sync.Mutex
 	var cancelCmd context.CancelFunc
 	var settled chan struct{}
@@ -104,8 +105,10 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 			if s == settleSignal {
 				continue
 			}
-			if s == syscall.SIGINT && running != nil {
-				running()
+			if s == syscall.SIGINT && (running != nil || keys.noteInterrupt()) {
+				if running != nil {
+					running()
+				}
 				continue
 			}
 			restore()
@@ -114,7 +117,6 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 		}
 	}()
 
-	keys := newKeyReader(fd)
 	history := loadHistory(o.HistoryFile)
 	var added []string
 	executor := func(line string) {
@@ -129,7 +131,7 @@ func Run(ctx context.Context, env *tree.Env, o Options) error {
 		cancelCmd = cancel
 		cmdMu.Unlock()
 		interrupted, endCommand := keys.startCommand()
-		if interrupted {
+		if interrupted || keys.takeInterrupt() {
 			cancel() // Ctrl-C typed right after Enter
 		}
 		defer func() {
