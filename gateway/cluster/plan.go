@@ -124,8 +124,24 @@ func (p *plan) apply(op Op) error {
 		delete(p.draft.Owners, ref.name)
 		p.sideDeletes[OwnerKey(ref.name)] = true
 		p.sideDeletes[PRKey(ref.name)] = true
+	case kindGateway:
+		p.dropClientRecord(ref.name)
 	}
 	return nil
+}
+
+// dropClientRecord deletes the Ceph client record of a deleted gateway
+// when nobody can need it to fence the gateway (ClientRecordKept), and
+// makes the commit depend on what that rests on: the gateway has not
+// registered and no disk has been claimed since the snapshot (targets are
+// guarded by the delete's own check).
+func (p *plan) dropClientRecord(name string) {
+	if ClientRecordKept(p.draft, name) != "" {
+		return
+	}
+	p.read(LiveKey(name))
+	p.guard(Key(ownersPrefix))
+	p.sideDeletes[ClientKey(name)] = true
 }
 
 func (p *plan) remove(k Key) {

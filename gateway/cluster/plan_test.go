@@ -227,8 +227,10 @@ func TestPlanRecordsDependencies(t *testing.T) {
 		{"map lun", []Op{PutLUN(LUN{Target: tIQN, ID: 3, Disk: "rbd/b"})},
 			[]Key{SchemaKey, TargetKey(tIQN), DiskKey("rbd/b")}, []Key{targetsPrefix}},
 		{"delete disk", []Op{DeleteDisk("rbd/b")}, []Key{SchemaKey}, []Key{targetsPrefix}},
-		{"delete gateway", []Op{DeleteTarget(tIQN), DeleteGateway("gw2")}, []Key{SchemaKey},
-			[]Key{targetsPrefix, targetChildrenPrefix(tIQN), targetHostsPrefix(tIQN), targetGroupsPrefix(tIQN)}},
+		// Its client record goes too: it must not have registered or
+		// been given a disk meanwhile.
+		{"delete gateway", []Op{DeleteTarget(tIQN), DeleteGateway("gw2")}, []Key{SchemaKey, LiveKey("gw2")},
+			[]Key{targetsPrefix, targetChildrenPrefix(tIQN), targetHostsPrefix(tIQN), targetGroupsPrefix(tIQN), ownersPrefix}},
 		{"new gateway", []Op{PutGateway(Gateway{Name: "gw3", Portals: []string{"10.0.0.3:3260"}})},
 			[]Key{SchemaKey}, []Key{gatewaysPrefix}},
 		{"target", []Op{PutTarget(Target{IQN: tIQN2, Gateways: []string{"gw1"}})},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,7 +60,7 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 	case "gateway put":
 		return a.gatewayPut(ctx, args)
 	case "gateway delete":
-		return a.deleteOne(ctx, args, 1, func(p []string) cluster.Op { return cluster.DeleteGateway(p[0]) })
+		return a.gatewayDelete(ctx, args)
 	case "disk put":
 		return a.diskPut(ctx, args)
 	case "disk delete":
@@ -67,9 +68,7 @@ func (a *admin) dispatch(ctx context.Context, args []string) error {
 	case "target put":
 		return a.targetPut(ctx, args)
 	case "target delete":
-		return a.deleteOne(ctx, args, 1, func(p []string) cluster.Op {
-			return cluster.DeleteTarget(cluster.CanonicalISCSIName(p[0]))
-		})
+		return a.targetDelete(ctx, args)
 	case "lun put":
 		return a.lunPut(ctx, args)
 	case "lun delete":
@@ -150,6 +149,98 @@ func (a *admin) deleteOne(ctx context.Context, args []string, n int, op func([]s
 		return usagef("expected %d argument(s), got %d", n, len(args))
 	}
 	return a.commit(ctx, op(args))
+}
+
+// gatewayDelete deletes a gateway, with its Ceph client record when
+// nobody can need it to fence the gateway (cluster.ClientRecordKept). Of a
+// gateway no longer configured it deletes the record left behind, once
+// that holds.
+func (a *admin) gatewayDelete(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usagef("gateway delete NAME")
+	}
+	name := args[0]
+	var kept string
+	configured := true
+	rev, err := a.store.Update(ctx, func(s *cluster.Snapshot) ([]cluster.Op, error) {
+		if _, ok := s.Gateways[name]; !ok && s.ModRev(cluster.GatewayKey(name)) == 0 {
+			configured = false
+			return nil, nil
+		}
+		kept = cluster.ClientRecordKept(s, name)
+		return []cluster.Op{cluster.DeleteGateway(name)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !configured {
+		kept, err := a.store.ForgetClient(ctx, name)
+		switch {
+		case errors.Is(err, cluster.ErrNotFound):
+			return fmt.Errorf("gateway %s: %w", name, cluster.ErrNotFound)
+		case err != nil:
+			return err
+		case kept != "":
+			return fmt.Errorf("gateway %s is not configured; its Ceph client record stays: %s", name, kept)
+		}
+		fmt.Fprintf(a.out, "ok (Ceph client record of %s deleted)\n", name)
+		return nil
+	}
+	fmt.Fprintf(a.out, "ok (revision %d)\n", rev)
+	if kept != "" {
+		fmt.Fprintf(a.out, "Ceph client record %s kept: %s; run gateway delete %s again once it is stopped and owns no disk\n",
+			cluster.ClientKey(name), kept, name)
+	}
+	return nil
+}
+
+// targetDelete deletes a target with its LUN maps, hosts and host groups,
+// in parts when they do not fit one etcd transaction (cluster.Store.NextPart),
+// each part revision-checked against a fresh snapshot. Every part leaves a
+// valid target with fewer children, so a delete stopped half-way is
+// finished by running it again.
+func (a *admin) targetDelete(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usagef("target delete IQN")
+	}
+	iqn := cluster.CanonicalISCSIName(args[0])
+	var parts, keys int
+	var last int64 // revision of the last part committed
+	for {
+		var final bool
+		var n int
+		rev, err := a.store.Update(ctx, func(s *cluster.Snapshot) ([]cluster.Op, error) {
+			part, l, err := a.store.NextPart(s, cluster.DeleteTarget(iqn))
+			if err != nil {
+				return nil, err
+			}
+			changes, err := cluster.Preview(s, part...)
+			if err != nil {
+				return nil, err
+			}
+			final, n = l, len(changes)
+			return part, nil
+		})
+		if err != nil {
+			if parts > 0 {
+				return fmt.Errorf("%w (target %s was being deleted in parts: %d part(s), %d keys, were committed, up to revision %d, each leaving a valid target with fewer children; run target delete %s again to finish)",
+					err, iqn, parts, keys, last, iqn)
+			}
+			return err
+		}
+		parts++
+		keys += n
+		last = rev
+		if final {
+			if parts == 1 {
+				fmt.Fprintf(a.out, "ok (revision %d)\n", rev)
+			} else {
+				fmt.Fprintf(a.out, "ok (revision %d, %d parts, %d keys)\n", rev, parts, keys)
+			}
+			return nil
+		}
+		fmt.Fprintf(a.out, "part %d: %d keys deleted (revision %d)\n", parts, n, rev)
+	}
 }
 
 func (a *admin) gatewayPut(ctx context.Context, args []string) error {

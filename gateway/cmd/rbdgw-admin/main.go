@@ -33,11 +33,12 @@ const usage = `usage: rbdgw-admin [-etcd host:port,...] [-etcd-prefix /rbdgw/] [
 
 commands:
   gateway put NAME -portal IP:PORT [-portal IP:PORT ...] [-tpg ID]
-  gateway delete NAME
+  gateway delete NAME         also its Ceph client record unless it is live or owns a disk; of a
+                              gateway no longer configured, the record it left
   disk put POOL/IMAGE -size SIZE [-block-size 512|4096] [-physical-block-size BYTES] [-read-only]
   disk delete POOL/IMAGE
   target put IQN -gateway NAME [-gateway NAME ...] [-allow-any-initiator] [CHAP]
-  target delete IQN
+  target delete IQN           with its LUNs, hosts and groups; in parts when they are many
   lun put IQN ID POOL/IMAGE
   lun delete IQN ID
   host put IQN INITIATOR [CHAP] [-lun ID|all|none ...] [-address IP|CIDR|any ...]
