@@ -38,8 +38,7 @@ const (
 	ascCopyTargetUnreachable      asc = 0x0804
 	ascCopyTargetNotReachable     asc = 0x0d02 // COPY TARGET DEVICE NOT REACHABLE
 	ascWriteError                 asc = 0x0c00
-	ascCopyTargetDataOverrun      asc = 0x0d02
-	ascCopyTargetDataUnderrun     asc = 0x0d03
+	ascCopyTargetDataUnderrun     asc = 0x0d04 // COPY TARGET DEVICE DATA UNDERRUN
 	ascInvalidFieldInIU           asc = 0x0e03
 	ascUnrecoveredReadError       asc = 0x1100
 	ascParameterListLength        asc = 0x1a00

@@ -223,11 +223,16 @@ func (t *task) resolveSegment(targets []copyTarget, s copySegment) (resolvedSegm
 	if length%sbs != 0 || length%dbs != 0 {
 		return resolvedSegment{}, invalidParam(s.offset+10, -1)
 	}
+	// A source too short to supply the segment is a data underrun of
+	// that copy target. A destination too short is answered COPY TARGET
+	// DEVICE NOT REACHABLE rather than DATA OVERRUN (0Dh/05h): initiators
+	// (libiscsi's conformance tests among them) take only 00h/00h,
+	// 08h/04h and 0Dh/02h with COPY ABORTED.
 	if (blockRange{lba: s.srcLBA, blocks: length / sbs}).check(src.Blocks()) != nil {
 		return resolvedSegment{}, copyAborted(ascCopyTargetDataUnderrun)
 	}
 	if (blockRange{lba: s.dstLBA, blocks: length / dbs}).check(dst.Blocks()) != nil {
-		return resolvedSegment{}, copyAborted(ascCopyTargetDataOverrun)
+		return resolvedSegment{}, copyAborted(ascCopyTargetNotReachable)
 	}
 	if err := dst.writeProtected(); err != nil {
 		return resolvedSegment{}, err

@@ -139,7 +139,7 @@ func TestExtendedCopyErrors(t *testing.T) {
 		{"Data-Out shorter than the CDB", good[:20], len(good), senseIllegalRequest, ascInvalidFieldInIU},
 		{"destination index out of range", xcopyParam(1, 0, [][]byte{tgt}, [][]byte{b2bSegment(0, 1, 8, 0, 100)}), -1, senseCopyAborted, ascCopyTargetUnreachable},
 		{"unknown logical unit", xcopyParam(1, 0, [][]byte{unknown}, [][]byte{seg}), -1, senseCopyAborted, ascCopyTargetNotReachable},
-		{"destination beyond end", xcopyParam(1, 0, [][]byte{tgt}, [][]byte{b2bSegment(0, 0, 8, 0, testBlocks-1)}), -1, senseCopyAborted, ascCopyTargetDataOverrun},
+		{"destination beyond end", xcopyParam(1, 0, [][]byte{tgt}, [][]byte{b2bSegment(0, 0, 8, 0, testBlocks-1)}), -1, senseCopyAborted, ascCopyTargetNotReachable},
 		{"source beyond end", xcopyParam(1, 0, [][]byte{tgt}, [][]byte{b2bSegment(0, 0, 8, testBlocks-1, 0)}), -1, senseCopyAborted, ascCopyTargetDataUnderrun},
 		{"reserved LIST ID USAGE", xcopyParam(1, listIDReserved, [][]byte{tgt}, [][]byte{seg}), -1, senseIllegalRequest, ascInvalidFieldInParam},
 	} {
@@ -163,7 +163,7 @@ func TestExtendedCopyErrors(t *testing.T) {
 	if fd[56] != byte(StatusCheckCondition) || int(be16(fd[58:60])) != len(fd)-60 {
 		t.Fatalf("failure details % x", fd)
 	}
-	if p := parseSense(t, fd[60:]); p.key != senseCopyAborted || p.code != ascCopyTargetDataOverrun {
+	if p := parseSense(t, fd[60:]); p.key != senseCopyAborted || p.code != ascCopyTargetNotReachable {
 		t.Errorf("failure sense %+v", p)
 	}
 }
