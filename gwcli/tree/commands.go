@@ -3,6 +3,7 @@ package tree
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -107,6 +108,13 @@ var chapParams = []Param{
 	pos("mutual_password", VSecret, false, "secret the target answers with (mutual CHAP)"),
 }
 
+// The validator names the fields of the configuration file (secret,
+// mutual_user); its messages name gwcli's parameters instead.
+var (
+	chapFieldNames = regexp.MustCompile(`\b(mutual_user|mutual_secret|user|secret)\b`)
+	chapParamOf    = map[string]string{"user": "username", "secret": "password", "mutual_user": "mutual_username", "mutual_secret": "mutual_password"}
+)
+
 // chapArgs reads username=/password=/mutual_*: nil for nochap.
 func chapArgs(cmd string, a Args) (*model.CHAP, error) {
 	if a["username"] == "nochap" {
@@ -120,7 +128,7 @@ func chapArgs(cmd string, a Args) (*model.CHAP, error) {
 	}
 	c := config.CHAP{User: a["username"], Secret: a["password"], MutualUser: a["mutual_username"], MutualSecret: a["mutual_password"]}
 	if err := c.Validate(); err != nil {
-		return nil, usagef("%s: %v", cmd, err)
+		return nil, usagef("%s: %s", cmd, chapFieldNames.ReplaceAllStringFunc(err.Error(), func(f string) string { return chapParamOf[f] }))
 	}
 	return &model.CHAP{User: c.User, Secret: c.Secret, MutualUser: c.MutualUser, MutualSecret: c.MutualSecret}, nil
 }
@@ -129,7 +137,10 @@ func chapWord(c *model.CHAP) string {
 	if c == nil {
 		return "no CHAP"
 	}
-	return strings.ToLower(authMode(c)) + " (user " + c.User + ")"
+	if c.MutualUser != "" {
+		return "mutual CHAP (user " + c.User + ")"
+	}
+	return "CHAP (user " + c.User + ")"
 }
 
 // --- global commands

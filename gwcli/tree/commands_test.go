@@ -387,8 +387,18 @@ func TestAuth(t *testing.T) {
 	if _, code := run(t, e, "discovery_auth username=disc password=short"); code != ExitUsage {
 		t.Errorf("short secret: exit %d", code)
 	}
-	if _, code := run(t, e, "discovery_auth u s123456789012 mu s123456789012"); code != ExitUsage {
-		t.Errorf("same mutual secret: exit %d", code)
+	// Errors name gwcli's parameters, not the configuration file's fields.
+	for line, want := range map[string]string{
+		"discovery_auth username=disc password=short":     "discovery_auth: password must be 12 to 16 characters (is 5)",
+		"discovery_auth u s123456789012 mu s123456789012": "discovery_auth: mutual_password must differ from password",
+		"discovery_auth u s123456789012 mu":               "mutual CHAP needs both mutual_username and mutual_password",
+	} {
+		if out, code := run(t, e, line); code != ExitUsage || !strings.Contains(out, want) {
+			t.Errorf("%s: exit %d: %s; want %q", line, code, out, want)
+		}
+	}
+	if out := mustRun(t, e, "discovery_auth username=disc password=discsecret12"); !strings.Contains(out, "ok: discovery sessions need CHAP (user disc)") {
+		t.Errorf("discovery_auth: %s", out)
 	}
 	mustRun(t, e, "discovery_auth nochap")
 	if f.disc != nil {
@@ -407,7 +417,9 @@ func TestAuth(t *testing.T) {
 	}
 	// Host CHAP keeps its LUNs.
 	mustRun(t, e, "cd hosts/"+hIQN)
-	mustRun(t, e, "auth alice alicesecret1 bob bobsecret123")
+	if out := mustRun(t, e, "auth alice alicesecret1 bob bobsecret123"); !strings.Contains(out, "uses mutual CHAP (user alice)") {
+		t.Errorf("host auth: %s", out)
+	}
 	h := f.hosts[tIQN][hIQN]
 	if h.CHAP == nil || h.CHAP.MutualUser != "bob" || len(h.LUNs) != 1 {
 		t.Errorf("host after auth: %+v", h)
@@ -509,6 +521,23 @@ func TestHostInfoLoggedIn(t *testing.T) {
 	out = mustRun(t, e, "/iscsi-targets/"+tIQN+" sessions")
 	if !strings.Contains(out, "10.0.9.9:50000") || !strings.Contains(out, "1h30m") {
 		t.Errorf("sessions:\n%s", out)
+	}
+}
+
+// TestSessionsOfGateway: gateway= keeps one gateway's sessions, and a
+// name that is no gateway is not found (exit 4), as in top, rather than
+// "no sessions".
+func TestSessionsOfGateway(t *testing.T) {
+	_, e, _, _ := fixture(t)
+	if out := mustRun(t, e, "sessions gateway=gw1"); !strings.Contains(out, "10.0.9.9:50000") {
+		t.Errorf("sessions gateway=gw1:\n%s", out)
+	}
+	if out := mustRun(t, e, "sessions gateway=gw2"); !strings.Contains(out, "no sessions") {
+		t.Errorf("sessions gateway=gw2:\n%s", out)
+	}
+	out, code := run(t, e, "sessions gateway=gw-typo")
+	if code != ExitNotFound || !strings.Contains(out, `gateway "gw-typo" does not exist`) {
+		t.Errorf("sessions of an unknown gateway: exit %d: %s", code, out)
 	}
 }
 

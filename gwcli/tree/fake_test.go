@@ -354,7 +354,8 @@ func (f *fakeAPI) route(r *http.Request, s []string, body []byte) (int, any, int
 		q := r.URL.Query()
 		out := model.Sessions{Sessions: []model.Session{}, Down: []string{}}
 		for _, ss := range f.sessions {
-			if (q.Get("target") == "" || ss.Target == q.Get("target")) && (q.Get("initiator") == "" || ss.Initiator == q.Get("initiator")) {
+			if (q.Get("target") == "" || ss.Target == q.Get("target")) && (q.Get("initiator") == "" || ss.Initiator == q.Get("initiator")) &&
+				(q.Get("gateway") == "" || ss.Gateway == q.Get("gateway")) {
 				out.Sessions = append(out.Sessions, ss)
 			}
 		}

@@ -39,8 +39,18 @@ func TestHelpFitsTheWindow(t *testing.T) {
 			t.Errorf("%d columns: a short usage and its summary are not one line:\n%s", width, out)
 		}
 	}
+	// A keyword with a few values shows its name (block_size=512|4096 is
+	// what one types, 512|4096 alone is refused); an action has none.
+	out := mustRun(t, e, "/disks help create")
+	if !strings.Contains(out, "  block_size=512|4096 ") {
+		t.Errorf("/disks help create:\n%s", out)
+	}
+	out = mustRun(t, e, "/iscsi-targets/"+tIQN+"/hosts/"+hIQN+" help disk")
+	if !regexp.MustCompile(`\n  add\|remove +`).MatchString(out) {
+		t.Errorf("help disk:\n%s", out)
+	}
 	// A path is typed bare, as the usage shows it.
-	out := mustRun(t, e, "help cd")
+	out = mustRun(t, e, "help cd")
 	if !strings.Contains(out, "  <path>") || strings.Contains(out, "path=") {
 		t.Errorf("help cd:\n%s", out)
 	}

@@ -229,7 +229,11 @@ func (e *Env) help(at Path, name string) error {
 					form = "<" + p.Name + ">" // typed bare, as the usage shows it
 				}
 				if p.Kind == VEnum {
+					// An action is typed bare; a keyword needs its name.
 					form = strings.Join(p.Enum, "|")
+					if p.Keyword {
+						form = p.Name + "=" + form
+					}
 				}
 				req := ""
 				if p.Required {
@@ -315,6 +319,13 @@ func wrapWords(s string, room int) []string {
 
 // sessions lists the live sessions of the node's target or host.
 func (e *Env) sessions(ctx context.Context, at Path, gateway string) error {
+	if gateway != "" {
+		// The API filters on the name and lists nothing for a name it
+		// does not know: a typo would read as "no sessions".
+		if _, err := e.Client.Gateway(ctx, gateway); err != nil {
+			return err
+		}
+	}
 	f := client.SessionFilter{Gateway: gateway, Target: at.Target}
 	switch at.Kind {
 	case KHost, KHostLUN:
