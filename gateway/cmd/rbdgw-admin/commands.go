@@ -518,7 +518,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string, want int) ([]string, erro
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, usagef("%s: %w", fs.Name(), err)
 		}
 		if fs.NArg() == 0 {
 			break

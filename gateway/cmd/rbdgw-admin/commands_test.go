@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +114,38 @@ func TestWaitingFor(t *testing.T) {
 	s.Owners["rbd/a"] = cluster.Owner{Gateway: "gw-a"}
 	if got := waitingFor(s, []string{"gw-a"}, true); got != "" {
 		t.Errorf("waitingFor = %q", got)
+	}
+}
+
+// TestReport: a mistake is one line on standard error that points at -h
+// (the usage after it pushed the line itself off the screen); -h prints
+// the usage on standard output and exits 0, also after a command.
+func TestReport(t *testing.T) {
+	_, subHelp := parseInterleaved(newFlags("token create"), []string{"-h"}, 0)
+	tests := []struct {
+		name      string
+		err       error
+		code      int
+		out, errs string // what they start with; "" for nothing
+	}{
+		{"unknown flag", run([]string{"-bogus"}, io.Discard), 2, "", "rbdgw-admin: bad usage: flag provided but not defined: -bogus (rbdgw-admin -h shows the usage)\n"},
+		{"no command", run(nil, io.Discard), 2, "", "usage: rbdgw-admin"},
+		{"-h", run([]string{"-h"}, io.Discard), 0, "usage: rbdgw-admin", ""},
+		{"token create -h", subHelp, 0, "usage: rbdgw-admin", ""},
+		{"other error", errors.New("etcd unreachable"), 1, "", "rbdgw-admin: etcd unreachable\n"},
+	}
+	for _, tc := range tests {
+		var out, errs strings.Builder
+		if code := report(tc.err, &out, &errs); code != tc.code {
+			t.Errorf("%s: exit %d, want %d", tc.name, code, tc.code)
+		}
+		for _, w := range []struct{ got, want string }{{out.String(), tc.out}, {errs.String(), tc.errs}} {
+			if !strings.HasPrefix(w.got, w.want) || (w.want == "") != (w.got == "") {
+				t.Errorf("%s: wrote %q, want it to start with %q", tc.name, w.got, w.want)
+			}
+		}
+		if strings.HasSuffix(tc.errs, "\n") && errs.String() != tc.errs {
+			t.Errorf("%s: wrote %q to standard error, want the one line %q", tc.name, errs.String(), tc.errs)
+		}
 	}
 }

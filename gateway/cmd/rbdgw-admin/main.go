@@ -91,17 +91,35 @@ SIZE takes a K, M, G or T suffix (powers of 1024). CHAP secrets are 12 to 16 cha
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "rbdgw-admin:", err)
-		if errors.Is(err, errUsage) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	os.Exit(report(run(os.Args[1:], os.Stdout), os.Stdout, os.Stderr))
 }
 
-var errUsage = errors.New("bad usage")
+// report prints how a command ended and returns the exit code. A mistake
+// is one line that points at -h: the whole usage after it would push the
+// line itself off the screen. -h prints the usage (exit 0), and so does a
+// command line without a command (exit 2).
+func report(err error, out, errOut io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(out, usage)
+		return 0
+	case errors.Is(err, errNoCommand):
+		fmt.Fprint(errOut, usage)
+		return 2
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(errOut, "rbdgw-admin: %v (rbdgw-admin -h shows the usage)\n", err)
+		return 2
+	}
+	fmt.Fprintln(errOut, "rbdgw-admin:", err)
+	return 1
+}
+
+var (
+	errUsage     = errors.New("bad usage")
+	errNoCommand = errors.New("no command")
+)
 
 func usagef(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
@@ -116,10 +134,10 @@ func run(args []string, out io.Writer) error {
 	var sec etcdflags.Flags
 	sec.Register(fs, "")
 	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+		return usagef("%w", err)
 	}
 	if fs.NArg() == 0 {
-		return usagef("no command")
+		return fmt.Errorf("%w: %w", errUsage, errNoCommand)
 	}
 	if fs.NArg() >= 2 && fs.Arg(0) == "secret-key" && fs.Arg(1) == "create" {
 		return secretKeyCreate(fs.Args()[2:], out) // no etcd needed

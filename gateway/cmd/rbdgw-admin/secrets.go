@@ -187,7 +187,7 @@ func parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, usagef("%s: %w", fs.Name(), err)
 		}
 		if fs.NArg() == 0 {
 			return pos, nil
