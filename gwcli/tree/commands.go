@@ -1069,6 +1069,19 @@ func groupCommands() []*Command {
 func groupHost(ctx context.Context, e *Env, at Path, a Args) error {
 	ini := canonical(a["client_iqn"])
 	if a["action"] == "add" {
+		// The API refuses both as invalid (exit 1); read first so that a
+		// missing host is not found and one with disks says what to do.
+		h, _, err := e.Client.Host(ctx, at.Target, ini)
+		if client.IsNotFound(err) {
+			return notFound("host %s does not exist in %s (create it in /iscsi-targets/%s/hosts first)", ini, at.Target, at.Target)
+		}
+		if err != nil {
+			return err
+		}
+		if h.Group != at.Name && len(h.LUNs) > 0 {
+			return conflict(model.CodeInUse, "host %s has its own disks (LUNs %s); a member takes the group's: disk remove them in /iscsi-targets/%s/hosts/%s first",
+				ini, lunList(h.LUNs), at.Target, ini)
+		}
 		r, changed, err := updateGroup(ctx, e, at.Target, at.Name, func(g *model.HostGroup) (bool, error) {
 			if contains(g.Members, ini) {
 				return false, nil

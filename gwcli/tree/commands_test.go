@@ -565,9 +565,23 @@ func TestHostGroups(t *testing.T) {
 	if _, code := run(t, e, "/iscsi-targets/"+tIQN+"/hosts/"+c2+" disk add rbd/disk_1"); code != ExitConflict {
 		t.Errorf("grouped host disk add: exit %d", code)
 	}
-	// A host with its own LUNs cannot join (API error, exit 1).
-	if _, code := run(t, e, "host add "+hIQN); code != ExitError {
-		t.Errorf("host with LUNs joined: exit %d", code)
+	// A host with its own LUNs cannot join: gwcli says which and where to
+	// drop them (exit 3, as a grouped host's disk add), before any write;
+	// a host that does not exist is not found (the API's answer to both
+	// is invalid, exit 1).
+	n := len(f.requests())
+	out, code := run(t, e, "host add "+hIQN)
+	if code != ExitConflict || !strings.Contains(out, "host "+hIQN+" has its own disks (LUNs 0)") || !strings.Contains(out, "disk remove them in /iscsi-targets/"+tIQN+"/hosts/"+hIQN) {
+		t.Errorf("host with LUNs joined: exit %d: %s", code, out)
+	}
+	out, code = run(t, e, "host add iqn.1994-05.com.redhat:nobody")
+	if code != ExitNotFound || !strings.Contains(out, "host iqn.1994-05.com.redhat:nobody does not exist in "+tIQN) {
+		t.Errorf("missing host joined: exit %d: %s", code, out)
+	}
+	for _, r := range f.requests()[n:] {
+		if !strings.HasPrefix(r, "GET ") {
+			t.Errorf("refused host add wrote: %s", r)
+		}
 	}
 	out = mustRun(t, e, "host remove "+c2)
 	if !strings.Contains(out, "keeps LUNs 1") || len(f.hosts[tIQN][c2].LUNs) != 1 {
