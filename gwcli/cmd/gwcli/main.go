@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -136,6 +137,8 @@ func defaultConfigPath() string {
 	return filepath.Join(dir, "rbdgw", "gwcli.yaml")
 }
 
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
 // loadConfig reads the config file; a missing default file is no error.
 func loadConfig(path string, explicit bool, stderr io.Writer) (fileConfig, error) {
 	var c fileConfig
@@ -152,6 +155,15 @@ func loadConfig(path string, explicit bool, stderr io.Writer) (fileConfig, error
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// yaml's own text is a line per problem and names Go types.
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = unknownField.ReplaceAllString(m, "unknown key $1 (the keys are url and token)")
+			}
+			return c, fmt.Errorf("config file %s: %s", path, strings.Join(msgs, "; "))
+		}
 		return c, fmt.Errorf("config file %s: %v", path, err)
 	}
 	if c.Token != "" {

@@ -127,10 +127,11 @@ func TestConfigFileAndFlags(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "readable by others") {
 		t.Errorf("default config: %d %q", code, errs)
 	}
-	os.WriteFile(cfg, []byte("uri: x\n"), 0o600)
+	// An unknown key is one line that names it and the keys there are.
+	os.WriteFile(cfg, []byte("url: x\nuri: x\n"), 0o600)
 	_, errs, code = batch(t, nil, "--config", cfg, "ls")
-	if code != 2 || !strings.Contains(errs, "uri") {
-		t.Errorf("bad config: %d %q", code, errs)
+	if want := "error: config file " + cfg + ": line 2: unknown key uri (the keys are url and token)\n"; code != 2 || errs != want {
+		t.Errorf("bad config: %d %q, want %q", code, errs, want)
 	}
 }
 
