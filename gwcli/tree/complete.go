@@ -276,7 +276,9 @@ func (e *Env) values(p Path, c *Command, prm Param, given Args, cur string) []Su
 	case VGateway:
 		t, _ := k.Target(p.Target)
 		for _, g := range k.Gateways() {
-			if contains(t.Gateways, g.Name) {
+			// Only create wants those not serving the target yet; for
+			// sessions and top at a target its own gateways are the point.
+			if c != nil && c.Name == "create" && contains(t.Gateways, g.Name) {
 				continue
 			}
 			out = append(out, Suggestion{g.Name, gatewaySummary(g)})

@@ -56,6 +56,10 @@ func TestComplete(t *testing.T) {
 		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/gateways"), "create ", []string{"gw3"}, []string{"gw1"}},
 		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/gateways"), "create gw3 ", []string{"10.0.0.3:3260"}, nil},
 		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/gateways"), "delete ", []string{"gw1", "gw2"}, nil},
+		// gateway= of sessions and top offers the target's own gateways too.
+		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/gateways"), "sessions gateway=", []string{"gateway=gw1", "gateway=gw2", "gateway=gw3"}, nil},
+		{target, "top gateway=", []string{"gateway=gw1", "gateway=gw2"}, nil},
+		{host, "sessions gateway=", []string{"gateway=gw1"}, nil},
 		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/disks"), "add ", []string{"rbd/disk_2"}, nil},
 		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/disks"), "add rbd/disk_2 ", []string{"1", "2"}, []string{"0"}},
 		{mustResolve(t, Root, "/iscsi-targets/"+tIQN+"/disks"), "delete ", []string{"rbd/disk_1"}, []string{"rbd/disk_2"}},
