@@ -3,8 +3,12 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -148,7 +152,7 @@ func parseImport(raw []byte, isYAML bool, gateway string) (model.Export, error) 
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)
 		if err := dec.Decode(&doc); err != nil {
-			return doc, newError(http.StatusBadRequest, model.CodeMalformed, "export document: %v", err)
+			return doc, newError(http.StatusBadRequest, model.CodeMalformed, "export document: %s", describeYAMLError(err))
 		}
 	} else if err := decodeStrict(raw, &doc); err != nil {
 		return doc, err
@@ -255,4 +259,44 @@ func importOps(snap *cluster.Snapshot, doc model.Export) ([]cluster.Op, error) {
 		}
 	}
 	return ops, nil
+}
+
+var (
+	yamlUnknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+	yamlWrongType    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// describeYAMLError says what yaml.v3's decoding errors say in the words
+// of the JSON ones (unknown field "x", expected an integer), one line,
+// without Go type names.
+func describeYAMLError(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		if m := yamlUnknownField.FindStringSubmatch(e); m != nil {
+			msgs = append(msgs, fmt.Sprintf("line %s: unknown field %q", m[1], m[2]))
+		} else if m := yamlWrongType.FindStringSubmatch(e); m != nil {
+			kind := m[4]
+			switch {
+			case strings.HasPrefix(kind, "[]"):
+				kind = "slice"
+			case strings.HasPrefix(kind, "map["), strings.Contains(kind, "."):
+				kind = "struct"
+			}
+			got := strconv.Quote(m[3])
+			switch m[2] {
+			case "map":
+				got = "an object"
+			case "seq":
+				got = "an array"
+			}
+			msgs = append(msgs, fmt.Sprintf("line %s: expected %s, got %s", m[1], jsonKind(kind), got))
+		} else {
+			msgs = append(msgs, e)
+		}
+	}
+	return strings.Join(msgs, "; ")
 }

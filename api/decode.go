@@ -46,8 +46,14 @@ func bindJSON(c *gin.Context, v any) error {
 
 // decodeStrict is bindJSON's decoder, pure for fuzzing.
 func decodeStrict(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 {
 		return newError(http.StatusBadRequest, model.CodeMalformed, "request body is empty; expected a JSON object")
+	}
+	// encoding/json takes null as "leave v alone": a PUT of null would
+	// store an empty document, dropping every setting of the entity.
+	if string(trimmed) == "null" {
+		return newError(http.StatusBadRequest, model.CodeMalformed, "expected a JSON object, got null")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -29,7 +29,8 @@ func TestDecodeStrict(t *testing.T) {
 		{"trailing", `{"portals": []} {}`, model.CodeMalformed, "after the JSON object"},
 		{"trailing garbage", `{"portals": []} x`, model.CodeMalformed, "after the JSON object"},
 		{"array not object", `[1,2]`, model.CodeMalformed, "expected an object, got array"},
-		{"null", `null`, "", ""},
+		{"null", `null`, model.CodeMalformed, "expected a JSON object, got null"},
+		{"null spaced", " null\n", model.CodeMalformed, "got null"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -201,9 +201,7 @@ func (s *Server) putDisk(c *gin.Context) {
 			status = http.StatusCreated
 		}
 	}
-	if !res.DryRun {
-		c.Header("ETag", etag(res.Revision))
-	}
+	setETag(c, res)
 	setLocation(c, status, res)
 	s.ok(c, status, res)
 }
@@ -264,6 +262,7 @@ func (s *Server) deleteDisk(c *gin.Context) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	setETag(c, res) // as every other delete
 	s.ok(c, status, res)
 }
 

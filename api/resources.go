@@ -231,10 +231,15 @@ func (s *Server) putTargetGateway(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// The body is optional (portals create the gateway), but bounded and
+	// strict like every other.
 	var in model.TargetGatewayPut
-	if b, _ := c.GetRawData(); len(b) > 0 {
-		c.Request.Body = http.NoBody
-		c.Set(ctxBody, b)
+	b, err := readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(b) > 0 {
 		if err := decodeStrict(b, &in); err != nil {
 			s.fail(c, err)
 			return

@@ -56,6 +56,9 @@ const (
 	ctxBody      = "rbdgw.body"
 	ctxRevision  = "rbdgw.revision"
 	ctxErrorCode = "rbdgw.error"
+	// ctxUnchanged: set when a write changed nothing and answers the
+	// revision that wrote its entity as it is.
+	ctxUnchanged = "rbdgw.unchanged"
 )
 
 // APIPrefix is where every route lives.
@@ -113,13 +116,16 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	c.Set(ctxErrorCode, body.Code)
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, model.Error{Error: body})
+	c.Abort()
+	// Not HTML-escaped: messages quote IQNs and hints like "Bearer <token>"
+	// that people read with curl.
+	c.PureJSON(status, model.Error{Error: body})
 }
 
 // ok writes v with status.
 func (s *Server) ok(c *gin.Context, status int, v any) {
 	c.Header("Cache-Control", "no-store")
-	c.JSON(status, v)
+	c.PureJSON(status, v)
 }
 
 func (s *Server) recoverPanics(c *gin.Context) {

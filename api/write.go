@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,9 +62,7 @@ func (s *Server) commit(c *gin.Context, ch change) {
 		s.fail(c, err)
 		return
 	}
-	if !res.DryRun {
-		c.Header("ETag", etag(res.Revision))
-	}
+	setETag(c, res)
 	if status == 0 {
 		status = ch.status
 	}
@@ -72,6 +71,13 @@ func (s *Server) commit(c *gin.Context, ch change) {
 	}
 	setLocation(c, status, res)
 	s.ok(c, status, res)
+}
+
+// setETag gives a write's answer the revision it committed as its ETag.
+func setETag(c *gin.Context, res model.WriteResult) {
+	if !res.DryRun {
+		c.Header("ETag", etag(res.Revision))
+	}
 }
 
 // setLocation names what a 201 created: the first key put, whose path is
@@ -125,11 +131,16 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 	}
 	defer release()
 	res, snap, err := s.commitParts(ctx, c, ch, pre, dryRun)
-	if err != nil || res.DryRun || len(res.Changes) == 0 {
+	if err != nil || res.DryRun {
 		return res, 0, err
 	}
 	release()
 	rev := res.Revision
+	if _, ok := c.Get(ctxUnchanged); len(res.Changes) == 0 && !ok {
+		return res, 0, nil
+	}
+	// Also when nothing was written: a write retried after a 202 waits
+	// for the gateways to have the entity, as the first did.
 	if !wait {
 		return res, 0, nil
 	}
@@ -198,6 +209,11 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 		if err != nil {
 			return res, snap, err
 		}
+		if parts == 0 && unchanged(snap, changes) {
+			// PUT is desired state: the same document again writes
+			// nothing (no revision, no event, no reconcile).
+			ops, changes = nil, nil
+		}
 		if dryRun {
 			// All of it, also what would go in parts.
 			return model.WriteResult{Revision: snap.Rev, DryRun: true, Changes: showChanges(changes)}, snap, nil
@@ -205,6 +221,14 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 		if len(ops) == 0 {
 			if parts == 0 {
 				rev = snap.Rev
+				// Nothing to write: the answer is the revision that wrote
+				// the entity as it is (its ETag, which If-Match takes and
+				// the gateways' applied revision reaches), not the
+				// cluster's, which audit records move on.
+				if r := snap.ModRev(ch.entity); ch.entity != "" && r > 0 {
+					rev = r
+					c.Set(ctxUnchanged, true)
+				}
 			}
 			return model.WriteResult{Revision: rev, Changes: committed}, snap, nil
 		}
@@ -289,6 +313,10 @@ func (p preconditions) check(snap *cluster.Snapshot, entity cluster.Key) error {
 	if p.hasIfMatch && ((p.ifMatch == -1 && cur == 0) || (p.ifMatch != -1 && cur != p.ifMatch)) {
 		e := newError(http.StatusPreconditionFailed, model.CodePreconditionFailed,
 			"%s changed since you read it (If-Match %s, now %s); read it again and retry", entity, p.ifMatchRaw, etag(cur))
+		if cur == 0 {
+			// Not "changed": it is gone (or never was), as If-Match: * says.
+			e.Message = fmt.Sprintf("%s does not exist (If-Match %s)", entity, p.ifMatchRaw)
+		}
 		e.Details = map[string]any{"current": cur}
 		return e
 	}
@@ -324,6 +352,28 @@ func (s *Server) waitApplied(ctx context.Context, rev int64, names []string, tim
 		}
 	}
 	return a, nil
+}
+
+// unchanged reports changes that are all puts of the records snap holds
+// already (secrets compared in clear). A damaged record is never taken as
+// unchanged, so that writing it again repairs it.
+func unchanged(snap *cluster.Snapshot, changes []cluster.KeyChange) bool {
+	if len(changes) == 0 {
+		return false
+	}
+	for _, ch := range changes {
+		if ch.Delete {
+			return false
+		}
+		if _, bad := snap.Damaged[ch.Key]; bad {
+			return false
+		}
+		cur, ok := snap.Record(ch.Key)
+		if !ok || !reflect.DeepEqual(cur, ch.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // showChanges renders changes for a response, secrets masked.

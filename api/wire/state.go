@@ -34,7 +34,9 @@ func tokenOut(i tokens.Info) model.Token {
 func (t Tokens) Verify(ctx context.Context, tok string) (api.Principal, error) {
 	info, err := t.S.Verify(ctx, tok)
 	switch {
-	case errors.Is(err, tokens.ErrInvalidToken), errors.Is(err, tokens.ErrExpired):
+	case errors.Is(err, tokens.ErrInvalidToken):
+		return api.Principal{}, api.ErrBadToken // the same words: say them once
+	case errors.Is(err, tokens.ErrExpired):
 		return api.Principal{}, fmt.Errorf("%w: %v", api.ErrBadToken, err)
 	case err != nil:
 		return api.Principal{}, err

@@ -285,6 +285,10 @@ func (s *Snapshot) removeKey(k Key) {
 	}
 }
 
+// Record returns the entity the snapshot holds at k (a Host, a Disk, ...,
+// as Preview's KeyChange.Value has it), ok=false when there is none.
+func (s *Snapshot) Record(k Key) (v any, ok bool) { return s.valueOf(k) }
+
 // valueOf returns the JSON to store for a key, or ok=false when the entity
 // is absent from the snapshot (the key is to be deleted).
 func (s *Snapshot) valueOf(k Key) (v any, ok bool) {

@@ -41,6 +41,8 @@ func TestAuth(t *testing.T) {
 	e := newEnv(t)
 	if r := e.do(0, "GET", "/gateways", nil); r.status != 401 || r.err().Code != model.CodeUnauthenticated || r.header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no token: %d %s", r.status, r.body)
+	} else if !strings.Contains(string(r.body), `Bearer <token>`) {
+		t.Fatalf("no token: the message is HTML-escaped for curl's reader: %s", r.body)
 	}
 	if r := e.do(0, "GET", "/gateways", nil, "Authorization", "Bearer rbdgw_nope_nope"); r.status != 401 {
 		t.Fatalf("bad token: %d %s", r.status, r.body)
@@ -113,6 +115,9 @@ func TestBadInput(t *testing.T) {
 		{"shrink", "PUT", "/disks/rbd/d1", `{"size": "512M"}`, 400, model.CodeInvalid, "only grow"},
 		{"huge body", "PUT", "/targets/" + tgt + "/hosts/" + ini1, big, 413, model.CodeTooLarge, "larger than"},
 		{"empty body", "PUT", "/targets/" + tgt + "/hosts/" + ini1, "", 400, model.CodeMalformed, "empty"},
+		{"null body", "PUT", "/targets/" + tgt + "/hosts/" + ini1, "null", 400, model.CodeMalformed, "expected a JSON object, got null"},
+		{"huge body, optional", "PUT", "/targets/" + tgt + "/gateways/gw-a", big, 413, model.CodeTooLarge, "larger than"},
+		{"null body, optional", "PUT", "/targets/" + tgt + "/gateways/gw-a", "null", 400, model.CodeMalformed, "got null"},
 		{"unknown gateway in target", "PUT", "/targets/" + tgt, `{"gateways": ["gw-z"]}`, 400, model.CodeInvalid, "gateway gw-z does not exist"},
 		{"bad portal", "PUT", "/gateways/gw-c", `{"portals": ["localhost"]}`, 400, model.CodeInvalid, "portal"},
 		{"bad if-match", "PUT", "/gateways/gw-a", `{"portals": ["127.0.0.1:3260"]}`, 400, model.CodeInvalid, "If-Match"},
@@ -171,8 +176,8 @@ func TestIfMatch(t *testing.T) {
 	r = e.must(200, "GET", "/targets/"+tgt+"/hosts/"+ini1, nil)
 	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini1, `{"luns": []}`, "If-Match", r.header.Get("ETag"))
 	r = e.do(api.RoleOperator, "PUT", "/targets/"+tgt+"/hosts/"+ini2, `{"luns": []}`, "If-Match", "*")
-	if r.status != 412 {
-		t.Fatalf("If-Match * on a missing host: %d", r.status)
+	if r.status != 412 || !strings.HasSuffix(r.err().Message, ini2+" does not exist (If-Match *)") {
+		t.Fatalf("If-Match * on a missing host: %d %s", r.status, r.body)
 	}
 	// If-None-Match: * creates, and refuses to replace.
 	e.must(200, "PUT", "/targets/"+tgt+"/hosts/"+ini2, `{"luns": []}`, "If-None-Match", "*")
@@ -448,5 +453,73 @@ func TestAuditRecordsWrites(t *testing.T) {
 	}
 	if a.Entries[2].TokenName != "operator" || a.Entries[2].Role != "operator" {
 		t.Fatalf("who: %+v", a.Entries[2])
+	}
+}
+
+// TestPutTwiceChangesNothing: PUT is desired state, so the same document
+// again (a retried initialize_connection, an Ansible run) commits nothing:
+// no new revision, no event for the gateways, and an ETag that If-Match
+// still takes.
+func TestPutTwiceChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.base()
+	host := "/targets/" + tgt + "/hosts/" + ini1
+	e.must(200, "PUT", "/discovery-auth", `{"user": "disc", "secret": "0123456789abcdef"}`)
+	e.must(200, "PUT", "/settings", `{"tuning": {}}`)
+	docs := []struct{ path, body string }{
+		{"/gateways/gw-a", `{"portals": ["127.0.0.1:3260"]}`},
+		{"/disks/rbd/d1", `{"size": "1G"}`},
+		{"/disks/rbd/d1", `{}`},
+		{"/targets/" + tgt, `{"gateways": ["gw-a", "gw-b"]}`},
+		{"/targets/" + tgt + "/luns/0", `{"disk": "rbd/d1"}`},
+		{host, `{"chap": {"user": "host1", "secret": "0123456789abcdef"}, "luns": [0], "addresses": ["192.0.2.0/24"]}`},
+		{host, `{"chap": {"user": "host1", "secret": "***"}, "luns": [0], "addresses": ["192.0.2.0/24"]}`},
+		{"/discovery-auth", `{"user": "disc", "secret": "***"}`},
+		{"/settings", `{"tuning": {}}`},
+	}
+	e.must(200, "PUT", host, docs[5].body)
+	for _, d := range docs {
+		before := e.export()
+		var info model.Info
+		e.must(200, "GET", "", nil).decode(t, &info)
+		var dry model.WriteResult
+		e.must(200, "PUT", d.path+"?dry_run=true", d.body).decode(t, &dry)
+		if len(dry.Changes) != 0 {
+			t.Fatalf("dry run of PUT %s %s again: %+v, want no change", d.path, d.body, dry.Changes)
+		}
+		r := e.must(200, "PUT", d.path, d.body)
+		var res model.WriteResult
+		r.decode(t, &res)
+		if len(res.Changes) != 0 || res.Revision > info.Revision {
+			t.Fatalf("PUT %s %s again: %s, want no change (cluster at revision %d)", d.path, d.body, r.body, info.Revision)
+		}
+		var after model.Info
+		e.must(200, "GET", "", nil).decode(t, &after)
+		if after.Revision != info.Revision || e.export() != before {
+			t.Fatalf("PUT %s %s again wrote revision %d (was %d)", d.path, d.body, after.Revision, info.Revision)
+		}
+		// The answer's revision and ETag are the entity's, as GET has them.
+		if got := e.must(200, "GET", d.path, nil).header.Get("ETag"); got != "" && got != `"0"` &&
+			(r.header.Get("ETag") != got || fmt.Sprintf(`"%d"`, res.Revision) != got) {
+			t.Fatalf("PUT %s again: revision %d, ETag %s; GET says %s", d.path, res.Revision, r.header.Get("ETag"), got)
+		}
+	}
+	// A retry with wait=applied still waits, for the revision that wrote
+	// the host as it is, so that it answers once the gateways have it.
+	tag := e.must(200, "GET", host, nil).header.Get("ETag")
+	waitedFor.Store(0)
+	var waited model.WriteResult
+	e.must(200, "PUT", host+"?wait=applied", docs[6].body).decode(t, &waited)
+	if len(waited.Changes) != 0 || waited.Applied == nil || fmt.Sprintf(`"%d"`, waitedFor.Load()) != tag {
+		t.Fatalf("PUT again with wait=applied: %+v, waited for revision %d, want %s", waited, waitedFor.Load(), tag)
+	}
+	// The no-op's ETag is the host's: a conditional write with it succeeds.
+	tag = e.must(200, "PUT", host, docs[6].body).header.Get("ETag")
+	e.must(200, "PUT", host, `{"chap": {"user": "host1", "secret": "***"}, "luns": [0, 1]}`, "If-Match", tag)
+	// A real change still writes, and a changed secret is a change.
+	var res model.WriteResult
+	e.must(200, "PUT", host, `{"chap": {"user": "host1", "secret": "fedcba9876543210"}, "luns": [0, 1]}`).decode(t, &res)
+	if len(res.Changes) != 1 {
+		t.Fatalf("a new CHAP secret: %+v, want one put", res.Changes)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -261,9 +262,13 @@ func (l liveGateways) Status(ctx context.Context) ([]api.GatewayStatus, error) {
 	return out, nil
 }
 
-func (l liveGateways) WaitApplied(_ context.Context, _ int64, names []string) ([]string, []string, error) {
+func (l liveGateways) WaitApplied(_ context.Context, rev int64, names []string) ([]string, []string, error) {
+	waitedFor.Store(rev)
 	return nil, names, nil
 }
+
+// waitedFor is the revision the last wait=applied waited for.
+var waitedFor atomic.Int64
 
 // etcdStats and etcdEvents are what api/wire's Stats and Events do (the
 // daemon wires those), without the gateway daemon's packages.

@@ -289,7 +289,9 @@ func TestAPIManagesCluster(t *testing.T) {
 		t.Fatalf("host1 through the restarted gw-b sees LUNs %v:\n%s", luns, out)
 	}
 
-	// Two concurrent writes with the same If-Match: one wins, one gets 412.
+	// Two concurrent changes with the same If-Match: one wins, one gets
+	// 412. (Both change the host, which sees LUN 1: a write of what is
+	// there already writes nothing and takes nothing from the other.)
 	_, _, hdr := c.call(a, "GET", "/targets/"+iqn+"/hosts/"+h2, "")
 	tag := hdr.Get("ETag")
 	var wg sync.WaitGroup
@@ -299,7 +301,7 @@ func TestAPIManagesCluster(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			statuses[i], _, _ = c.call(g, "PUT", "/targets/"+iqn+"/hosts/"+h2,
-				fmt.Sprintf(`{"chap": {"user": "apihost2", "secret": "***"}, "luns": [%d]}`, i), "If-Match", tag)
+				fmt.Sprintf(`{"chap": {"user": "apihost2", "secret": "***"}, "luns": %s}`, []string{"[0]", "[0, 1]"}[i]), "If-Match", tag)
 		}()
 	}
 	wg.Wait()
