@@ -381,7 +381,12 @@ disk add %[10]s
 		if err := perf.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer perf.Wait()
+		// Only the login matters here. Left running, iscsi-perf would
+		// try forever to log in again once the test deletes the target.
+		defer func() {
+			perf.Process.Kill()
+			perf.Wait()
+		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			out = ok(t, tp+"/hosts", "ls")
