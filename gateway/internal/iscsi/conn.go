@@ -22,8 +22,9 @@ const (
 )
 
 // conn is one TCP connection: the login phase, then the full feature phase.
-// Goroutines: serve (owns all state), a reader, a writer, and one per SCSI
-// command or task management call while it runs.
+// Goroutines: serve, a reader, a writer, and one per SCSI command or task
+// management call while it runs; serve, or the reader when serve is idle,
+// owns all state (ffpState.loopMu).
 type conn struct {
 	srv    *Server
 	nc     net.Conn
@@ -185,9 +186,21 @@ func (c *conn) serve() {
 	})
 }
 
-// resumeLoop continues the serve loop on a new goroutine after a command
-// run inline stalled (see loopBaton).
-func (c *conn) resumeLoop() { c.runOwned(c.loop) }
+// resumeLoop runs on a new goroutine after a command run inline, or a
+// write, stalled (see loopBaton). When the serve loop goroutine stalled,
+// this one continues the loop with the loopMu it held. When the reader
+// stalled doing the loop's work, the loop goroutine takes the loop back
+// and this one becomes the reader, in the stalled reader's place.
+func (c *conn) resumeLoop() {
+	f := &c.ffp
+	if f.readerHolds.Swap(false) {
+		f.loopMu.Unlock()
+		c.wakeLoop() // to start what the reader left ready
+		c.readLoop()
+		return
+	}
+	c.runOwned(c.loop)
+}
 
 // runOwned runs body on a goroutine that owns the connection and cleans
 // the connection up when body ends it, not when body handed the serve loop

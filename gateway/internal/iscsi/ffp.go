@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
@@ -16,8 +17,21 @@ import (
 const reservedTag = 0xffffffff
 
 // ffpState is the full feature phase state of a connection. Everything but
-// the channels and wait groups is owned by the serve loop.
+// the channels and wait groups is owned by the serve loop: by whichever
+// goroutine holds loopMu.
 type ffpState struct {
+	// loopMu is held by the goroutine doing the loop's work: the serve
+	// loop goroutine, except while it waits for events, or the reader,
+	// which handles what it read itself when the loop is idle (saving a
+	// goroutine wake-up per PDU). A takeover (loopBaton) passes it on.
+	loopMu sync.Mutex
+	// readerHolds is set while the reader holds loopMu, so that a
+	// takeover knows to start a new reader rather than a new loop.
+	readerHolds atomic.Bool
+	// wake tells the serve loop goroutine to take loopMu: PDUs wait in rx
+	// that the reader could not handle, or the reader set exit.
+	wake chan struct{}
+
 	started     bool
 	exit        exitMode
 	logoutClean bool // the session ends by logout, not by failure
@@ -121,6 +135,7 @@ func (c *conn) startFFP() {
 
 	f := &c.ffp
 	f.rx = make(chan rxItem, 32)
+	f.wake = make(chan struct{}, 1)
 	f.completions = make(chan completion, 32)
 	f.tmfResults = make(chan tmfResult, 4)
 	f.loopDone = make(chan struct{})
@@ -138,6 +153,7 @@ func (c *conn) startFFP() {
 	c.startStallCheck()
 	f.started = true
 
+	f.loopMu.Lock() // the serve goroutine runs the loop's work first
 	f.ioWG.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
@@ -146,27 +162,99 @@ func (c *conn) startFFP() {
 	c.wakeCtl() // pick up requests that raced with the login
 }
 
+// readLoop reads PDUs. Each goes to rx; then, when the serve loop is idle,
+// the reader takes loopMu and does the loop's work itself (serveRead);
+// otherwise it wakes the loop goroutine. Only a holder of loopMu takes
+// from rx, in order, so a PDU never overtakes one read before it.
 func (c *conn) readLoop() {
-	defer c.ffp.ioWG.Done()
+	f := &c.ffp
+	serving, handedOver := false, false
+	defer func() {
+		if !handedOver {
+			f.ioWG.Done()
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("panic reading connection", "panic", r, "stack", string(debug.Stack()))
+			if serving {
+				if f.readerHolds.Swap(false) {
+					f.exit = exitNow
+					f.loopMu.Unlock()
+					c.wakeLoop()
+				} else {
+					handedOver = true // a new reader took this one's place
+				}
+			}
 			c.kill("reader panic")
 		}
 	}()
 	for {
 		in := c.readPDU()
 		err := in.err
-		c.ffp.baton.relieve()
+		f.baton.relieve()
 		select {
-		case c.ffp.rx <- in:
-		case <-c.ffp.stopIO:
+		case f.rx <- in:
+		case <-f.stopIO:
 			in.release()
 			return
+		}
+		if err == nil && len(f.rx) < cap(f.rx) && c.rd.NextBuffered() {
+			// PDUs sent together are handled together, so that their
+			// responses leave in one write.
+			continue
+		}
+		if f.loopMu.TryLock() {
+			f.readerHolds.Store(true)
+			serving = true
+			kept := c.serveRead()
+			serving = false
+			if !kept {
+				handedOver = true
+				return
+			}
+		} else {
+			c.wakeLoop()
 		}
 		if err != nil && !isDataDigestError(err) {
 			return
 		}
+	}
+}
+
+// serveRead does the loop's work on the reader goroutine, which holds
+// loopMu: the PDUs read, the commands they made ready, their responses.
+// It reports false when a stalled inline command or write handed the loop
+// over (resumeLoop): a new reader then took this one's place.
+func (c *conn) serveRead() bool {
+	f := &c.ffp
+	c.handleQueuedRx()
+	if !c.runReady() || !c.flushDirect() {
+		return false
+	}
+	c.reuseTasks()
+	if f.exit != exitNone {
+		c.wakeLoop() // the loop goroutine ends the connection
+	}
+	f.readerHolds.Store(false)
+	f.loopMu.Unlock()
+	return true
+}
+
+// handleQueuedRx handles the PDUs waiting in rx. PDUs that arrived
+// together are handled together, so their responses leave together.
+func (c *conn) handleQueuedRx() {
+	f := &c.ffp
+	// Only a holder of loopMu receives: len can only grow meanwhile.
+	for n := len(f.rx); n > 0 && f.exit == exitNone; n-- {
+		c.handleRx(<-f.rx)
+	}
+}
+
+func (c *conn) wakeLoop() {
+	select {
+	case c.ffp.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -192,9 +280,10 @@ func (c *conn) fullFeature() bool {
 	return c.loop()
 }
 
-// loop is the serve loop: the only goroutine touching session and
-// connection state after login. It reports false when it handed the loop
-// to another goroutine, true when the connection is to end.
+// loop is the serve loop: it holds loopMu (the loop's state) except while
+// it waits for events. It reports false when it handed the loop to another
+// goroutine, true when the connection is to end; either way loopMu stays
+// locked, for the new owner or for cleanup.
 func (c *conn) loop() bool {
 	f := &c.ffp
 	var nopC <-chan time.Time
@@ -210,35 +299,49 @@ func (c *conn) loop() bool {
 		if f.exit != exitNone {
 			return true
 		}
+		// Only a holder of loopMu arms these timers; the reader may
+		// disarm them meanwhile, hence the checks below.
+		pingC, logoutC := f.ping.timeout(), f.logout.timeout()
+		f.loopMu.Unlock()
 		select {
-		case in := <-f.rx:
-			c.handleRx(in)
-			// PDUs that arrived together are handled together, so their
-			// responses leave together.
-			for n := len(f.rx); n > 0 && f.exit == exitNone; n-- {
-				c.handleRx(<-f.rx)
-			}
+		case <-f.wake:
+			f.loopMu.Lock()
+			c.handleQueuedRx()
 		case m := <-f.completions:
+			f.loopMu.Lock()
 			c.handleCompletion(m)
 		case r := <-f.tmfResults:
+			f.loopMu.Lock()
 			c.handleTMFResult(r)
 		case <-nopC:
+			f.loopMu.Lock()
 			c.sendPing()
 		case <-stallC:
+			f.loopMu.Lock()
 			c.checkStalls()
 		case <-c.bud.wake:
+			f.loopMu.Lock()
 			c.budgetWake()
-		case <-f.ping.timeout():
-			c.log.Warn("initiator did not answer NOP-In", "timeout", c.srv.cfg.nopTimeout)
-			f.exit = exitNow
-		case <-f.logout.timeout():
-			c.log.Warn("initiator did not log out when asked")
-			f.exit = exitNow
+		case <-pingC:
+			f.loopMu.Lock()
+			if f.ping.timeout() != nil {
+				c.log.Warn("initiator did not answer NOP-In", "timeout", c.srv.cfg.nopTimeout)
+				f.exit = exitNow
+			}
+		case <-logoutC:
+			f.loopMu.Lock()
+			if f.logout.timeout() != nil {
+				c.log.Warn("initiator did not log out when asked")
+				f.exit = exitNow
+			}
 		case <-c.ctlWake:
+			f.loopMu.Lock()
 			c.handleCtl()
 		case <-c.killed:
+			f.loopMu.Lock()
 			f.exit = exitNow
 		case <-f.writerDead:
+			f.loopMu.Lock()
 			f.exit = exitNow
 		}
 	}

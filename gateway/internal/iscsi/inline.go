@@ -10,15 +10,16 @@ import (
 // completion back to the serve loop costs two goroutine wake-ups, which on
 // a logical unit that answers in microseconds (a memory image, a page-cache
 // hit) cost more than the command itself. A plain READ or WRITE of at most
-// inlineMaxBytes therefore runs on the serve loop itself when its logical
+// inlineMaxBytes therefore runs on the serve loop itself (on the goroutine
+// holding it: the serve goroutine or the reader) when its logical
 // unit has recently answered fast (Options.InlineLatency); every other
 // command, and every command of a slow logical unit (RBD), runs on its own
 // goroutine.
 //
 // A command run inline that turns out slow must not stall the connection:
 // once it has run for reliefAfter, the next event for the loop (or a
-// watchdog timer) starts a new serve loop goroutine, and the stalled one
-// ends as if it had been a task goroutine, reporting its completion on the
+// watchdog timer) passes the loop on (resumeLoop), and the stalled
+// goroutine ends as if it had been a task goroutine, reporting its completion on the
 // channel. Only one goroutine runs the loop at any time.
 const (
 	inlineMaxBytes = 128 << 10
@@ -78,7 +79,7 @@ type loopBaton struct {
 	word  atomic.Uint64
 	since atomic.Int64 // monoNow() when the inline command started
 
-	// resume starts a new serve loop goroutine after a takeover.
+	// resume runs on a new goroutine after a takeover (resumeLoop).
 	resume    func()
 	takeovers *atomic.Int64
 

@@ -283,7 +283,7 @@ func (c *conn) runsInline(t *task) bool {
 	return l != nil && l.fast(c.srv.cfg.inlineLatency)
 }
 
-// runInline executes t on the serve loop goroutine. If t stalls and
+// runInline executes t on the goroutine holding the loop. If t stalls and
 // another goroutine takes the loop over, this one reports t's completion
 // like a task goroutine and returns false: it owns no state any more.
 func (c *conn) runInline(t *task) bool {

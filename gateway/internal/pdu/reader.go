@@ -192,3 +192,25 @@ func (r *Reader) readFull(b []byte) error {
 	}
 	return err
 }
+
+// NextBuffered reports whether the whole next PDU has been read ahead, so
+// that reading it will not wait for the network.
+func (r *Reader) NextBuffered() bool {
+	n := r.br.Buffered()
+	if n < BHSLen {
+		return false
+	}
+	b, _ := r.br.Peek(BHSLen)
+	bhs := (*BHS)(b)
+	size := BHSLen + bhs.TotalAHSLength()
+	if r.headerDigest {
+		size += 4
+	}
+	if d := bhs.DataSegmentLength(); d > 0 {
+		size += d + padLen(d)
+		if r.dataDigest {
+			size += 4
+		}
+	}
+	return n >= size
+}
