@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 )
 
 func TestAddressFlag(t *testing.T) {
@@ -57,17 +56,7 @@ func TestAddressFlag(t *testing.T) {
 // host put -address against etcd: stored canonical, kept when not given,
 // cleared with any, shown by show.
 func TestHostAddressCommands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	e, err := clustertest.StartEtcd(t.TempDir())
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
+	e := testEtcd(t)
 	const (
 		prefix = "/admin-addr/"
 		iqn    = "iqn.2024-01.io.test:t1"

@@ -16,9 +16,9 @@ import (
 	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 )
 
-// adminEtcd starts etcd and returns a function running rbdgw-admin against
-// it under prefix, a client and a store.
-func adminEtcd(t *testing.T, prefix string) (func(args ...string) (string, error), *clientv3.Client, *cluster.Store) {
+// testEtcd starts an etcd server for the test, or skips the test where
+// there is none (or with -short).
+func testEtcd(t *testing.T) *clustertest.Etcd {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping: needs a real etcd server (-short)")
@@ -31,6 +31,14 @@ func adminEtcd(t *testing.T, prefix string) (func(args ...string) (string, error
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Stop)
+	return e
+}
+
+// adminEtcd starts etcd and returns a function running rbdgw-admin against
+// it under prefix, a client and a store.
+func adminEtcd(t *testing.T, prefix string) (func(args ...string) (string, error), *clientv3.Client, *cluster.Store) {
+	t.Helper()
+	e := testEtcd(t)
 	cmd := func(args ...string) (string, error) {
 		t.Helper()
 		var b strings.Builder

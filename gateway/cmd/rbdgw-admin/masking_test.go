@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/rbdgw/rbdgw/gateway/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 )
 
 func TestLUNFlag(t *testing.T) {
@@ -65,17 +64,7 @@ func TestLUNFlag(t *testing.T) {
 // host and hostgroup commands against etcd, on a cluster a schema 1
 // writer left: the first write migrates it.
 func TestHostCommandsMasking(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	e, err := clustertest.StartEtcd(t.TempDir())
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
+	e := testEtcd(t)
 	const (
 		prefix = "/admin-mask/"
 		iqn    = "iqn.2024-01.io.test:t1"

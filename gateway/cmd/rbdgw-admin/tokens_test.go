@@ -11,7 +11,6 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/audit"
 	"github.com/rbdgw/rbdgw/gateway/cluster"
-	"github.com/rbdgw/rbdgw/gateway/internal/clustertest"
 	"github.com/rbdgw/rbdgw/gateway/tokens"
 )
 
@@ -83,17 +82,7 @@ func TestPrintAudit(t *testing.T) {
 
 // TestTokenCommands runs the commands against a real etcd.
 func TestTokenCommands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	e, err := clustertest.StartEtcd(t.TempDir())
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
+	e := testEtcd(t)
 	const prefix = "/admin-test/"
 	cmd := func(args ...string) (string, error) {
 		var b strings.Builder
