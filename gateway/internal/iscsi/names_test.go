@@ -62,7 +62,12 @@ func TestCHAPThrottle(t *testing.T) {
 	const base = 200 * time.Millisecond
 	e := newEnv(t, withAccess(func(string) (bool, *login.Credentials) { return true, good }),
 		withTuning(func(o *Options) { o.chapBaseDelay = base }))
-	attempt := func(src string, c *login.Credentials) (time.Duration, error) {
+	// attempt logs in and returns when it started and ended. A failure is
+	// recorded before its answer is sent, so the throttle's deadline for
+	// the next answer is at least the failed attempt's start plus the
+	// delay: elapsed times are measured from there, which a loaded
+	// machine can only lengthen.
+	attempt := func(src string, c *login.Credentials) (start, end time.Time, err error) {
 		t.Helper()
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		nc, err := d.Dial("tcp", e.addr)
@@ -71,31 +76,37 @@ func TestCHAPThrottle(t *testing.T) {
 		}
 		in := iscsitest.New(nc)
 		defer in.Close()
-		start := time.Now()
+		start = time.Now()
 		err = in.Login(iscsitest.LoginOptions{InitiatorName: testInitiator, TargetName: testIQN, CHAP: c})
-		return time.Since(start), err
+		return start, time.Now(), err
 	}
 	isAuthFailure := func(err error) bool {
 		var le *iscsitest.LoginError
 		return errors.As(err, &le) && le.Status == login.StatusAuthFailed
 	}
 	// 1st failure: no delay; then 200 ms, 400 ms before the next checks.
-	for i, min := range []time.Duration{0, base, 2 * base} {
-		took, err := attempt("127.0.0.1", bad)
+	var prev time.Time // start of the last failed attempt
+	for i, delay := range []time.Duration{0, base, 2 * base} {
+		start, end, err := attempt("127.0.0.1", bad)
 		if !isAuthFailure(err) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
-		if took < min-20*time.Millisecond || took > min+time.Second {
-			t.Errorf("attempt %d took %v, want about %v", i, took, min)
+		if i > 0 && end.Sub(prev) < delay {
+			t.Errorf("attempt %d answered %v after the previous one started, want at least %v", i, end.Sub(prev), delay)
 		}
+		if took := end.Sub(start); took > delay+time.Second {
+			t.Errorf("attempt %d took %v, want about %v", i, took, delay)
+		}
+		prev = start
 	}
 	// Another address is not throttled; the right secret from the
-	// throttled one waits its turn (800 ms), then logs in.
-	if took, err := attempt("127.0.0.2", good); err != nil || took > base {
-		t.Errorf("login from another address: %v after %v", err, took)
+	// throttled one waits its turn (800 ms after the last failure), then
+	// logs in.
+	if start, end, err := attempt("127.0.0.2", good); err != nil || end.Sub(start) > base {
+		t.Errorf("login from another address: %v after %v", err, end.Sub(start))
 	}
-	if took, err := attempt("127.0.0.1", good); err != nil || took < 4*base-20*time.Millisecond {
-		t.Errorf("right secret from the throttled address: %v after %v, want about %v", err, took, 4*base)
+	if _, end, err := attempt("127.0.0.1", good); err != nil || end.Sub(prev) < 4*base {
+		t.Errorf("right secret from the throttled address: %v %v after the last failure started, want at least %v", err, end.Sub(prev), 4*base)
 	}
 	if !e.logs.containsAll("CHAP authentication failed", "remote=127.0.0.1", "failures=1") {
 		t.Error("no log line")
