@@ -875,3 +875,67 @@ func TestBatchedMixAnsweredInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReaderFloodDoesNotStarveCompletions floods the connection with
+// NOP-Outs that want no answer, so that the reader takes the loop again
+// and again, while slow commands complete on their own goroutines: their
+// completions still get the loop, and their statuses arrive while the
+// flood goes on.
+func TestReaderFloodDoesNotStarveCompletions(t *testing.T) {
+	e := newEnv(t)
+	in := e.login()
+	e.fault.SetLatency(rbdbackend.OpFlush, 5*time.Millisecond)
+	defer e.fault.SetLatency(rbdbackend.OpFlush, 0)
+	nop := (&pdu.NOPOut{Immediate: true, ITT: iscsitest.ReservedTag, TTT: iscsitest.ReservedTag}).Encode()
+	batch := make([]*pdu.PDU, 64)
+	for i := range batch {
+		batch[i] = nop
+	}
+	for round := range 5 {
+		syncCache := make([]byte, 10)
+		syncCache[0] = 0x35
+		c := &iscsitest.Cmd{CDB: syncCache}
+		if err := in.Submit(c); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		flooded := make(chan bool, 1)
+		go func() {
+			// Bounded so that a starved completion fails the test rather
+			// than hang it.
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) {
+				select {
+				case <-stop:
+					flooded <- false
+					return
+				default:
+				}
+				if err := in.Send(batch...); err != nil {
+					flooded <- false
+					return
+				}
+			}
+			flooded <- true
+		}()
+		res, err := func() (*iscsitest.Result, error) {
+			for !c.Done() {
+				if _, err := in.Poll(); err != nil {
+					return nil, err
+				}
+			}
+			return c.Result, nil
+		}()
+		close(stop)
+		if <-flooded {
+			t.Fatalf("round %d: the slow command's status waited for the flood to end", round)
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if res.Status != 0 {
+			t.Fatalf("round %d: status %#x", round, res.Status)
+		}
+	}
+	stillServes(t, in)
+}
