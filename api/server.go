@@ -56,9 +56,6 @@ const (
 	ctxBody      = "rbdgw.body"
 	ctxRevision  = "rbdgw.revision"
 	ctxErrorCode = "rbdgw.error"
-	// ctxUnchanged: set when a write changed nothing and answers the
-	// revision that wrote its entity as it is.
-	ctxUnchanged = "rbdgw.unchanged"
 )
 
 // APIPrefix is where every route lives.

@@ -130,13 +130,13 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 		}
 	}
 	defer release()
-	res, snap, err := s.commitParts(ctx, c, ch, pre, dryRun)
+	res, snap, same, err := s.commitParts(ctx, c, ch, pre, dryRun)
 	if err != nil || res.DryRun {
 		return res, 0, err
 	}
 	release()
 	rev := res.Revision
-	if _, ok := c.Get(ctxUnchanged); len(res.Changes) == 0 && !ok {
+	if len(res.Changes) == 0 && !same {
 		return res, 0, nil
 	}
 	// Also when nothing was written: a write retried after a 202 waits
@@ -169,8 +169,10 @@ func (s *Server) commitChange(c *gin.Context, ch change) (model.WriteResult, int
 // a change made in parts (ch.inParts). A transaction that lost a race with
 // an unrelated change is retried from a fresh snapshot, against which the
 // preconditions are checked again; each part has its own retries. snap is
-// the state the last transaction was built from.
-func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre preconditions, dryRun bool) (res model.WriteResult, snap *cluster.Snapshot, err error) {
+// the state the last transaction was built from. same: nothing was
+// written because the entity is already as asked, and res carries the
+// revision that wrote it.
+func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre preconditions, dryRun bool) (res model.WriteResult, snap *cluster.Snapshot, same bool, err error) {
 	var rev int64
 	parts := 0
 	committed := []model.Change{}
@@ -184,19 +186,19 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 			select {
 			case <-time.After(backoff(attempt)):
 			case <-ctx.Done():
-				return res, snap, ctx.Err()
+				return res, snap, false, ctx.Err()
 			}
 		}
 		snap, _, err = s.opts.Store.Load(ctx)
 		if err != nil {
-			return res, snap, err
+			return res, snap, false, err
 		}
 		if err := pre.check(snap, ch.entity); err != nil {
-			return res, snap, err
+			return res, snap, false, err
 		}
 		ops, err := ch.build(snap)
 		if err != nil {
-			return res, snap, err
+			return res, snap, false, err
 		}
 		if pre.createOnly {
 			for i, op := range ops {
@@ -207,7 +209,7 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 		}
 		changes, err := cluster.Preview(snap, ops...)
 		if err != nil {
-			return res, snap, err
+			return res, snap, false, err
 		}
 		if parts == 0 && unchanged(snap, changes) {
 			// PUT is desired state: the same document again writes
@@ -216,7 +218,7 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 		}
 		if dryRun {
 			// All of it, also what would go in parts.
-			return model.WriteResult{Revision: snap.Rev, DryRun: true, Changes: showChanges(changes)}, snap, nil
+			return model.WriteResult{Revision: snap.Rev, DryRun: true, Changes: showChanges(changes)}, snap, false, nil
 		}
 		if len(ops) == 0 {
 			if parts == 0 {
@@ -226,20 +228,19 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 				// the gateways' applied revision reaches), not the
 				// cluster's, which audit records move on.
 				if r := snap.ModRev(ch.entity); ch.entity != "" && r > 0 {
-					rev = r
-					c.Set(ctxUnchanged, true)
+					rev, same = r, true
 				}
 			}
-			return model.WriteResult{Revision: rev, Changes: committed}, snap, nil
+			return model.WriteResult{Revision: rev, Changes: committed}, snap, same, nil
 		}
 		part, last := ops, true
 		if ch.inParts {
 			if part, last, err = s.opts.Store.NextPart(snap, ops...); err != nil {
-				return res, snap, err
+				return res, snap, false, err
 			}
 			if !last {
 				if changes, err = cluster.Preview(snap, part...); err != nil {
-					return res, snap, err
+					return res, snap, false, err
 				}
 			}
 		}
@@ -249,7 +250,7 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 			continue // reload; If-Match is checked against the new state
 		}
 		if err != nil {
-			return res, snap, err
+			return res, snap, false, err
 		}
 		rev = r
 		parts++
@@ -262,7 +263,7 @@ func (s *Server) commitParts(ctx context.Context, c *gin.Context, ch change, pre
 			if parts > 1 {
 				res.Parts = parts
 			}
-			return res, snap, nil
+			return res, snap, false, nil
 		}
 		attempt = 0
 	}
