@@ -267,17 +267,16 @@ const ctrlC = 0x03
 
 // startCommand readies the terminal for a command and returns end, which
 // puts it back before go-prompt reads keys again. Commands run with the
-// terminal raw, as go-prompt leaves it, so that keys typed meanwhile are
+// terminal raw, as at the prompt, so that keys typed meanwhile are
 // neither echoed over the command's output nor held in a line; but then
 // Ctrl-C would only be a 0x03 read after the command ended. While the
-// command runs, Ctrl-C is SIGINT (the shell
-// cancels the command on it); Ctrl-\ and Ctrl-Z stay keys, since SIGQUIT
-// would kill gwcli and SIGTSTP stop it with the terminal raw; NOFLSH keeps
-// what is typed after Ctrl-C for the prompt. Keys that arrived after
-// Enter but before the signal was on (in keyReader's queue or the
-// terminal's) are taken into the queue: interrupted tells whether a
-// Ctrl-C was among them (it is removed; the keys around it stay, in
-// order).
+// command runs, Ctrl-C is SIGINT (the shell cancels the command on it);
+// Ctrl-\ and Ctrl-Z stay keys, since SIGQUIT would kill gwcli and SIGTSTP
+// stop it with the terminal raw; NOFLSH keeps what is typed after Ctrl-C
+// for the prompt. Keys that arrived after Enter but before the signal was
+// on (in keyReader's queue or the terminal's) are taken into the queue:
+// interrupted tells whether a Ctrl-C was among them (it is removed; the
+// keys around it stay, in order).
 func (k *keyReader) startCommand() (interrupted bool, end func()) {
 	tio, err := unix.IoctlGetTermios(k.fd, ioctlGetTermios)
 	if err != nil {
