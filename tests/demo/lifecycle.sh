@@ -7,8 +7,9 @@
 #   2. SIGKILLs gw-a; the demo must keep running, say that gw-a exited and
 #      print the command that starts it again;
 #   3. 10 s later: etcd, Ceph and gw-b still run, discovery through gw-b
-#      lists the target, and data written through gw-b with qemu-img reads
-#      back the same;
+#      lists the target, gw-b's API reports gw-a down (once its 10 s lease
+#      has expired, by 15 s after the kill), and data written through gw-b
+#      with qemu-img reads back the same;
 #   4. starts gw-a again with the exact command the demo printed; gw-a must
 #      answer discovery again and serve the data written through gw-b;
 #   5. sends SIGTERM to the demo's process group (what a supervisor does;
@@ -218,11 +219,18 @@ one_run() {
 		alive "$p" || fail "pid $p stopped after gw-a died" || return 1
 	done
 	discovery "$port_b" || fail "discovery through gw-b does not list $iqn" || return 1
-	# gw-b's API answers for the cluster and reports gw-a down.
-	(eval "$env_line" && RBDGW_API_URL="${RBDGW_API_URL%:*}:$((${RBDGW_API_URL##*:} + 1))" \
-		"$root/bin/gwcli" ls "/iscsi-targets/$iqn/gateways" >"$work/gws.out" 2>&1) ||
-		fail "gwcli through gw-b's API failed: $(cat "$work/gws.out")" || return 1
-	grep -q "gw-a .*DOWN" "$work/gws.out" || fail "gw-b's API does not report gw-a down: $(cat "$work/gws.out")" || return 1
+	# gw-b's API answers for the cluster and reports gw-a down once gw-a's
+	# liveness lease (10 s, from its last keep-alive) has expired in etcd:
+	# by 15 s after the kill.
+	gws_b() {
+		(eval "$env_line" && RBDGW_API_URL="${RBDGW_API_URL%:*}:$((${RBDGW_API_URL##*:} + 1))" \
+			"$root/bin/gwcli" ls "/iscsi-targets/$iqn/gateways" >"$work/gws.out" 2>&1)
+	}
+	gws_b || fail "gwcli through gw-b's API failed: $(cat "$work/gws.out")" || return 1
+	a_down() { gws_b && grep -q "gw-a .*DOWN" "$work/gws.out"; }
+	left=$((15 - ($(now_ms) - t_kill) / 1000))
+	wait_for $((left > 1 ? left : 1)) a_down ||
+		fail "gw-b's API does not report gw-a down 15 s after the kill: $(cat "$work/gws.out")" || return 1
 
 	# Data through gw-b, which now owns the disk.
 	head -c 8M /dev/urandom >"$work/pattern"
