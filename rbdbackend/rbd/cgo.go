@@ -10,10 +10,12 @@ import "C"
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 )
 
@@ -44,8 +46,8 @@ type result struct {
 	mismatch uint64
 }
 
-// pending is the Go side of one in-flight operation; the completion
-// callback finds it through a cgo.Handle. The pinner keeps the request's
+// pending is the Go side of one in-flight operation; its completion
+// finds it through a cgo.Handle. The pinner keeps the request's
 // buffers in place until librbd is done with them.
 type pending struct {
 	done  chan result
@@ -68,8 +70,51 @@ const (
 
 var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan result, 1)} }}
 
+// rbdgwComplete delivers a completion the C side could not queue.
+//
 //export rbdgwComplete
 func rbdgwComplete(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
+	finish(tag, ret, mismatch)
+}
+
+// completions starts, once, the goroutine that delivers what librbd
+// completed (shim.c's queue).
+var completions = sync.OnceValue(func() error {
+	fd := C.rbdgw_completions_init()
+	if fd < 0 {
+		return syscall.Errno(-fd)
+	}
+	// Non-blocking, so os.File waits for it through the netpoller.
+	go drainCompletions(os.NewFile(uintptr(fd), "rbdgw-completions"))
+	return nil
+})
+
+// drainCompletions hands each completed request to its waiter. The waiter
+// becomes runnable on this goroutine's P, so it usually runs on this
+// thread as soon as the batch is delivered: one thread wake-up per batch.
+func drainCompletions(f *os.File) {
+	var counter [8]byte
+	var batch [64]C.struct_rbdgw_done
+	for {
+		// Read before draining: a completion queued after the drain
+		// writes the eventfd again, so none waits unnoticed.
+		if _, err := f.Read(counter[:]); err != nil {
+			panic("rbd: reading the completion eventfd: " + err.Error())
+		}
+		for {
+			n := int(C.rbdgw_drain(&batch[0], C.int(len(batch))))
+			for _, d := range batch[:n] {
+				finish(d.tag, d.ret, d.mismatch)
+			}
+			if n < len(batch) {
+				break
+			}
+		}
+	}
+}
+
+// finish completes the request of tag.
+func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
 	p := cgo.Handle(tag).Value().(*pending)
 	if p.state.CompareAndSwap(pendingWaiting, pendingCompleted) {
 		p.done <- result{ret: int64(ret), mismatch: uint64(mismatch)}
@@ -90,7 +135,7 @@ func rbdgwUpdated(tag C.uintptr_t) {
 }
 
 // waitInC selects how a goroutine waits for librbd: false parks it on a
-// channel that the completion callback signals (no OS thread is held while
+// channel that drainCompletions signals (no OS thread is held while
 // the request is in flight); true blocks the thread in
 // rbd_aio_wait_for_complete. See the benchmarks in aio_bench_test.go.
 var waitInC = false
@@ -115,6 +160,9 @@ func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync
 		var mismatch C.uint64_t
 		ret := C.rbdgw_run(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), &mismatch)
 		return result{ret: int64(ret), mismatch: uint64(mismatch)}, false
+	}
+	if err := completions(); err != nil {
+		return result{ret: -int64(err.(syscall.Errno))}, false
 	}
 	p := pendingPool.Get().(*pending)
 	p.state.Store(pendingWaiting)

@@ -1,6 +1,10 @@
 //go:build pacific
 
 #include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "shim.h"
 #include "_cgo_export.h"
 
@@ -35,11 +39,68 @@ struct rbdgw_caw {
 	uint64_t mismatch;
 };
 
+// Completions wait in done_q until Go drains them (rbdgw_drain). librbd's
+// thread only appends and, when the queue was empty, writes the eventfd the
+// Go side waits on through its netpoller: no librbd thread enters Go, which
+// would take a Go scheduler P, ready a goroutine on it and leave the P in a
+// system call state that only sysmon takes back.
+static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rbdgw_done *done_q;
+static size_t done_len, done_cap;
+static int done_fd = -1;
+
+int rbdgw_completions_init(void)
+{
+	done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return done_fd < 0 ? -errno : done_fd;
+}
+
+static void complete(uintptr_t tag, ssize_t r, uint64_t mismatch)
+{
+	int wake;
+
+	pthread_mutex_lock(&done_mu);
+	if (done_len == done_cap) {
+		size_t cap = done_cap ? 2 * done_cap : 256;
+		struct rbdgw_done *q = realloc(done_q, cap * sizeof(*q));
+		if (q == NULL) {
+			// Out of memory: deliver this one the slow way.
+			pthread_mutex_unlock(&done_mu);
+			rbdgwComplete(tag, r, mismatch);
+			return;
+		}
+		done_q = q;
+		done_cap = cap;
+	}
+	wake = done_len == 0;
+	done_q[done_len++] = (struct rbdgw_done){ tag, r, mismatch };
+	pthread_mutex_unlock(&done_mu);
+	if (wake) {
+		uint64_t one = 1;
+		// Cannot fail short of a counter overflow, which a reader
+		// that drains before every read rules out.
+		(void)!write(done_fd, &one, sizeof(one));
+	}
+}
+
+int rbdgw_drain(struct rbdgw_done *out, int max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&done_mu);
+	n = done_len < (size_t)max ? done_len : (size_t)max;
+	memcpy(out, done_q, n * sizeof(*out));
+	memmove(done_q, done_q + n, (done_len - n) * sizeof(*out));
+	done_len -= n;
+	pthread_mutex_unlock(&done_mu);
+	return (int)n;
+}
+
 static void rbdgw_done(rbd_completion_t c, void *arg)
 {
 	ssize_t r = rbd_aio_get_return_value(c);
 	rbd_aio_release(c);
-	rbdgwComplete((uintptr_t)arg, r, 0);
+	complete((uintptr_t)arg, r, 0);
 }
 
 static void rbdgw_caw_done(rbd_completion_t c, void *arg)
@@ -50,7 +111,7 @@ static void rbdgw_caw_done(rbd_completion_t c, void *arg)
 	uint64_t mismatch = caw->mismatch;
 	rbd_aio_release(c);
 	free(caw);
-	rbdgwComplete(tag, r, mismatch);
+	complete(tag, r, mismatch);
 }
 
 static int start(rbd_image_t image, int op, uint64_t off, uint64_t len,

@@ -1,6 +1,6 @@
 // Thin C layer over librbd for what go-ceph does not expose: asynchronous
-// I/O with completion callbacks into Go, compare-and-write, and extent
-// iteration without a Go callback per extent.
+// I/O whose completions are queued for Go and signalled through an eventfd,
+// compare-and-write, and extent iteration without a Go callback per extent.
 #ifndef RBDGW_SHIM_H
 #define RBDGW_SHIM_H
 
@@ -28,10 +28,28 @@ int rbdgw_open(rados_t cluster, const char *pool, const char *name,
 // result.
 int rbdgw_close(rados_ioctx_t ioctx, rbd_image_t image);
 
+// rbdgw_done is one completed operation: its tag, librbd's result and, for
+// a compare-and-write miscompare, the offset of the first differing byte.
+struct rbdgw_done {
+	uintptr_t tag;
+	ssize_t ret;
+	uint64_t mismatch;
+};
+
+// rbdgw_completions_init creates the eventfd that signals completions and
+// returns it (or a negative errno). Called once, before any rbdgw_submit.
+int rbdgw_completions_init(void);
+
+// rbdgw_drain moves up to max completions into out and returns how many.
+// The eventfd is written when a completion arrives to an empty queue, so a
+// reader reads the eventfd, then drains until fewer than max come back.
+int rbdgw_drain(struct rbdgw_done *out, int max);
+
 // rbdgw_submit starts one asynchronous operation. On success (0) exactly
-// one call of the Go function rbdgwComplete(tag, result, mismatch) follows
-// from a librbd thread; on failure (< 0) none does. buf and cmp must stay
-// valid until then. aux is the pattern length for WRITESAME.
+// one completion with tag follows, queued for rbdgw_drain (or, if the queue
+// cannot grow, a call of the Go function rbdgwComplete from a librbd
+// thread); on failure (< 0) none does. buf and cmp must stay valid until
+// then. aux is the pattern length for WRITESAME.
 int rbdgw_submit(rbd_image_t image, int op, uint64_t off, uint64_t len,
 		 char *buf, char *cmp, uint64_t aux, uintptr_t tag);
 

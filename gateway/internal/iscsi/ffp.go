@@ -38,15 +38,18 @@ type ffpState struct {
 
 	rx          chan rxItem
 	completions chan completion
-	tmfResults  chan tmfResult
-	loopDone    chan struct{} // closed when the loop stops reading the channels
-	stopIO      chan struct{} // closed to stop the reader and writer
-	writerDead  chan struct{} // closed when the writer goroutine returns
-	q           *sendQueue
-	ioWG        sync.WaitGroup
-	taskWG      sync.WaitGroup
-	ctx         context.Context
-	cancel      context.CancelFunc
+	// workers hands a task to a task goroutine idle since its last one
+	// (taskWorker).
+	workers    chan *task
+	tmfResults chan tmfResult
+	loopDone   chan struct{} // closed when the loop stops reading the channels
+	stopIO     chan struct{} // closed to stop the reader and writer
+	writerDead chan struct{} // closed when the writer goroutine returns
+	q          *sendQueue
+	ioWG       sync.WaitGroup
+	taskWG     sync.WaitGroup
+	ctx        context.Context
+	cancel     context.CancelFunc
 
 	// ready holds commands handed to the SCSI layer while the current event
 	// was handled; the loop starts them before it waits again.
@@ -137,6 +140,7 @@ func (c *conn) startFFP() {
 	f.rx = make(chan rxItem, 32)
 	f.wake = make(chan struct{}, 1)
 	f.completions = make(chan completion, 32)
+	f.workers = make(chan *task)
 	f.tmfResults = make(chan tmfResult, 4)
 	f.loopDone = make(chan struct{})
 	f.stopIO = make(chan struct{})

@@ -264,7 +264,11 @@ func (c *conn) runReady() bool {
 				t.cancel()
 			}
 			f.taskWG.Add(1)
-			go c.runTask(t)
+			select {
+			case f.workers <- t:
+			default:
+				go c.taskWorker(t)
+			}
 			continue
 		}
 		t.ctx = f.ctx
@@ -301,8 +305,19 @@ func (c *conn) runInline(t *task) bool {
 	return true
 }
 
-func (c *conn) runTask(t *task) {
-	c.reportCompletion(c.executeTask(t))
+// taskWorker runs t, then the tasks runReady hands it while it waits, until
+// the loop stops. A goroutine kept this way keeps the stack its commands
+// grew (a new goroutine per command grows a small one again each time).
+func (c *conn) taskWorker(t *task) {
+	f := &c.ffp
+	for {
+		c.reportCompletion(c.executeTask(t))
+		select {
+		case t = <-f.workers:
+		case <-f.loopDone:
+			return
+		}
+	}
 }
 
 // executeTask runs t in the SCSI layer. Only t.cmd, t.ctx and t.execBuf
