@@ -22,6 +22,39 @@ type ContextReader interface {
 	ReadsFor() Image
 }
 
+// ReadAtContext reads len(p) bytes of img at off, or returns ctx's error
+// once ctx is done. An image that can give up waiting itself
+// (ContextReader, for that very image) is asked to; any other is read on a
+// goroutine of its own, left to finish into p. Either way p belongs to the
+// abandoned read after an early return.
+func ReadAtContext(ctx context.Context, img Image, p []byte, off int64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if cr, ok := img.(ContextReader); ok && cr.ReadsFor() == img {
+		n, err := cr.ReadAtContext(ctx, p, off)
+		if err != nil && ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		return n, err
+	}
+	type read struct {
+		n   int
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		n, err := img.ReadAt(p, off)
+		done <- read{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 // ReadsFor returns m (see ContextReader).
 func (m *MemoryImage) ReadsFor() Image { return m }
 

@@ -1,6 +1,7 @@
 package alua
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -50,6 +51,7 @@ type guarded struct{ *image }
 
 var (
 	_ rbdbackend.CapabilityForwarder = (*image)(nil)
+	_ rbdbackend.ContextReader       = (*image)(nil)
 	_ rbdbackend.Discarder           = guarded{}
 	_ rbdbackend.WriteSamer          = guarded{}
 	_ rbdbackend.CompareAndWriter    = guarded{}
@@ -112,7 +114,7 @@ type stallWatch struct {
 // retryRead repeats a read once the client fenced under it is replaced:
 // the initiator is only reading, and the old client can no longer reach
 // the cluster.
-func (i *image) retryRead(read func() error) error {
+func (i *image) retryRead(ctx context.Context, read func() error) error {
 	err := read()
 	c := i.m.opts.Client
 	if err == nil || c == nil || !errors.Is(err, rbdbackend.ErrLockLost) {
@@ -120,7 +122,11 @@ func (i *image) retryRead(read func() error) error {
 	}
 	deadline := time.Now().Add(recoverWait)
 	for c.Fenced() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if c.Fenced() {
 		return err
@@ -129,7 +135,7 @@ func (i *image) retryRead(read func() error) error {
 }
 
 func (i *image) ReadAt(p []byte, off int64) (n int, err error) {
-	err = i.retryRead(func() error {
+	err = i.retryRead(context.Background(), func() error {
 		var e error
 		n, e = i.inner.ReadAt(p, off)
 		return e
@@ -137,8 +143,23 @@ func (i *image) ReadAt(p []byte, off int64) (n int, err error) {
 	return n, err
 }
 
+// ReadAtContext is ReadAt that stops waiting once ctx is done, through
+// the inner image's own ReadAtContext when it has one: a read of a cluster
+// disk needs no goroutine to wait beside it (rbdbackend.ContextReader).
+func (i *image) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, err error) {
+	err = i.retryRead(ctx, func() error {
+		var e error
+		n, e = rbdbackend.ReadAtContext(ctx, i.inner, p, off)
+		return e
+	})
+	return n, err
+}
+
+// ReadsFor returns i (see rbdbackend.ContextReader).
+func (i *image) ReadsFor() rbdbackend.Image { return i }
+
 func (g guarded) Extent(off, maxLength int64) (alloc bool, n int64, err error) {
-	err = g.retryRead(func() error {
+	err = g.retryRead(context.Background(), func() error {
 		var e error
 		alloc, n, e = g.caps.AllocationReporter.Extent(off, maxLength)
 		return e

@@ -1,6 +1,8 @@
 package alua
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,6 +52,36 @@ func TestReadRetriedOnTheReplacementClient(t *testing.T) {
 	}
 	if took := time.Since(start); took < 80*time.Millisecond {
 		t.Fatalf("retried after %v, before the client was replaced", took)
+	}
+}
+
+// The wrapper reads with a context itself (no goroutine per read in the
+// SCSI layer), retried like ReadAt, and stops waiting for the replacement
+// client when the context ends.
+func TestReadAtContextRetriedAndCancelled(t *testing.T) {
+	_, w := newFlaky(80*time.Millisecond, 1)
+	cr, ok := w.(rbdbackend.ContextReader)
+	if !ok || cr.ReadsFor() != w {
+		t.Fatal("the wrapper is not a ContextReader for itself")
+	}
+	start := time.Now()
+	if _, err := cr.ReadAtContext(context.Background(), make([]byte, 512), 0); err != nil {
+		t.Fatalf("read after the client was replaced: %v", err)
+	}
+	if took := time.Since(start); took < 80*time.Millisecond {
+		t.Fatalf("retried after %v, before the client was replaced", took)
+	}
+
+	_, w = newFlaky(time.Hour, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err := w.(rbdbackend.ContextReader).ReadAtContext(ctx, make([]byte, 512), 0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read through a fenced client with an ending context: %v, want its deadline", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("returned after %v, not when the context ended", took)
 	}
 }
 

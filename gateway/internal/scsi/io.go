@@ -11,44 +11,21 @@ import (
 // Backend access helpers shared by the media commands. Offsets are checked
 // against the capacity before any of them runs.
 
-// readAt fills buf from byte offset off. An aborted task returns at once:
-// an image that can give up waiting itself (rbdbackend.ContextReader) is
-// asked to, any other is read on a goroutine of its own. A read changes
-// nothing, and buf belongs to this command only, so a late completion is
-// harmless.
+// readAt fills buf from byte offset off. An aborted task returns at once
+// (rbdbackend.ReadAtContext). A read changes nothing, and buf belongs to
+// this command only, so a late completion is harmless.
 func (t *task) readAt(buf []byte, off int64) error {
 	return readImage(t.ctx, t.lu.img, buf, off)
 }
 
 func readImage(ctx context.Context, img rbdbackend.Image, buf []byte, off int64) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if cr, ok := img.(rbdbackend.ContextReader); ok && cr.ReadsFor() == img {
-		// The image gives up waiting itself: no goroutine to wait beside
-		// it. (An image that embeds one is not taken for it.)
-		if _, err := cr.ReadAtContext(ctx, buf, off); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return senseFromBackend(err, ioRead)
+	if _, err := rbdbackend.ReadAtContext(ctx, img, buf, off); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		return nil
+		return senseFromBackend(err, ioRead)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := img.ReadAt(buf, off)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return senseFromBackend(err, ioRead)
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // readBlocks reads n blocks from lba into a new buffer.
