@@ -10,6 +10,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/internal/login"
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
+	"github.com/rbdgw/rbdgw/gateway/internal/rawsock"
 )
 
 // exitMode says how the full feature loop ends.
@@ -73,6 +74,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
+	raw := rawsock.Wrap(nc)
 	return &conn{
 		srv:     s,
 		nc:      nc,
@@ -81,8 +83,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 		local:   nc.LocalAddr().String(),
 		log:     s.log.With("remote", remote),
 		baseLog: s.log.With("remote", remote),
-		rd:      pdu.NewReaderSize(nc, loginReadBuffer),
-		wr:      pdu.NewWriter(nc),
+		rd:      pdu.NewReaderSize(raw, loginReadBuffer),
+		wr:      pdu.NewWriter(raw),
 		bud:     newConnBudget(s.budget, s.cfg.connBuffer),
 		state:   ConnFree,
 		killed:  make(chan struct{}),

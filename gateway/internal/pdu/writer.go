@@ -17,6 +17,12 @@ type Writer struct {
 	bufs         net.Buffers // kept in the struct so WriteTo does not allocate
 }
 
+// VectorWriter is a stream that writes several buffers with one system
+// call itself; WriteBatch uses it instead of net.Buffers.
+type VectorWriter interface {
+	Writev(bufs [][]byte) (int64, error)
+}
+
 // NewWriter returns a Writer on w. Digests start off.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
@@ -31,7 +37,8 @@ var (
 	errDataLength = errors.New("iscsi: data segment above 2^24-1 bytes")
 )
 
-// WriteBatch writes the PDUs with one vectored write (writev on a net.Conn).
+// WriteBatch writes the PDUs with one vectored write (writev on a net.Conn
+// or a VectorWriter).
 // Headers, digests and padding are laid out back to back in one scratch
 // buffer, so a batch costs about two iovecs per PDU with data; data slices
 // are never copied. The TotalAHSLength and DataSegmentLength sent are taken
@@ -80,8 +87,13 @@ func (w *Writer) WriteBatch(pdus []*PDU) error {
 		vecs = append(vecs, s[start:])
 	}
 	w.scratch = s[:0]
-	w.bufs = vecs
-	_, err := w.bufs.WriteTo(w.w)
+	var err error
+	if vw, ok := w.w.(VectorWriter); ok {
+		_, err = vw.Writev(vecs)
+	} else {
+		w.bufs = vecs
+		_, err = w.bufs.WriteTo(w.w)
+	}
 	// Drop references to the payloads so the caller's buffers can be reused
 	// and collected.
 	clear(vecs)
