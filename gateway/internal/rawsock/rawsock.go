@@ -17,16 +17,33 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
 // Conn is a net.Conn whose Read, Write and Writev use raw system calls.
-// Deadlines, Close and the addresses are the wrapped connection's.
+// Deadlines, Close and the addresses are the wrapped connection's. A read
+// and a write may run at the same time; reads wait for each other, as do
+// writes.
 type Conn struct {
 	net.Conn
-	rc  syscall.RawConn
-	iov []syscall.Iovec
+	rc syscall.RawConn
+
+	// The state of the read and of the write in progress, and the
+	// functions the RawConn calls, made once: a closure made per call
+	// would be allocated per call.
+	readMu   sync.Mutex
+	readBuf  []byte
+	readN    int
+	readErr  syscall.Errno
+	readFn   func(fd uintptr) bool
+	writeMu  sync.Mutex
+	iov      []syscall.Iovec // backing array, reused
+	pending  []syscall.Iovec // what is still to be written
+	written  int64
+	writeErr syscall.Errno
+	writeFn  func(fd uintptr) bool
 }
 
 // Wrap returns nc as a Conn when it is a socket the runtime polls, and nc
@@ -40,7 +57,10 @@ func Wrap(nc net.Conn) net.Conn {
 	if err != nil {
 		return nc
 	}
-	return &Conn{Conn: nc, rc: rc}
+	c := &Conn{Conn: nc, rc: rc}
+	c.readFn = c.readSome
+	c.writeFn = c.writeSome
+	return c
 }
 
 // maxIovecs is the kernel's IOV_MAX: a longer writev fails with EINVAL.
@@ -51,21 +71,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait until readable
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.readBuf, c.readN, c.readErr = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.readN, c.readErr
+	c.readBuf = nil
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -77,6 +88,23 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readSome makes one read(2) of readBuf; false means the socket has
+// nothing yet and the RawConn waits until it has.
+func (c *Conn) readSome(fd uintptr) bool {
+	p := c.readBuf
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.readN, c.readErr = int(r), e
+		return true
+	}
+}
+
 // Write writes all of p.
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.Writev([][]byte{p})
@@ -86,39 +114,22 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Writev writes the buffers in order with as few writev calls as the
 // socket allows, and returns how many bytes went out.
 func (c *Conn) Writev(bufs [][]byte) (int64, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	all := c.iov[:0]
 	for _, b := range bufs {
 		if len(b) > 0 {
 			all = append(all, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
 		}
 	}
-	iov := all
-	var total int64
-	var errno syscall.Errno
+	c.pending, c.written, c.writeErr = all, 0, 0
 	var err error
-	for len(iov) > 0 && err == nil && errno == 0 {
-		err = c.rc.Write(func(fd uintptr) bool {
-			for len(iov) > 0 {
-				batch := iov[:min(len(iov), maxIovecs)]
-				r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&batch[0])), uintptr(len(batch)))
-				switch e {
-				case 0:
-				case syscall.EINTR:
-					continue
-				case syscall.EAGAIN:
-					return false // wait until writable
-				default:
-					errno = e
-					return true
-				}
-				total += int64(r)
-				iov = consume(iov, uint64(r))
-			}
-			return true
-		})
+	for len(c.pending) > 0 && err == nil && c.writeErr == 0 {
+		err = c.rc.Write(c.writeFn)
 	}
+	total, errno := c.written, c.writeErr
 	clear(all) // drop the references to the callers' buffers
-	c.iov = all[:0]
+	c.iov, c.pending = all[:0], nil
 	switch {
 	case err != nil:
 		return total, c.opError("write", err)
@@ -126,6 +137,28 @@ func (c *Conn) Writev(bufs [][]byte) (int64, error) {
 		return total, c.opError("write", os.NewSyscallError("writev", errno))
 	}
 	return total, nil
+}
+
+// writeSome writes pending until it is all written (true), the socket is
+// full (false: the RawConn waits until it is writable), or writev fails.
+func (c *Conn) writeSome(fd uintptr) bool {
+	for len(c.pending) > 0 {
+		batch := c.pending[:min(len(c.pending), maxIovecs)]
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&batch[0])), uintptr(len(batch)))
+		switch e {
+		case 0:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.writeErr = e
+			return true
+		}
+		c.written += int64(r)
+		c.pending = consume(c.pending, uint64(r))
+	}
+	return true
 }
 
 // consume drops the first n bytes from iov.
