@@ -83,6 +83,14 @@ trap 'rm -rf "$tmp"' EXIT
 # ticks PID: the process's CPU time so far in clock ticks (utime + stime).
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
+# target_size LABEL: the size in bytes of the label's target.
+target_size() {
+	local n
+	n="$(qemu-img info --output=json "${url[$1]}" | sed -n 's/.*"virtual-size": *\([0-9]*\).*/\1/p')"
+	[[ -n "$n" ]] || { echo "qemu-bench: cannot read the size of ${url[$1]}" >&2; exit 1; }
+	echo "$n"
+}
+
 # run LABEL SIZE DEPTH WRITE COUNT PROCS: runs PROCS qemu-img bench at once
 # (COUNT requests each), prints the wall seconds and the CPU ticks the
 # label's process spent meanwhile ("-" when unknown).
@@ -91,13 +99,15 @@ run() {
 	local target="${url[$label]}" p="${pid[$label]}"
 	local args=(bench -f raw -t none -c "$count" -d "$depth" -s "$size")
 	((write)) && args+=(-w)
-	local before=0 start end i rc=0 cpu="-"
+	local before=0 start end i rc=0 cpu="-" span=0
+	((procs > 1)) && span="$(($(target_size "$label") / procs / 4096 * 4096))"
 	[[ -n "$p" && "$p" != self ]] && before="$(ticks "$p")"
 	start="$(date +%s.%N)"
 	for ((i = 0; i < procs; i++)); do
-		# Offsets apart, so that processes do not write the same blocks.
+		# Each process starts in its own part of the target, so that they
+		# do not write the same blocks (qemu-img wraps at the end).
 		local off=()
-		((procs > 1)) && off=(-o "$((i * count * 4096))")
+		((procs > 1)) && off=(-o "$((i * span))")
 		(
 			TIMEFORMAT='%3U %3S'
 			{ time LC_ALL=C qemu-img "${args[@]}" "${off[@]}" "$target" >"$tmp/out.$i" 2>&1; } 2>"$tmp/time.$i"
