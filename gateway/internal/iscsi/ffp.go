@@ -39,17 +39,18 @@ type ffpState struct {
 	rx          chan rxItem
 	completions chan completion
 	// workers hands a task to a task goroutine idle since its last one
-	// (taskWorker).
-	workers    chan *task
-	tmfResults chan tmfResult
-	loopDone   chan struct{} // closed when the loop stops reading the channels
-	stopIO     chan struct{} // closed to stop the reader and writer
-	writerDead chan struct{} // closed when the writer goroutine returns
-	q          *sendQueue
-	ioWG       sync.WaitGroup
-	taskWG     sync.WaitGroup
-	ctx        context.Context
-	cancel     context.CancelFunc
+	// (taskWorker); idleWorkers counts those.
+	workers     chan *task
+	idleWorkers atomic.Int32
+	tmfResults  chan tmfResult
+	loopDone    chan struct{} // closed when the loop stops reading the channels
+	stopIO      chan struct{} // closed to stop the reader and writer
+	writerDead  chan struct{} // closed when the writer goroutine returns
+	q           *sendQueue
+	ioWG        sync.WaitGroup
+	taskWG      sync.WaitGroup
+	ctx         context.Context
+	cancel      context.CancelFunc
 
 	// ready holds commands handed to the SCSI layer while the current event
 	// was handled; the loop starts them before it waits again.

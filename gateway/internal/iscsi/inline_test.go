@@ -1,6 +1,8 @@
 package iscsi
 
 import (
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,4 +198,53 @@ func TestLoopBaton(t *testing.T) {
 	if b.end(tok) {
 		t.Fatal("stalled command kept the loop")
 	}
+}
+
+// A burst of slow commands runs on as many task goroutines at once; once
+// it is over, at most maxIdleWorkers of them stay for the next commands.
+func TestIdleTaskWorkersBounded(t *testing.T) {
+	const burst = 3 * maxIdleWorkers
+	e := newEnv(t, withTuning(func(o *Options) {
+		o.InlineLatency = -1
+		o.Tuning.QueueDepth = 2 * burst
+	}))
+	in := e.login()
+	e.fault.SetLatency(rbdbackend.OpWrite, 100*time.Millisecond)
+	defer e.fault.SetLatency(rbdbackend.OpWrite, 0)
+	var cmds []*iscsitest.Cmd
+	for i := range burst {
+		c := &iscsitest.Cmd{CDB: cdbWrite10(uint32(i), 1), EDTL: 512, Data: pattern(512, byte(i))}
+		if err := in.Submit(c); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	peak := taskWorkers()
+	for _, c := range cmds {
+		for !c.Done() {
+			if _, err := in.Poll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.Result.Status != 0 {
+			t.Fatalf("write status %#x", c.Result.Status)
+		}
+	}
+	if peak <= maxIdleWorkers {
+		t.Fatalf("%d task goroutines during a burst of %d slow commands", peak, burst)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for taskWorkers() > maxIdleWorkers && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := taskWorkers(); n > maxIdleWorkers {
+		t.Fatalf("%d task goroutines left after the burst, want at most %d", n, maxIdleWorkers)
+	}
+	stillServes(t, in)
+}
+
+// taskWorkers counts the goroutines in taskWorker.
+func taskWorkers() int {
+	buf := make([]byte, 1<<22)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "iscsi.(*conn).taskWorker(")
 }

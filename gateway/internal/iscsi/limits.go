@@ -20,6 +20,11 @@ const (
 	// a non-immediate one answered "function rejected".
 	maxTMFs = 16
 
+	// maxIdleWorkers bounds the task goroutines a connection keeps waiting
+	// for its next slow command (taskWorker); the others end with their
+	// command, so that a burst of commands leaves no crowd behind.
+	maxIdleWorkers = 32
+
 	// The read buffer of a connection before its login completes, and
 	// after: nothing large is allocated for a peer that sent nothing.
 	loginReadBuffer = 1 << 10

@@ -306,14 +306,20 @@ func (c *conn) runInline(t *task) bool {
 }
 
 // taskWorker runs t, then the tasks runReady hands it while it waits, until
-// the loop stops. A goroutine kept this way keeps the stack its commands
-// grew (a new goroutine per command grows a small one again each time).
+// the loop stops or maxIdleWorkers others wait already. A goroutine kept
+// this way keeps the stack its commands grew (a new goroutine per command
+// grows a small one again each time).
 func (c *conn) taskWorker(t *task) {
 	f := &c.ffp
 	for {
 		c.reportCompletion(c.executeTask(t))
+		if f.idleWorkers.Add(1) > maxIdleWorkers {
+			f.idleWorkers.Add(-1)
+			return
+		}
 		select {
 		case t = <-f.workers:
+			f.idleWorkers.Add(-1)
 		case <-f.loopDone:
 			return
 		}
