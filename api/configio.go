@@ -88,7 +88,7 @@ func (s *Server) importConfig(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	isYAML, err := importFormat(c)
+	isYAML, err := importFormat(c, raw)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -101,7 +101,12 @@ func (s *Server) importConfig(c *gin.Context) {
 	s.commit(c, change{build: func(snap *cluster.Snapshot) ([]cluster.Op, error) { return importOps(snap, doc) }})
 }
 
-func importFormat(c *gin.Context) (bool, error) {
+// importFormat reports whether the import body is YAML: as ?format= says,
+// else as the Content-Type says; a body sent without a type of its own
+// (none, curl's default form encoding, text/plain) is JSON when it starts
+// like a JSON object and YAML otherwise, so that `curl --data-binary
+// @gateway.yaml` without a header works.
+func importFormat(c *gin.Context, raw []byte) (bool, error) {
 	switch f := c.Query("format"); f {
 	case "yaml":
 		return true, nil
@@ -111,9 +116,13 @@ func importFormat(c *gin.Context) (bool, error) {
 	default:
 		return false, invalidf("format=%q: expected json or yaml", f)
 	}
+	sniff := func() bool {
+		b := bytes.TrimLeft(raw, " \t\r\n")
+		return len(b) > 0 && b[0] != '{'
+	}
 	ct := c.GetHeader("Content-Type")
 	if ct == "" {
-		return false, nil
+		return sniff(), nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -122,9 +131,10 @@ func importFormat(c *gin.Context) (bool, error) {
 	switch {
 	case strings.Contains(mt, "yaml"):
 		return true, nil
-	case mt == "application/json", mt == "application/x-www-form-urlencoded", mt == "text/plain":
-		// curl -d sends form encoding by default: take it as JSON.
+	case mt == "application/json":
 		return false, nil
+	case mt == "application/x-www-form-urlencoded", mt == "text/plain":
+		return sniff(), nil
 	}
 	return false, newError(http.StatusUnsupportedMediaType, model.CodeUnsupportedMedia, "Content-Type %s: send application/json or application/yaml", mt)
 }

@@ -132,7 +132,7 @@ func (s *Server) table() []route {
 		withQuery(get("/config/export", "The whole configuration (secrets masked)", "config", model.Export{}, s.exportConfig),
 			param{"format", "string", "json (default) or yaml"}),
 		withQuery(write(http.MethodPost, "/config/import", "Import a configuration (JSON or YAML, as exported); masked secrets keep the stored ones", "config", model.Export{}, s.importConfig, http.StatusUnsupportedMediaType),
-			param{"format", "string", "json or yaml (default: from Content-Type)"}),
+			param{"format", "string", "json or yaml (default: from Content-Type; without one, JSON when the body starts with {, else YAML)"}),
 
 		adminOnly(get("/tokens", "API tokens (never their secrets)", "auth", []model.Token{}, s.listTokens)),
 		adminOnly(withStatus(route{method: http.MethodPost, path: "/tokens", summary: "Create a token; the response carries it once", tag: "auth",
