@@ -38,7 +38,7 @@ func (s *Server) authenticate(r route) gin.HandlerFunc {
 		c.Set(ctxPrincipal, p)
 		if p.Role < r.role {
 			s.fail(c, newError(http.StatusForbidden, model.CodeForbidden,
-				"token %q has role %s; %s %s needs %s", p.Name, p.Role, r.method, APIPrefix+r.path, r.role))
+				"token %q has role %s; %s %s needs %s", p.Name, p.Role, r.method, c.Request.URL.Path, r.role))
 			return
 		}
 	}

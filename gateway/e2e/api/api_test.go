@@ -55,7 +55,7 @@ func TestAuth(t *testing.T) {
 	}
 	before := e.export()
 	r := e.do(api.RoleViewer, "PUT", "/gateways/gw-a", model.GatewayPut{Portals: []string{"127.0.0.1:3260"}})
-	if r.status != 403 || r.err().Code != model.CodeForbidden || !strings.Contains(r.err().Message, "operator") {
+	if r.status != 403 || r.err().Code != model.CodeForbidden || !strings.Contains(r.err().Message, "PUT /api/v1/gateways/gw-a needs operator") {
 		t.Fatalf("viewer write: %d %s", r.status, r.body)
 	}
 	if e.export() != before {
