@@ -475,18 +475,12 @@ func boolQuery(c *gin.Context, name string) (bool, error) {
 	return b, nil
 }
 
-// Bounds of wait=applied.
-const (
-	defaultWaitTimeout = 30 * time.Second
-	maxWaitTimeout     = 5 * time.Minute
-)
-
 func waitQuery(c *gin.Context) (bool, time.Duration, error) {
-	timeout := defaultWaitTimeout
+	timeout := model.DefaultWaitTimeout
 	if t, ok := c.GetQuery("timeout"); ok {
 		d, err := time.ParseDuration(t)
-		if err != nil || d <= 0 || d > maxWaitTimeout {
-			return false, 0, invalidf("query parameter timeout=%q: expected a duration from 1s to %s, e.g. 30s", t, maxWaitTimeout)
+		if err != nil || d <= 0 || d > model.MaxWaitTimeout {
+			return false, 0, invalidf("query parameter timeout=%q: expected a duration up to %s, e.g. 30s", t, model.MaxWaitTimeout)
 		}
 		timeout = d
 	}

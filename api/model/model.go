@@ -510,3 +510,10 @@ type ExportHostGroup struct {
 	Members []string `json:"members" yaml:"members"`
 	LUNs    []uint64 `json:"luns" yaml:"luns"`
 }
+
+// Bounds of a write's wait=applied (?timeout=): the default, and the
+// longest a client may ask for.
+const (
+	DefaultWaitTimeout = 30 * time.Second
+	MaxWaitTimeout     = 5 * time.Minute
+)

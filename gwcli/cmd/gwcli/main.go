@@ -26,6 +26,7 @@ import (
 	"golang.org/x/term"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rbdgw/rbdgw/api/model"
 	"github.com/rbdgw/rbdgw/gwcli/client"
 	"github.com/rbdgw/rbdgw/gwcli/shell"
 	"github.com/rbdgw/rbdgw/gwcli/tree"
@@ -104,6 +105,14 @@ func parseFlags(args []string, stderr io.Writer) (options, []string, error) {
 	if o.help {
 		usage()
 		return o, nil, flag.ErrHelp
+	}
+	if o.waitTimeout != 0 {
+		switch {
+		case !o.wait:
+			return o, nil, fmt.Errorf("--wait-timeout goes with --wait")
+		case o.waitTimeout < 0 || o.waitTimeout > model.MaxWaitTimeout:
+			return o, nil, fmt.Errorf("--wait-timeout %s: expected a duration up to %s", o.waitTimeout, model.MaxWaitTimeout)
+		}
 	}
 	if o.count < 0 {
 		return o, nil, fmt.Errorf("-n %d: expected a positive count", o.count)

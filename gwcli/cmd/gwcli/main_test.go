@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +148,26 @@ func TestScriptFile(t *testing.T) {
 	}
 	if !strings.Contains(out, "o- disks ") || strings.Contains(out, "o- / ") {
 		t.Errorf("script output: %s", out)
+	}
+}
+
+// --wait-timeout is checked before any request: it needs --wait and the
+// API's bound.
+func TestWaitTimeoutFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // error text, "" for none
+	}{
+		{[]string{"--wait", "--wait-timeout", "2m", "ls"}, ""},
+		{[]string{"--wait", "--wait-timeout", "5m", "ls"}, ""},
+		{[]string{"--wait", "ls"}, ""},
+		{[]string{"--wait-timeout", "1m", "ls"}, "--wait-timeout goes with --wait"},
+		{[]string{"--wait", "--wait-timeout", "10m", "ls"}, "--wait-timeout 10m0s: expected a duration up to 5m0s"},
+		{[]string{"--wait", "--wait-timeout", "-1s", "ls"}, "--wait-timeout -1s: expected a duration up to 5m0s"},
+	} {
+		_, _, err := parseFlags(tc.args, io.Discard)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }
