@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,22 +21,11 @@ import (
 var endpoint string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "events-etcd")
-	if err != nil {
-		panic(err)
-	}
-	e, err := clustertest.StartEtcd(dir)
-	if err == nil {
-		endpoint = e.Endpoint()
-	} else {
-		fmt.Fprintln(os.Stderr, "events tests without etcd:", err)
-	}
-	code := m.Run()
-	if e != nil {
-		e.Stop()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	clustertest.MainWithEtcd(m, "events", func(e *clustertest.Etcd) {
+		if e != nil {
+			endpoint = e.Endpoint()
+		}
+	})
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

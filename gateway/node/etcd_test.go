@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,22 +23,11 @@ import (
 var endpoint string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "node-etcd")
-	if err != nil {
-		panic(err)
-	}
-	e, err := clustertest.StartEtcd(dir)
-	if err == nil {
-		endpoint = e.Endpoint()
-	} else {
-		fmt.Fprintln(os.Stderr, "node tests without etcd:", err)
-	}
-	code := m.Run()
-	if e != nil {
-		e.Stop()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	clustertest.MainWithEtcd(m, "node", func(e *clustertest.Etcd) {
+		if e != nil {
+			endpoint = e.Endpoint()
+		}
+	})
 }
 
 // setup returns a client and a cluster prefix of the test's own.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -18,22 +17,11 @@ import (
 var endpoint string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "stats-etcd")
-	if err != nil {
-		panic(err)
-	}
-	e, err := clustertest.StartEtcd(dir)
-	if err == nil {
-		endpoint = e.Endpoint()
-	} else {
-		fmt.Fprintln(os.Stderr, "stats tests without etcd:", err)
-	}
-	code := m.Run()
-	if e != nil {
-		e.Stop()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	clustertest.MainWithEtcd(m, "stats", func(e *clustertest.Etcd) {
+		if e != nil {
+			endpoint = e.Endpoint()
+		}
+	})
 }
 
 func client(t *testing.T) (*clientv3.Client, string) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,21 +18,7 @@ import (
 var etcd *clustertest.Etcd
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "alua-etcd")
-	if err != nil {
-		panic(err)
-	}
-	etcd, err = clustertest.StartEtcd(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "alua tests without etcd:", err)
-		etcd = nil
-	}
-	code := m.Run()
-	if etcd != nil {
-		etcd.Stop()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	clustertest.MainWithEtcd(m, "alua", func(e *clustertest.Etcd) { etcd = e })
 }
 
 // lockImage is a memory image with an exclusive lock whose holders the

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -165,4 +166,27 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// MainWithEtcd is the TestMain of a package whose tests share one etcd
+// server: it starts the server in a temporary directory, hands it to use
+// (nil when etcd cannot start, and the tests then skip), runs the tests,
+// stops the server and exits with the tests' code.
+func MainWithEtcd(m *testing.M, pkg string, use func(*Etcd)) {
+	dir, err := os.MkdirTemp("", pkg+"-etcd")
+	if err != nil {
+		panic(err)
+	}
+	e, err := StartEtcd(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s tests without etcd: %v\n", pkg, err)
+		e = nil
+	}
+	use(e)
+	code := m.Run()
+	if e != nil {
+		e.Stop()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

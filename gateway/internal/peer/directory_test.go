@@ -3,10 +3,8 @@ package peer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,22 +19,11 @@ import (
 var endpoint string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "peer-etcd")
-	if err != nil {
-		panic(err)
-	}
-	e, err := clustertest.StartEtcd(dir)
-	if err == nil {
-		endpoint = e.Endpoint()
-	} else {
-		fmt.Fprintln(os.Stderr, "peer tests without etcd:", err)
-	}
-	code := m.Run()
-	if e != nil {
-		e.Stop()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	clustertest.MainWithEtcd(m, "peer", func(e *clustertest.Etcd) {
+		if e != nil {
+			endpoint = e.Endpoint()
+		}
+	})
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
