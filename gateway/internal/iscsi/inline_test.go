@@ -209,7 +209,7 @@ func TestIdleTaskWorkersBounded(t *testing.T) {
 		o.Tuning.QueueDepth = 2 * burst
 	}))
 	in := e.login()
-	e.fault.SetLatency(rbdbackend.OpWrite, 100*time.Millisecond)
+	e.fault.SetLatency(rbdbackend.OpWrite, 500*time.Millisecond)
 	defer e.fault.SetLatency(rbdbackend.OpWrite, 0)
 	var cmds []*iscsitest.Cmd
 	for i := range burst {
@@ -219,7 +219,12 @@ func TestIdleTaskWorkersBounded(t *testing.T) {
 		}
 		cmds = append(cmds, c)
 	}
-	peak := taskWorkers()
+	// The commands reach the gateway and start while their writes wait.
+	peak := 0
+	for start := time.Now(); peak <= maxIdleWorkers && time.Since(start) < 400*time.Millisecond; {
+		peak = max(peak, taskWorkers())
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, c := range cmds {
 		for !c.Done() {
 			if _, err := in.Poll(); err != nil {
