@@ -59,12 +59,12 @@ func TestReadRetriedOnTheReplacementClient(t *testing.T) {
 // SCSI layer), retried like ReadAt, and stops waiting for the replacement
 // client when the context ends.
 func TestReadAtContextRetriedAndCancelled(t *testing.T) {
+	start := time.Now() // before the client's fence begins
 	_, w := newFlaky(80*time.Millisecond, 1)
 	cr, ok := w.(rbdbackend.ContextReader)
 	if !ok || cr.ReadsFor() != w {
 		t.Fatal("the wrapper is not a ContextReader for itself")
 	}
-	start := time.Now()
 	if _, err := cr.ReadAtContext(context.Background(), make([]byte, 512), 0); err != nil {
 		t.Fatalf("read after the client was replaced: %v", err)
 	}
