@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -102,8 +103,13 @@ func TestInteractiveExits(t *testing.T) {
 			// Type something first so go-prompt is reading in raw mode.
 			p.Type(t, "ls /disks\r")
 			p.Wait(t, "[180G, Disks: 2]", "/> ")
-			if p.Termios(t).Lflag&unix.ICANON != 0 {
-				t.Fatalf("go-prompt is not in raw mode")
+			// go-prompt draws the prompt, then puts the terminal in raw
+			// mode: wait for the second.
+			for deadline := time.Now().Add(5 * time.Second); p.Termios(t).Lflag&unix.ICANON != 0; {
+				if time.Now().After(deadline) {
+					t.Fatalf("go-prompt is not in raw mode")
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 			tc.how(t, p, cmd)
 			code := ptytest.WaitExit(t, cmd)
