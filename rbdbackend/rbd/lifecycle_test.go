@@ -200,3 +200,28 @@ func TestDataPool(t *testing.T) {
 		t.Fatalf("Info = %+v, %v; want the data-pool feature", info, err)
 	}
 }
+
+// The client's librbd settings are the gateway's, whatever ceph.conf says.
+func TestClientOptions(t *testing.T) {
+	c := connect(t)
+	want := map[string]string{
+		"rbd_cache":                   "false",
+		"rbd_skip_partial_discard":    "false",
+		"rbd_non_blocking_aio":        "false",
+		"rbd_blocklist_on_break_lock": "true",
+	}
+	if err := c.withConn(func(conn *rados.Conn, _ uint64) error {
+		for k, v := range want {
+			got, err := conn.GetConfigOption(k)
+			if err != nil {
+				return err
+			}
+			if got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
