@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -22,22 +21,7 @@ type testEtcd struct {
 
 func startEtcd(t *testing.T) *testEtcd {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	e, err := clustertest.StartEtcd(t.TempDir())
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server); cluster tests run against a real etcd")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.Stop()
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", e.Logs())
-		}
-	})
+	e, _ := clustertest.StartForTest(t, false)
 	return &testEtcd{t: t, Etcd: e}
 }
 

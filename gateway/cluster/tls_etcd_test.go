@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,27 +16,7 @@ import (
 // (--client-cert-auth, --trusted-ca-file) on loopback.
 func startTLSEtcd(t *testing.T) (*clustertest.Etcd, *clustertest.TLSFiles) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	pki, err := clustertest.NewTLSFiles(filepath.Join(t.TempDir(), "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := clustertest.StartEtcdTLS(t.TempDir(), pki)
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.Stop()
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", e.Logs())
-		}
-	})
-	return e, pki
+	return clustertest.StartForTest(t, true)
 }
 
 // Against etcd with client-certificate auth, a client with the CA and a

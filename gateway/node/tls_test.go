@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -70,21 +69,7 @@ func TestNewChecksEtcdSecurity(t *testing.T) {
 // configuration (CHAP secrets encrypted in etcd, decrypted by the node)
 // and serves a CHAP login; without one it stops at once with the reason.
 func TestNodeClientCertEtcd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an etcd server")
-	}
-	pki, err := clustertest.NewTLSFiles(filepath.Join(t.TempDir(), "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := clustertest.StartEtcdTLS(t.TempDir(), pki)
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop()
+	e, pki := clustertest.StartForTest(t, true)
 	certs := cluster.Security{CACert: pki.CA, Cert: pki.ClientCert, Key: pki.ClientKey}
 	key, err := cluster.CreateSecretKeyFile(filepath.Join(t.TempDir(), "secret.key"))
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/rbdgw/rbdgw/gateway/cluster"
 )
 
 func TestAddressFlag(t *testing.T) {
@@ -56,27 +54,12 @@ func TestAddressFlag(t *testing.T) {
 // host put -address against etcd: stored canonical, kept when not given,
 // cleared with any, shown by show.
 func TestHostAddressCommands(t *testing.T) {
-	e := testEtcd(t)
 	const (
 		prefix = "/admin-addr/"
 		iqn    = "iqn.2024-01.io.test:t1"
 		h1     = "iqn.2024-01.io.test:h1"
 	)
-	cmd := func(args ...string) (string, error) {
-		t.Helper()
-		var b strings.Builder
-		err := run(append([]string{"-etcd", e.Endpoint(), "-etcd-prefix", prefix, "-timeout", "20s"}, args...), &b)
-		return b.String(), err
-	}
-	cli, err := cluster.Dial(cluster.ClientConfig{Endpoints: []string{e.Endpoint()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	store, err := cluster.New(cli, cluster.Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd, _, store := adminEtcd(t, prefix, "20s")
 	addresses := func() []string {
 		t.Helper()
 		s, _, err := store.Load(context.Background())

@@ -20,29 +20,19 @@ import (
 // there is none (or with -short).
 func testEtcd(t *testing.T) *clustertest.Etcd {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	e, err := clustertest.StartEtcd(t.TempDir())
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
+	e, _ := clustertest.StartForTest(t, false)
 	return e
 }
 
 // adminEtcd starts etcd and returns a function running rbdgw-admin against
-// it under prefix, a client and a store.
-func adminEtcd(t *testing.T, prefix string) (func(args ...string) (string, error), *clientv3.Client, *cluster.Store) {
+// it under prefix with its -timeout, a client and a store.
+func adminEtcd(t *testing.T, prefix, timeout string) (func(args ...string) (string, error), *clientv3.Client, *cluster.Store) {
 	t.Helper()
 	e := testEtcd(t)
 	cmd := func(args ...string) (string, error) {
 		t.Helper()
 		var b strings.Builder
-		err := run(append([]string{"-etcd", e.Endpoint(), "-etcd-prefix", prefix, "-timeout", "60s"}, args...), &b)
+		err := run(append([]string{"-etcd", e.Endpoint(), "-etcd-prefix", prefix, "-timeout", timeout}, args...), &b)
 		return b.String(), err
 	}
 	cli, err := cluster.Dial(cluster.ClientConfig{Endpoints: []string{e.Endpoint()}})
@@ -83,7 +73,7 @@ func TestTargetDeleteInParts(t *testing.T) {
 		disks  = 40
 		hosts  = 300
 	)
-	cmd, cli, store := adminEtcd(t, prefix)
+	cmd, cli, store := adminEtcd(t, prefix, "60s")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := cmd("gateway", "put", "gw-a", "-portal", "127.0.0.1:3390"); err != nil {
@@ -176,7 +166,7 @@ func TestTargetDeleteInParts(t *testing.T) {
 // delete once that no longer holds.
 func TestGatewayDeleteClientRecord(t *testing.T) {
 	const prefix = "/admin-clients/"
-	cmd, cli, store := adminEtcd(t, prefix)
+	cmd, cli, store := adminEtcd(t, prefix, "60s")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	recorded := func(gw string) bool {

@@ -121,21 +121,7 @@ func TestSecretKeyCreate(t *testing.T) {
 // its certificate (and over plain HTTP off loopback), working with it;
 // CHAP secrets from a file, encrypted with the key file, migrated.
 func TestAdminTLSAndSecretKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping: needs a real etcd server (-short)")
-	}
-	pki, err := clustertest.NewTLSFiles(filepath.Join(t.TempDir(), "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := clustertest.StartEtcdTLS(t.TempDir(), pki)
-	if errors.Is(err, clustertest.ErrNoEtcd) {
-		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Stop)
+	e, pki := clustertest.StartForTest(t, true)
 	const prefix = "/admin-tls/"
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "secret.key")

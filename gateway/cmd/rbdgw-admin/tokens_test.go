@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rbdgw/rbdgw/gateway/audit"
-	"github.com/rbdgw/rbdgw/gateway/cluster"
 	"github.com/rbdgw/rbdgw/gateway/tokens"
 )
 
@@ -82,18 +81,8 @@ func TestPrintAudit(t *testing.T) {
 
 // TestTokenCommands runs the commands against a real etcd.
 func TestTokenCommands(t *testing.T) {
-	e := testEtcd(t)
 	const prefix = "/admin-test/"
-	cmd := func(args ...string) (string, error) {
-		var b strings.Builder
-		err := run(append([]string{"-etcd", e.Endpoint(), "-etcd-prefix", prefix, "-timeout", "20s"}, args...), &b)
-		return b.String(), err
-	}
-	cli, err := cluster.Dial(cluster.ClientConfig{Endpoints: []string{e.Endpoint()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cmd, cli, _ := adminEtcd(t, prefix, "20s")
 	store := tokens.New(cli, prefix)
 	ctx := context.Background()
 

@@ -5,12 +5,14 @@ package clustertest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -189,4 +191,36 @@ func MainWithEtcd(m *testing.M, pkg string, use func(*Etcd)) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// StartForTest starts an etcd server for t alone, with client-certificate
+// TLS when tls is set (the files are returned, else nil). The server stops
+// when t ends, and its output is logged if t failed. t is skipped with
+// -short and where no etcd binary is installed.
+func StartForTest(t testing.TB, tls bool) (*Etcd, *TLSFiles) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: needs a real etcd server (-short)")
+	}
+	var pki *TLSFiles
+	if tls {
+		var err error
+		if pki, err = NewTLSFiles(filepath.Join(t.TempDir(), "pki")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := StartEtcdTLS(t.TempDir(), pki)
+	if errors.Is(err, ErrNoEtcd) {
+		t.Skip("skipping: etcd binary not found (apt-get install etcd-server)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Stop()
+		if t.Failed() {
+			t.Logf("etcd output:\n%s", e.Logs())
+		}
+	})
+	return e, pki
 }
