@@ -123,6 +123,16 @@ func (w *wireTap) finish() ([]tapPDU, error) {
 	return w.pdus, w.err
 }
 
+// check closes the connection and checks what the target sent on it
+// (checkWire).
+func (w *wireTap) check(aborted map[uint32][]uint32) error {
+	pdus, err := w.finish()
+	if err != nil {
+		return fmt.Errorf("parsing the target's output: %w", err)
+	}
+	return checkWire(pdus, aborted)
+}
+
 // checkWire checks one connection's output: StatSN advances by exactly one
 // per status from the login on, PDUs that carry the next StatSN without
 // consuming it carry that one, ExpCmdSN and MaxCmdSN never go back, no task
@@ -263,16 +273,7 @@ func (w *stressWorker) connect() error {
 }
 
 // closeConn ends the connection and checks what the target sent on it.
-func (w *stressWorker) closeConn() error {
-	pdus, err := w.tap.finish()
-	if err != nil {
-		return fmt.Errorf("parsing the target's output: %w", err)
-	}
-	if err := checkWire(pdus, w.aborted); err != nil {
-		return err
-	}
-	return nil
-}
+func (w *stressWorker) closeConn() error { return w.tap.check(w.aborted) }
 
 func (w *stressWorker) submit(sc *stressCmd) error {
 	if err := w.in.Submit(sc.c); err != nil {
@@ -770,11 +771,7 @@ func TestLoopBlockedOnWriteHandsOver(t *testing.T) {
 	}
 	stillServes(t, in)
 	t.Logf("%d takeovers", e.srv.loopTakeovers.Load())
-	pdus, err := tap.finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkWire(pdus, nil); err != nil {
+	if err := tap.check(nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -867,11 +864,7 @@ func TestBatchedMixAnsweredInOrder(t *testing.T) {
 		}
 	}
 	stillServes(t, in)
-	pdus, err := tap.finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkWire(pdus, aborted); err != nil {
+	if err := tap.check(aborted); err != nil {
 		t.Fatal(err)
 	}
 }
