@@ -19,7 +19,8 @@ import (
 func TestCHAPFlags(t *testing.T) {
 	dir := t.TempDir()
 	file := func(content string) string {
-		f, err := os.CreateTemp(dir, "secret")
+		// The name must not look like a secret: the errors name the file.
+		f, err := os.CreateTemp(dir, "chapfile")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +81,7 @@ func TestCHAPFlags(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one about %q", err, tc.err)
 				}
-				if tc.noSecret && (strings.Contains(err.Error(), "secret12") || strings.Contains(err.Error(), "secret-1234")) {
+				if tc.noSecret && (strings.Contains(err.Error(), "host1secret12") || strings.Contains(err.Error(), "a-secret-1234")) {
 					t.Fatalf("error shows the secret: %v", err)
 				}
 				return
