@@ -57,6 +57,11 @@ type pending struct {
 	// unlock, read-held by the submitter, is released by the completion
 	// of an abandoned request (doContext).
 	unlock *sync.RWMutex
+	// charged is what the request counts in inFlight.
+	charged int64
+	// async is set for a request started without a waiter (Image.start):
+	// its completion goes to the image, not to done.
+	async asyncReq
 }
 
 // pending.state: the submitter waits until librbd completes the request,
@@ -116,6 +121,12 @@ func drainCompletions(f *os.File) {
 // finish completes the request of tag.
 func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
 	p := cgo.Handle(tag).Value().(*pending)
+	inFlight.done(p.charged)
+	if a := p.async; a.img != nil {
+		p.release()
+		a.complete(int64(ret))
+		return
+	}
 	if p.state.CompareAndSwap(pendingWaiting, pendingCompleted) {
 		p.done <- result{ret: int64(ret), mismatch: uint64(mismatch)}
 		return
@@ -170,7 +181,9 @@ func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync
 	buf := pinned(&p.pin, r.buf)
 	cmp := pinned(&p.pin, r.cmp)
 	p.tag = cgo.NewHandle(p)
+	p.charged = inFlight.add(int64(len(r.buf)))
 	if rc := C.rbdgw_submit(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), C.uintptr_t(p.tag)); rc < 0 {
+		inFlight.done(p.charged)
 		p.release()
 		return result{ret: int64(rc)}, false
 	}
@@ -196,6 +209,8 @@ func (p *pending) release() {
 	p.pin.Unpin()
 	p.tag.Delete()
 	p.unlock = nil
+	p.charged = 0
+	p.async = asyncReq{}
 	pendingPool.Put(p)
 }
 

@@ -2,12 +2,20 @@
 
 package rbd
 
+/*
+#include "shim.h"
+*/
+import "C"
+
 import (
 	"context"
 	"fmt"
+	"runtime/cgo"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rbdgw/rbdgw/rbdbackend"
+	"github.com/rbdgw/rbdgw/rbdbackend/rbd/internal/rangelock"
 )
 
 // maxRequest bounds one librbd discard or write-same: librbd returns the
@@ -198,4 +206,128 @@ func (i *Image) Resize(size int64) error {
 	}
 	i.size.Store(size)
 	return nil
+}
+
+// inFlight counts the requests submitted to librbd and not yet completed,
+// and their bytes. A submitting thread waits in the Objecter while its
+// in-flight throttle is full (objecter_inflight_ops, 1024, and
+// objecter_inflight_op_bytes, 100 MiB, by default); requests started
+// without a waiter (Image.start) come from a connection's serve loop,
+// which must not wait there, so they are started only well below it.
+var inFlight inFlightCount
+
+type inFlightCount struct{ ops, bytes atomic.Int64 }
+
+const (
+	asyncMaxOps   = 256
+	asyncMaxBytes = 32 << 20
+)
+
+// add counts a request of n bytes and returns n.
+func (c *inFlightCount) add(n int64) int64 {
+	c.ops.Add(1)
+	c.bytes.Add(n)
+	return n
+}
+
+// tryAdd counts a request of n bytes if the bounds for requests without a
+// waiter allow it.
+func (c *inFlightCount) tryAdd(n int64) bool {
+	if c.ops.Load() >= asyncMaxOps || c.bytes.Load()+n > asyncMaxBytes {
+		return false
+	}
+	c.add(n)
+	return true
+}
+
+func (c *inFlightCount) done(n int64) {
+	c.ops.Add(-1)
+	c.bytes.Add(-n)
+}
+
+// asyncReq is what the completion of a request started by start needs.
+type asyncReq struct {
+	img  *Image
+	h    *handle
+	op   string
+	off  int64
+	want int64 // bytes a read must transfer; -1 for a write
+	held *rangelock.Held
+	done rbdbackend.Completer
+}
+
+// StartReadAt starts reading len(p) bytes at off (rbdbackend.AsyncIO).
+func (i *Image) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	return i.start(opRead, "read", p, off, int64(len(p)), done)
+}
+
+// StartWriteAt starts writing p at off (rbdbackend.AsyncIO).
+func (i *Image) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	return i.start(opWrite, "write", p, off, -1, done)
+}
+
+// AsyncFor returns i (see rbdbackend.AsyncIO).
+func (i *Image) AsyncFor() rbdbackend.Image { return i }
+
+// start submits a read or write whose completion goes to done. It holds,
+// until then, what ReadAt and WriteAt hold while they wait: the image's
+// read lock (no reopen or close under the request) and, for a write, its
+// range. Whatever it cannot take at once makes it report false.
+func (i *Image) start(op C.int, name string, p []byte, off, want int64, done rbdbackend.Completer) bool {
+	n := int64(len(p))
+	if n == 0 || !i.mu.TryRLock() {
+		return false
+	}
+	h, err := i.begin(name, off, n)
+	if err != nil || completions() != nil || !inFlight.tryAdd(n) {
+		i.mu.RUnlock()
+		return false
+	}
+	var held *rangelock.Held
+	if op == opWrite {
+		var ok bool
+		if held, ok = i.ranges.TryLock(off, n, false); !ok {
+			inFlight.done(n)
+			i.mu.RUnlock()
+			return false
+		}
+	}
+	pd := pendingPool.Get().(*pending)
+	pd.charged = n
+	pd.async = asyncReq{img: i, h: h, op: name, off: off, want: want, held: held, done: done}
+	buf := pinned(&pd.pin, p)
+	pd.tag = cgo.NewHandle(pd)
+	if rc := C.rbdgw_submit(h.img, op, C.uint64_t(off), C.uint64_t(n), buf, nil, 0, C.uintptr_t(pd.tag)); rc < 0 {
+		// No completion follows; ReadAt or WriteAt reports the error.
+		pd.release()
+		i.endAsync(held, n)
+		return false
+	}
+	return true
+}
+
+// endAsync releases what start held.
+func (i *Image) endAsync(held *rangelock.Held, n int64) {
+	if held != nil {
+		i.ranges.Unlock(held)
+	}
+	i.mu.RUnlock()
+	if n >= 0 {
+		inFlight.done(n)
+	}
+}
+
+// complete ends a request started by start with librbd's result, as run
+// would have.
+func (a asyncReq) complete(ret int64) {
+	i := a.img
+	var err error
+	switch {
+	case ret < 0:
+		err = i.fail(a.op, a.h, int(ret))
+	case a.want >= 0 && ret != a.want:
+		err = fmt.Errorf("rbd: %s %s: %d of %d bytes at %d: %w", a.op, i.spec, ret, a.want, a.off, rbdbackend.ErrOutOfRange)
+	}
+	i.endAsync(a.held, -1) // finish uncharged it
+	a.done.Complete(err)
 }

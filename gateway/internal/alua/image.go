@@ -26,7 +26,7 @@ type Image interface {
 // fail because this gateway's client was just fenced are retried on the
 // replacement client. Close unregisters it.
 func (m *Manager) Wrap(disk string, img Image) rbdbackend.Image {
-	w := &image{inner: img, caps: rbdbackend.CapabilitiesOf(img), m: m, disk: disk}
+	w := &image{inner: img, caps: rbdbackend.CapabilitiesOf(img), async: rbdbackend.AsyncOf(img), m: m, disk: disk}
 	m.register(disk, img)
 	return w
 }
@@ -38,6 +38,7 @@ func (m *Manager) Wrap(disk string, img Image) rbdbackend.Image {
 type image struct {
 	inner Image
 	caps  rbdbackend.Capabilities // the inner image's
+	async rbdbackend.AsyncIO      // the inner image's, or nil
 	m     *Manager
 	disk  string
 	// cawMu serialises compare-and-writes that need the managed lock.
@@ -52,6 +53,7 @@ type guarded struct{ *image }
 var (
 	_ rbdbackend.CapabilityForwarder = (*image)(nil)
 	_ rbdbackend.ContextReader       = (*image)(nil)
+	_ rbdbackend.AsyncIO             = (*image)(nil)
 	_ rbdbackend.Discarder           = guarded{}
 	_ rbdbackend.WriteSamer          = guarded{}
 	_ rbdbackend.CompareAndWriter    = guarded{}
@@ -82,6 +84,16 @@ var recoverWait = 5 * time.Second
 // be applied by an OSD later, after the writes of whoever holds the lock
 // next, so this gateway's client is fenced (timedOut).
 func (i *image) guard(write func() error) error {
+	w := i.watchStall()
+	err := write()
+	if w.end(err) {
+		i.m.timedOut(i.disk)
+	}
+	return err
+}
+
+// watchStall starts the stall timer of one write.
+func (i *image) watchStall() *stallWatch {
 	w := &stallWatch{}
 	w.mu.Lock()
 	w.t = time.AfterFunc(i.m.opts.StallTimeout, func() {
@@ -93,15 +105,17 @@ func (i *image) guard(write func() error) error {
 		w.mu.Unlock()
 	})
 	w.mu.Unlock()
-	err := write()
+	return w
+}
+
+// end stops the timer of a write that ended with err, and reports whether
+// the write timed out: then this gateway's client must be fenced.
+func (w *stallWatch) end(err error) bool {
 	w.mu.Lock()
 	w.done = true
 	w.t.Stop()
 	w.mu.Unlock()
-	if errors.Is(err, rbdbackend.ErrTimeout) {
-		i.m.timedOut(i.disk)
-	}
-	return err
+	return errors.Is(err, rbdbackend.ErrTimeout)
 }
 
 // stallWatch is the timer of one guarded write.
@@ -116,10 +130,21 @@ type stallWatch struct {
 // the cluster.
 func (i *image) retryRead(ctx context.Context, read func() error) error {
 	err := read()
-	c := i.m.opts.Client
-	if err == nil || c == nil || !errors.Is(err, rbdbackend.ErrLockLost) {
+	if !i.retries(err) {
 		return err
 	}
+	return i.retryAfter(ctx, err, read)
+}
+
+// retries reports whether a read that failed with err is retried.
+func (i *image) retries(err error) bool {
+	return err != nil && i.m.opts.Client != nil && errors.Is(err, rbdbackend.ErrLockLost)
+}
+
+// retryAfter waits for the replacement of the fenced client and reads
+// again; err is the first read's error.
+func (i *image) retryAfter(ctx context.Context, err error, read func() error) error {
+	c := i.m.opts.Client
 	deadline := time.Now().Add(recoverWait)
 	for c.Fenced() && time.Now().Before(deadline) {
 		select {
@@ -157,6 +182,69 @@ func (i *image) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, 
 
 // ReadsFor returns i (see rbdbackend.ContextReader).
 func (i *image) ReadsFor() rbdbackend.Image { return i }
+
+// AsyncFor returns i (see rbdbackend.AsyncIO).
+func (i *image) AsyncFor() rbdbackend.Image { return i }
+
+// StartReadAt starts a read through the inner image's AsyncIO. A read that
+// fails because the client was fenced is retried as ReadAt retries it, on
+// a goroutine of its own: the retry waits for the replacement client.
+func (i *image) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	return i.async != nil && i.async.StartReadAt(p, off, &asyncRead{i: i, p: p, off: off, done: done})
+}
+
+type asyncRead struct {
+	i    *image
+	p    []byte
+	off  int64
+	done rbdbackend.Completer
+}
+
+func (r *asyncRead) Complete(err error) {
+	if !r.i.retries(err) {
+		r.done.Complete(err)
+		return
+	}
+	go func() {
+		r.done.Complete(r.i.retryAfter(context.Background(), err, func() error {
+			_, e := r.i.inner.ReadAt(r.p, r.off)
+			return e
+		}))
+	}()
+}
+
+// StartWriteAt starts a write through the inner image's AsyncIO, under
+// the same stall timer as WriteAt.
+func (i *image) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	if i.async == nil {
+		return false
+	}
+	w := &asyncWrite{i: i, w: i.watchStall(), done: done}
+	if !i.async.StartWriteAt(p, off, w) {
+		w.w.end(nil)
+		return false
+	}
+	return true
+}
+
+type asyncWrite struct {
+	i    *image
+	w    *stallWatch
+	done rbdbackend.Completer
+}
+
+func (w *asyncWrite) Complete(err error) {
+	if !w.w.end(err) {
+		w.done.Complete(err)
+		return
+	}
+	// As WriteAt does, fence this client before the write is reported
+	// failed; fencing waits for the monitors.
+	go func() {
+		w.i.m.timedOut(w.i.disk)
+		w.done.Complete(err)
+	}()
+}
 
 func (g guarded) Extent(off, maxLength int64) (alloc bool, n int64, err error) {
 	err = g.retryRead(context.Background(), func() error {

@@ -264,6 +264,9 @@ func (c *conn) runReady() bool {
 				t.cancel()
 			}
 			f.taskWG.Add(1)
+			if !t.abortRequested && c.start(t) {
+				continue
+			}
 			select {
 			case f.workers <- t:
 			default:
@@ -275,6 +278,33 @@ func (c *conn) runReady() bool {
 		if !c.runInline(t) {
 			return false
 		}
+	}
+}
+
+// start asks the SCSI layer to start t without a goroutine waiting for
+// it: a READ or WRITE of an RBD image is submitted from here, and its
+// completion comes back through Done. It reports false when t must run
+// on a goroutine of its own.
+func (c *conn) start(t *task) bool {
+	t.conn = c
+	t.startedAt = monoNow()
+	return c.sess.device.Start(t.ctx, &t.cmd, t)
+}
+
+// Done hands the result of a task started by start to the serve loop
+// (scsi.Completion). It runs on the goroutine that delivers the storage's
+// completions, so it never waits for the loop.
+func (t *task) Done(res scsi.Result) {
+	c, f := t.conn, &t.conn.ffp
+	m := completion{task: t, res: res, took: time.Duration(monoNow() - t.startedAt)}
+	t.cancel()
+	t.releaseExec()
+	f.baton.relieve()
+	select {
+	case f.completions <- m:
+		f.taskWG.Done()
+	default:
+		go c.reportCompletion(m) // the loop is behind: wait beside it
 	}
 }
 

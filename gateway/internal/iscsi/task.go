@@ -85,6 +85,11 @@ type task struct {
 	dataFailed bool
 	tmfs       []*tmfOp
 	stats      taskStats // counters of package metrics (metrics.go)
+
+	// conn and startedAt serve a task the SCSI layer started without a
+	// goroutine (Done).
+	conn      *conn
+	startedAt int64 // monoNow()
 }
 
 // r2tState is one outstanding R2T.

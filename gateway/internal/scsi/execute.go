@@ -28,7 +28,8 @@ type task struct {
 	status Status
 	// reusable: the task left its task set and nothing refers to it any
 	// more (taskSet.leave), so Execute may pool it.
-	reusable bool
+	reusable    bool
+	asyncFields // a command begun with Start (async.go)
 }
 
 // taskPool pools the tasks of commands that ran on a logical unit. Handlers

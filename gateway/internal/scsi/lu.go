@@ -160,8 +160,11 @@ type LU struct {
 	caw        rbdbackend.CompareAndWriter
 	alloc      rbdbackend.AllocationReporter
 	prefetcher rbdbackend.Prefetcher
-	lbprz      bool // unmapped blocks read as zeroes
-	atomic     atomicLimits
+	// async starts plain reads and writes without a goroutine waiting
+	// (Target.Start); nil when the image cannot.
+	async  rbdbackend.AsyncIO
+	lbprz  bool // unmapped blocks read as zeroes
+	atomic atomicLimits
 
 	pr    *pr.Manager
 	tasks taskSet
@@ -293,6 +296,7 @@ func (lu *LU) probeCapabilities() {
 	lu.caw = c.CompareAndWriter
 	lu.alloc = c.AllocationReporter
 	lu.prefetcher = c.Prefetcher
+	lu.async = rbdbackend.AsyncOf(lu.img)
 	if c.Discarder != nil {
 		lu.discarder = c.Discarder
 		lu.caps |= capDiscard

@@ -55,6 +55,18 @@ func (s *taskSet) init() { s.tasks = make(map[taskKey]*taskEntry) }
 // before it, a SIMPLE task for the last ORDERED task, a HEAD OF QUEUE task
 // for nothing.
 func (s *taskSet) enter(parent context.Context, e *taskEntry, n *Nexus, tag uint32, attr TaskAttr) ([]<-chan struct{}, error) {
+	waits, _, err := s.add(parent, e, n, tag, attr, true)
+	return waits, err
+}
+
+// enterNow is enter for a task that must not wait: it adds e, and reports
+// true, only when the task may run at once.
+func (s *taskSet) enterNow(parent context.Context, e *taskEntry, n *Nexus, tag uint32, attr TaskAttr) bool {
+	_, added, _ := s.add(parent, e, n, tag, attr, false)
+	return added
+}
+
+func (s *taskSet) add(parent context.Context, e *taskEntry, n *Nexus, tag uint32, attr TaskAttr, mayWait bool) (waits []<-chan struct{}, added bool, err error) {
 	*e = taskEntry{
 		key:           taskKey{nexus: n.Key(), tag: tag},
 		initiatorPort: n.InitiatorPort(),
@@ -64,23 +76,28 @@ func (s *taskSet) enter(parent context.Context, e *taskEntry, n *Nexus, tag uint
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.tasks[e.key]; dup {
-		return nil, errOverlapped
+		return nil, false, errOverlapped
 	}
-	var waits []<-chan struct{}
 	switch attr {
 	case TaskHeadOfQueue:
 	case TaskOrdered:
+		if !mayWait && len(s.tasks) > 0 {
+			return nil, false, nil
+		}
 		for _, other := range s.tasks {
 			waits = append(waits, other.doneLocked())
 		}
 		s.lastOrdered = e
 	default: // SIMPLE, untagged and ACA are scheduled as SIMPLE
 		if s.lastOrdered != nil {
+			if !mayWait {
+				return nil, false, nil
+			}
 			waits = append(waits, s.lastOrdered.doneLocked())
 		}
 	}
 	s.tasks[e.key] = e
-	return waits, nil
+	return waits, true, nil
 }
 
 // doneLocked returns the channel closed when e leaves the set, making it
@@ -174,6 +191,8 @@ type taskCtx struct {
 	err     error           // once set, what Err keeps returning
 	sub     context.Context // made by the first Done
 	subStop context.CancelFunc
+	// onCancel runs once when cancel is called (notify).
+	onCancel func()
 }
 
 func (c *taskCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
@@ -207,11 +226,28 @@ func (c *taskCtx) cancel() {
 	if c.err == nil {
 		c.err = context.Canceled
 	}
-	stop := c.subStop
+	stop, fn := c.subStop, c.onCancel
+	c.onCancel = nil
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
+	if fn != nil {
+		fn()
+	}
+}
+
+// notify makes cancel run fn (once), without the goroutine that waiting
+// on Done would need. It reports false, arranging nothing, when the task
+// was cancelled already.
+func (c *taskCtx) notify(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return false
+	}
+	c.onCancel = fn
+	return true
 }
 
 // release ends the context as the task leaves (detaching the child from

@@ -57,6 +57,22 @@ func (t *Table) Lock(off, n int64, exclusive bool) *Held {
 	return h
 }
 
+// TryLock is Lock that does not wait: it reports false, holding nothing,
+// when the range cannot be granted at once.
+func (t *Table) TryLock(off, n int64, exclusive bool) (*Held, bool) {
+	h := &Held{off: off, end: off + n, exclusive: exclusive, granted: true}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n > 0 && (exclusive || t.exclusive > 0) && !t.grantable(h, len(t.queue)) {
+		return nil, false
+	}
+	if exclusive {
+		t.exclusive++
+	}
+	t.queue = append(t.queue, h)
+	return h, true
+}
+
 // grantable reports whether h conflicts with none of the first n entries.
 func (t *Table) grantable(h *Held, n int) bool {
 	for _, o := range t.queue[:n] {

@@ -50,6 +50,12 @@ func TestConflicts(t *testing.T) {
 			if got := blocked(t, &tab, tc.off, tc.n, tc.exclusive); got != tc.wantBlocked {
 				t.Fatalf("blocked = %v, want %v", got, tc.wantBlocked)
 			}
+			// TryLock refuses exactly what Lock would wait for.
+			if held, ok := tab.TryLock(tc.off, tc.n, tc.exclusive); ok == tc.wantBlocked {
+				t.Fatalf("TryLock granted = %v, want %v", ok, !tc.wantBlocked)
+			} else if ok {
+				tab.Unlock(held)
+			}
 			tab.Unlock(h)
 		})
 	}
@@ -70,6 +76,9 @@ func TestExclusiveNotStarved(t *testing.T) {
 	}
 	if blocked(t, &tab, 8192, 10, false) {
 		t.Fatal("a shared lock on a disjoint range waited")
+	}
+	if _, ok := tab.TryLock(1000, 10, false); ok {
+		t.Fatal("TryLock overtook a waiting exclusive lock")
 	}
 	tab.Unlock(first)
 	tab.Unlock(<-exclGranted)
