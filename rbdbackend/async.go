@@ -25,7 +25,8 @@ type AsyncIO interface {
 	StartReadAt(p []byte, off int64, done Completer) bool
 	StartWriteAt(p []byte, off int64, done Completer) bool
 	// AsyncFor returns the image whose ReadAt and WriteAt these stand
-	// for: the receiver (see ContextReader.ReadsFor).
+	// for: the receiver (see ContextReader.ReadsFor), or nil when a
+	// wrapper's inner image cannot start requests.
 	AsyncFor() Image
 }
 

@@ -183,8 +183,14 @@ func (i *image) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, 
 // ReadsFor returns i (see rbdbackend.ContextReader).
 func (i *image) ReadsFor() rbdbackend.Image { return i }
 
-// AsyncFor returns i (see rbdbackend.AsyncIO).
-func (i *image) AsyncFor() rbdbackend.Image { return i }
+// AsyncFor returns i, or nil when the inner image cannot start requests
+// itself (then rbdbackend.AsyncOf(i) is nil too, and nobody tries).
+func (i *image) AsyncFor() rbdbackend.Image {
+	if i.async == nil {
+		return nil
+	}
+	return i
+}
 
 // StartReadAt starts a read through the inner image's AsyncIO. A read that
 // fails because the client was fenced is retried as ReadAt retries it, on

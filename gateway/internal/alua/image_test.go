@@ -1,8 +1,11 @@
 package alua
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -190,5 +193,263 @@ func TestWrapperGuardsEveryWrite(t *testing.T) {
 				t.Errorf("a slow %s looked for the lock holder: %v, want %v", tc.name, got, tc.guarded)
 			}
 		})
+	}
+}
+
+// asyncImage is a lockedImage over a memory image that also starts
+// requests itself (rbdbackend.AsyncIO). A started request runs on a
+// goroutine of its own, after hold is closed when set, and completes with
+// err when set; refuse makes Start refuse everything.
+type asyncImage struct {
+	*lockedImage
+	refuse    bool
+	err       error // of the completions, and of WriteAt
+	hold      chan struct{}
+	syncReads atomic.Int32
+}
+
+func newAsyncImage() *asyncImage {
+	return &asyncImage{lockedImage: &lockedImage{Image: rbdbackend.NewMemoryImage(1 << 20)}}
+}
+
+func (a *asyncImage) ReadAt(p []byte, off int64) (int, error) {
+	a.syncReads.Add(1)
+	return a.Image.ReadAt(p, off)
+}
+
+func (a *asyncImage) WriteAt(p []byte, off int64) (int, error) {
+	if a.err != nil {
+		return 0, a.err
+	}
+	return a.Image.WriteAt(p, off)
+}
+
+func (a *asyncImage) AsyncFor() rbdbackend.Image { return a }
+
+func (a *asyncImage) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	return a.start(done, func() error { _, err := a.Image.ReadAt(p, off); return err })
+}
+
+func (a *asyncImage) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	return a.start(done, func() error { _, err := a.Image.WriteAt(p, off); return err })
+}
+
+func (a *asyncImage) start(done rbdbackend.Completer, io func() error) bool {
+	if a.refuse {
+		return false
+	}
+	go func() {
+		if a.hold != nil {
+			<-a.hold
+		}
+		err := a.err
+		if err == nil {
+			err = io()
+		}
+		done.Complete(err)
+	}()
+	return true
+}
+
+// completion records the completion of a request started through the
+// wrapper, and what before reports at that moment.
+type completion struct {
+	calls  atomic.Int32
+	errs   chan error
+	before func() bool
+	seen   atomic.Bool
+}
+
+func newCompletion(before func() bool) *completion {
+	return &completion{errs: make(chan error, 1), before: before}
+}
+
+func (c *completion) Complete(err error) {
+	if c.before != nil {
+		c.seen.Store(c.before())
+	}
+	if c.calls.Add(1) == 1 {
+		c.errs <- err
+	}
+}
+
+func (c *completion) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-c.errs:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no completion within 10 s")
+		return nil
+	}
+}
+
+// The wrapper starts requests for itself, never by passing its inner
+// image's AsyncIO off as its own; without one inside it starts nothing.
+func TestWrapperAsyncIsItsOwn(t *testing.T) {
+	w := newGuardManager(0).Wrap("rbd/d0", newAsyncImage())
+	if a := rbdbackend.AsyncOf(w); a == nil || a.AsyncFor() != w {
+		t.Fatalf("AsyncOf(wrapper) = %v, want the wrapper", a)
+	}
+
+	w = newGuardManager(0).Wrap("rbd/d0", &lockedImage{Image: rbdbackend.NewMemoryImage(1 << 20)})
+	if a := rbdbackend.AsyncOf(w); a != nil {
+		t.Fatal("AsyncOf(wrapper) is set though its inner image cannot start requests")
+	}
+	a := w.(rbdbackend.AsyncIO)
+	c := newCompletion(nil)
+	if a.StartReadAt(make([]byte, 512), 0, c) || a.StartWriteAt(make([]byte, 512), 0, c) {
+		t.Fatal("started a request without an inner AsyncIO")
+	}
+	if n := c.calls.Load(); n != 0 {
+		t.Fatalf("Complete called %d times for refused requests", n)
+	}
+}
+
+// A started read that fails because the client was fenced is retried,
+// like ReadAt, once the client is replaced; other outcomes reach the
+// caller as they are.
+func TestStartReadAtRetried(t *testing.T) {
+	old := recoverWait
+	defer func() { recoverWait = old }()
+	tests := []struct {
+		name      string
+		err       error // of the inner request
+		fencedFor time.Duration
+		wait      time.Duration // recoverWait
+		wantErr   error
+		retries   int32 // the wrapper's ReadAt calls on the inner image
+	}{
+		{"read", nil, 0, old, nil, 0},
+		{"fenced, then replaced", rbdbackend.ErrLockLost, 80 * time.Millisecond, old, nil, 1},
+		{"replaced already", rbdbackend.ErrLockLost, 0, old, nil, 1},
+		{"still fenced", rbdbackend.ErrLockLost, time.Hour, 50 * time.Millisecond, rbdbackend.ErrLockLost, 0},
+		{"timed out", rbdbackend.ErrTimeout, time.Hour, old, rbdbackend.ErrTimeout, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			recoverWait = tc.wait
+			img := newAsyncImage()
+			data := bytes.Repeat([]byte{0xa5}, 4096)
+			if _, err := img.Image.WriteAt(data, 8192); err != nil {
+				t.Fatal(err)
+			}
+			img.err = tc.err
+			fenced := fencedClient{until: time.Now().Add(tc.fencedFor)}
+			m := NewManager(ManagerOptions{Gateway: "gw-a", Provider: NewProvider("gw-a", 1, quiet), Client: fenced, Logger: quiet})
+			w := m.Wrap("rbd/d0", img).(rbdbackend.AsyncIO)
+			c := newCompletion(func() bool { return !fenced.Fenced() })
+			p := make([]byte, len(data))
+			if !w.StartReadAt(p, 8192, c) {
+				t.Fatal("StartReadAt refused")
+			}
+			err := c.wait(t)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("completed with %v, want %v", err, tc.wantErr)
+			}
+			if got := img.syncReads.Load(); got != tc.retries {
+				t.Fatalf("read %d times again, want %d", got, tc.retries)
+			}
+			if tc.retries > 0 && !c.seen.Load() {
+				t.Fatal("completed before the client was replaced")
+			}
+			if err == nil && !bytes.Equal(p, data) {
+				t.Fatal("completed without the data")
+			}
+			if n := c.calls.Load(); n != 1 {
+				t.Fatalf("Complete called %d times", n)
+			}
+		})
+	}
+}
+
+// A started write that times out fences this gateway's client, as WriteAt
+// does, before it is reported.
+func TestStartWriteAtTimeoutFences(t *testing.T) {
+	timeout := fmt.Errorf("rbd: write rbd/d0: %w", rbdbackend.ErrTimeout)
+	self := clients["gw-a"]
+	tests := []struct {
+		name   string
+		start  bool // StartWriteAt, or WriteAt
+		err    error
+		fenced bool
+	}{
+		{"WriteAt timed out", false, timeout, true},
+		{"StartWriteAt timed out", true, timeout, true},
+		{"StartWriteAt failed otherwise", true, rbdbackend.ErrLockLost, false},
+		{"StartWriteAt written", true, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bl := &blocklist{}
+			m := NewManager(ManagerOptions{Gateway: "gw-a", Provider: NewProvider("gw-a", 1, quiet),
+				Client: client{self, bl}, Logger: quiet})
+			img := newAsyncImage()
+			img.err = tc.err
+			w := m.Wrap("rbd/d0", img)
+			fencedSelf := func() bool { return slices.Equal(bl.list(), []string{self}) }
+			var err error
+			var fencedFirst bool
+			if tc.start {
+				c := newCompletion(fencedSelf)
+				if !w.(rbdbackend.AsyncIO).StartWriteAt(make([]byte, 512), 0, c) {
+					t.Fatal("StartWriteAt refused")
+				}
+				err = c.wait(t)
+				fencedFirst = c.seen.Load()
+			} else {
+				_, err = w.WriteAt(make([]byte, 512), 0)
+				fencedFirst = fencedSelf()
+			}
+			if !errors.Is(err, tc.err) || (err == nil) != (tc.err == nil) {
+				t.Fatalf("write ended with %v, want %v", err, tc.err)
+			}
+			if fencedFirst != tc.fenced {
+				t.Fatalf("own client fenced before the write was reported: %v, want %v", fencedFirst, tc.fenced)
+			}
+			if got := bl.list(); len(got) != 0 && !tc.fenced {
+				t.Fatalf("fenced %v", got)
+			}
+		})
+	}
+}
+
+// The stall timer of a started write runs until the write completes, and
+// stops when the inner image refuses to start it.
+func TestStartWriteAtStallTimer(t *testing.T) {
+	const stall = 10 * time.Millisecond
+	held := newAsyncImage()
+	held.hold = make(chan struct{})
+	refused := newAsyncImage()
+	refused.refuse = true
+	wh := newGuardManager(stall).Wrap("rbd/d0", held).(rbdbackend.AsyncIO)
+	wr := newGuardManager(stall).Wrap("rbd/d0", refused).(rbdbackend.AsyncIO)
+
+	c := newCompletion(nil)
+	if wr.StartWriteAt(make([]byte, 512), 0, c) {
+		t.Fatal("the wrapper started what its inner image refused")
+	}
+	hc := newCompletion(nil)
+	if !wh.StartWriteAt(make([]byte, 512), 0, hc) {
+		t.Fatal("StartWriteAt refused")
+	}
+	// While the held write stalls several times over, the refused one
+	// looks for nobody.
+	deadline := time.Now().Add(10 * time.Second)
+	for held.lookups.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a held write looked for the lock holder %d times in 10 s", held.lookups.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := refused.lookups.Load(); n != 0 {
+		t.Fatalf("a refused write looked for the lock holder %d times", n)
+	}
+	if n := c.calls.Load(); n != 0 {
+		t.Fatalf("Complete called %d times for a refused write", n)
+	}
+	close(held.hold)
+	if err := hc.wait(t); err != nil {
+		t.Fatal(err)
 	}
 }
