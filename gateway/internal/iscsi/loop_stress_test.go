@@ -201,7 +201,11 @@ func addStressLU(t *testing.T, e *testEnv, lun uint64) stressLU {
 	t.Helper()
 	img := rbdbackend.NewMemoryImage(8 << 20)
 	fault := rbdbackend.NewFaultImage(img)
-	lu, err := scsi.NewLU(fault, scsi.LUConfig{Name: fmt.Sprintf("stress%d", lun), BlockSize: testBlockSize, Logger: slog.New(e.logs)})
+	var luImg rbdbackend.Image = fault
+	if lun%2 == 0 {
+		luImg = &asyncImage{fault}
+	}
+	lu, err := scsi.NewLU(luImg, scsi.LUConfig{Name: fmt.Sprintf("stress%d", lun), BlockSize: testBlockSize, Logger: slog.New(e.logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +214,30 @@ func addStressLU(t *testing.T, e *testEnv, lun uint64) stressLU {
 	// for an ABORT TASK or LU RESET to catch it running.
 	fault.SetLatency(rbdbackend.OpFlush, 20*time.Millisecond)
 	return stressLU{lun: lun, fault: fault}
+}
+
+// asyncImage starts requests itself (rbdbackend.AsyncIO), as an RBD image
+// does, completing each on a goroutine of its own: the READs and WRITEs of
+// its LU that do not run inline are started by the serve loop
+// (scsi.Target.Start) and end through task.Done.
+type asyncImage struct{ *rbdbackend.FaultImage }
+
+func (a *asyncImage) AsyncFor() rbdbackend.Image { return a }
+
+func (a *asyncImage) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	go func() {
+		_, err := a.ReadAt(p, off)
+		done.Complete(err)
+	}()
+	return true
+}
+
+func (a *asyncImage) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	go func() {
+		_, err := a.WriteAt(p, off)
+		done.Complete(err)
+	}()
+	return true
 }
 
 const (
@@ -612,6 +640,8 @@ func (w *stressWorker) run(until time.Time) error {
 // commands, ABORT TASK, LU RESET, NOP-Out pings, target pings, logouts and
 // dropped connections with reinstatement, while the LUs' write latency
 // flips between fast (inline, on the reader) and stalling (takeovers).
+// Half the LUs start their slow READs and WRITEs from the loop
+// (asyncImage).
 // Every command must get exactly one status, aborted ones none after
 // their TMF's answer, StatSN must advance by one per status in wire order
 // and the data read must be the data written.
@@ -684,7 +714,10 @@ func TestLoopOwnershipStress(t *testing.T) {
 		t.Logf("worker %d: %d commands, %d aborts, %d LU resets, %d pings, %d logouts, %d drops",
 			i, w.cmds, w.aborts, w.resets, w.pings, w.logouts, w.drops)
 	}
-	t.Logf("%d commands inline, %d takeovers", e.srv.inlineRuns.Load(), e.srv.loopTakeovers.Load())
+	t.Logf("%d commands inline, %d started by the loop, %d takeovers", e.srv.inlineRuns.Load(), e.srv.asyncStarts.Load(), e.srv.loopTakeovers.Load())
+	if e.srv.asyncStarts.Load() == 0 {
+		t.Error("no command was started by the loop")
+	}
 	waitFor(t, "the connections to end", func() bool { return e.connCount() == 0 })
 }
 

@@ -288,7 +288,11 @@ func (c *conn) runReady() bool {
 func (c *conn) start(t *task) bool {
 	t.conn = c
 	t.startedAt = monoNow()
-	return c.sess.device.Start(t.ctx, &t.cmd, t)
+	if !c.sess.device.Start(t.ctx, &t.cmd, t) {
+		return false
+	}
+	c.srv.asyncStarts.Add(1)
+	return true
 }
 
 // Done hands the result of a task started by start to the serve loop

@@ -126,8 +126,9 @@ type Server struct {
 	chap     chapThrottle
 
 	// Counters for tests and diagnostics: commands run on the serve loop,
-	// and serve loops taken over from a stalled inline command.
-	inlineRuns, loopTakeovers atomic.Int64
+	// serve loops taken over from a stalled inline command, and commands
+	// the loop started without a goroutine (conn.start).
+	inlineRuns, loopTakeovers, asyncStarts atomic.Int64
 }
 
 // NewServer returns a Server with no targets.
