@@ -315,6 +315,11 @@ func (c *conn) loop() bool {
 		case m := <-f.completions:
 			f.loopMu.Lock()
 			c.handleCompletion(m)
+			// Completions that came together are answered together, in
+			// one write. Only a holder of loopMu receives.
+			for n := len(f.completions); n > 0 && f.exit == exitNone; n-- {
+				c.handleCompletion(<-f.completions)
+			}
 		case r := <-f.tmfResults:
 			f.loopMu.Lock()
 			c.handleTMFResult(r)
