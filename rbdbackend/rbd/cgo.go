@@ -97,13 +97,24 @@ var completions = sync.OnceValue(func() error {
 // drainCompletions hands each completed request to its waiter. The waiter
 // becomes runnable on this goroutine's P, so it usually runs on this
 // thread as soon as the batch is delivered: one thread wake-up per batch.
+// The eventfd is read with a raw read(2), as the gateway's sockets are
+// (docs/adr/0009): a read through os.File enters the runtime's system
+// call state and wakes its monitor thread after every idle moment.
 func drainCompletions(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		panic("rbd: the completion eventfd: " + err.Error())
+	}
 	var counter [8]byte
+	readCounter := func(fd uintptr) bool {
+		_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&counter[0])), uintptr(len(counter)))
+		return e != syscall.EAGAIN // else wait in the netpoller
+	}
 	var batch [64]C.struct_rbdgw_done
 	for {
 		// Read before draining: a completion queued after the drain
 		// writes the eventfd again, so none waits unnoticed.
-		if _, err := f.Read(counter[:]); err != nil {
+		if err := rc.Read(readCounter); err != nil {
 			panic("rbd: reading the completion eventfd: " + err.Error())
 		}
 		for {
