@@ -99,7 +99,7 @@ run() {
 	local target="${url[$label]}" p="${pid[$label]}"
 	local args=(bench -f raw -t none -c "$count" -d "$depth" -s "$size")
 	((write)) && args+=(-w)
-	local before=0 start end i rc=0 cpu="-" span=0
+	local before=0 start end i rc=0 cpu="-" span=0 pids=()
 	((procs > 1)) && span="$(($(target_size "$label") / procs / 4096 * 4096))"
 	[[ -n "$p" && "$p" != self ]] && before="$(ticks "$p")"
 	start="$(date +%s.%N)"
@@ -112,8 +112,11 @@ run() {
 			TIMEFORMAT='%3U %3S'
 			{ time LC_ALL=C qemu-img "${args[@]}" "${off[@]}" "$target" >"$tmp/out.$i" 2>&1; } 2>"$tmp/time.$i"
 		) &
+		pids+=($!)
 	done
-	for ((i = 0; i < procs; i++)); do wait -n || rc=1; done
+	# Each by its PID: `wait -n` may also collect another background job
+	# of this shell, or miss processes that end at the same moment.
+	for i in "${pids[@]}"; do wait "$i" || rc=1; done
 	end="$(date +%s.%N)"
 	if ((rc)); then
 		echo "qemu-bench: qemu-img ${args[*]} $target failed:" >&2

@@ -87,12 +87,13 @@ func (c Config) options() [][2]string {
 		// then the break fails.
 		{"rbd_blocklist_on_break_lock", "true"},
 		{"rbd_blocklist_expire_seconds", "0"},
-		// Requests are submitted from goroutines that may block, so the
-		// submitting thread can do librbd's dispatch itself instead of
+		// The submitting thread does librbd's dispatch itself instead of
 		// handing each request to librbd's io_context thread and waking
 		// it (8-11 % less CPU per 4 KiB I/O, docs/performance.md). What
 		// can then block the submitter is the Objecter's in-flight
-		// throttle, which only holds that request's goroutine.
+		// throttle: a goroutine waiting for its request may block there;
+		// a request started without a waiter (Image.start, from a
+		// connection's serve loop) is started only far below it.
 		{"rbd_non_blocking_aio", "false"},
 	}
 	if c.Keyring != "" {

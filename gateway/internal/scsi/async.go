@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
-
-	"github.com/rbdgw/rbdgw/gateway/internal/scsi/pr"
 )
 
 // Commands started without a goroutine to wait for them. A READ or WRITE
@@ -110,8 +108,7 @@ func (t *task) prepareAsync() bool {
 		t.asyncBuf = t.dataInBuffer(r.blocks * bs)
 		return true
 	}
-	if t.lu.writeProtected() != nil || t.fua() || t.lu.modeFlags.Load()&modeWCE == 0 ||
-		uint64(len(t.cmd.DataOut))%bs != 0 {
+	if t.lu.writeProtected() != nil || t.lu.needsFlush(t.fua()) || t.partialBlock() {
 		return false // protected, flushed after, or a partial block to merge
 	}
 	data, err := t.writeData(r)
@@ -131,26 +128,9 @@ func (t *task) asyncWrite() bool {
 // the request.
 func (t *task) admitAndStart() {
 	lu := t.lu
-	if t.op.flags&flagKeepsUA == 0 {
-		if code, ok := lu.popUA(t.nexus); ok {
-			t.finishNow(newSense(senseUnitAttention, code))
-			return
-		}
-	}
-	if refusal := aluaRefusal(t.tgt.alua.AccessState(lu, t.nexus), t.op); refusal != nil {
-		t.finishNow(refusal)
+	if err := t.admit(); err != nil {
+		t.finishNow(err)
 		return
-	}
-	if t.op.access != pr.AccessAllowed {
-		conflict, err := lu.pr.Conflict(t.ctx, portOf(t.nexus), t.op.access)
-		if err != nil {
-			t.finishNow(senseFromReservationStore(err))
-			return
-		}
-		if conflict {
-			t.finishNow(errReservationConflict)
-			return
-		}
 	}
 	write := t.asyncWrite()
 	// A READ in flight is abandoned when the command is aborted or its

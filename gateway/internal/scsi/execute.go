@@ -130,28 +130,37 @@ func (t *task) runOnLU() (res Result) {
 	return t.result(t.admitAndRun())
 }
 
-// admitAndRun applies the checks of SAM-5/SPC-4 in order (unit attention,
-// asymmetric access state, reservation conflict) and runs the handler.
+// admitAndRun admits the task (admit) and runs its handler.
 func (t *task) admitAndRun() ([]byte, error) {
+	if err := t.admit(); err != nil {
+		return nil, err
+	}
+	return t.op.run(t)
+}
+
+// admit applies the checks of SAM-5/SPC-4 in order (unit attention,
+// asymmetric access state, reservation conflict); an error is the
+// command's answer instead of running it.
+func (t *task) admit() error {
 	lu, e := t.lu, t.op
 	if e.flags&flagKeepsUA == 0 {
 		if code, ok := lu.popUA(t.nexus); ok {
-			return nil, newSense(senseUnitAttention, code)
+			return newSense(senseUnitAttention, code)
 		}
 	}
 	if refusal := aluaRefusal(t.tgt.alua.AccessState(lu, t.nexus), e); refusal != nil {
-		return nil, refusal
+		return refusal
 	}
 	if e.access != pr.AccessAllowed {
 		conflict, err := lu.pr.Conflict(t.ctx, portOf(t.nexus), e.access)
 		if err != nil {
-			return nil, senseFromReservationStore(err)
+			return senseFromReservationStore(err)
 		}
 		if conflict {
-			return nil, errReservationConflict
+			return errReservationConflict
 		}
 	}
-	return e.run(t)
+	return nil
 }
 
 // result turns a handler's return values into a Result.

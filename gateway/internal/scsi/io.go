@@ -58,10 +58,16 @@ func writeImage(ctx context.Context, img rbdbackend.Image, p []byte, off int64) 
 // afterWrite makes a completed write durable when the initiator asked for
 // it (FUA) or when the write cache is disabled (caching page WCE=0).
 func (t *task) afterWrite(fua bool) error {
-	if fua || t.lu.modeFlags.Load()&modeWCE == 0 {
+	if t.lu.needsFlush(fua) {
 		return t.lu.flush()
 	}
 	return nil
+}
+
+// needsFlush reports whether a write must be durable before it completes:
+// the initiator asked for it (FUA) or the write cache is disabled.
+func (lu *LU) needsFlush(fua bool) bool {
+	return fua || lu.modeFlags.Load()&modeWCE == 0
 }
 
 // flush makes completed writes durable (no-op for images without a cache).

@@ -68,7 +68,7 @@ func cmdWrite(t *task) ([]byte, error) {
 	if err := t.lu.writeProtected(); err != nil {
 		return nil, err
 	}
-	if uint64(len(t.cmd.DataOut))%uint64(t.lu.cfg.BlockSize) != 0 {
+	if t.partialBlock() {
 		// A partial block is read, merged and written back: keep other
 		// read-modify-write commands out meanwhile.
 		t.lu.rmwMu.Lock()
@@ -102,6 +102,11 @@ func cmdWrite(t *task) ([]byte, error) {
 		return nil, miscompareAt(uint64(i))
 	}
 	return nil, nil
+}
+
+// partialBlock reports Data-Out that ends within a block (see writeData).
+func (t *task) partialBlock() bool {
+	return uint64(len(t.cmd.DataOut))%uint64(t.lu.cfg.BlockSize) != 0
 }
 
 // writeData returns the blocks a WRITE or WRITE AND VERIFY writes. When the

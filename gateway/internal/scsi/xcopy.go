@@ -307,7 +307,7 @@ func (t *task) copySegment(r resolvedSegment, res *copyResult) error {
 		res.bytes += uint64(n)
 		t.lu.mu.Unlock()
 	}
-	if r.dst.modeFlags.Load()&modeWCE == 0 {
+	if r.dst.needsFlush(false) {
 		return asCopyAborted(r.dst.flush())
 	}
 	return nil
