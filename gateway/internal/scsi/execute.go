@@ -182,6 +182,11 @@ func (t *task) result(data []byte, err error) Result {
 	if errors.As(err, &st) {
 		return Result{Status: st.status}
 	}
+	if errors.Is(err, context.Canceled) {
+		// Aborted, or its connection went: the caller reports it as such
+		// (runOnLU, end). No failure to log.
+		return Result{Aborted: true}
+	}
 	// A handler bug, not a peer error: report it and keep serving.
 	t.tgt.log.Error("command failed", "op", t.op.name, "lun", t.lun, "err", err)
 	return checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), t.lu.descriptorSense())

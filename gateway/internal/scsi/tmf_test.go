@@ -2,6 +2,8 @@ package scsi
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +59,24 @@ func (g *gatedImage) WriteAt(p []byte, off int64) (int, error) {
 	return g.MemoryImage.WriteAt(p, off)
 }
 
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // async runs a command in the background.
 func (e *env) async(n *Nexus, tag uint32, attr TaskAttr, cdb, data []byte) <-chan Result {
 	ch := make(chan Result, 1)
@@ -93,6 +113,8 @@ func recv(t *testing.T, ch <-chan Result, what string) Result {
 func TestAbortTaskInSlowRead(t *testing.T) {
 	fi := rbdbackend.NewFaultImage(memImage(testBlocks))
 	e := newEnvWithImage(t, fi)
+	var logs lockedBuffer
+	e.tgt.log = slog.New(slog.NewTextHandler(&logs, nil))
 	fi.SetLatency(rbdbackend.OpRead, time.Hour)
 	res := e.async(e.n, 1000, TaskSimple, cdb10(opRead10, 0, 8), nil)
 	e.waitTask(e.n, 1000)
@@ -106,6 +128,9 @@ func TestAbortTaskInSlowRead(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("abort took %v", d)
+	}
+	if logs.String() != "" {
+		t.Errorf("an abort is logged as a failure: %s", logs.String())
 	}
 	if got := e.tgt.TaskManagement(e.n, TMFAbortTask, 0, 1000); got != TMFTaskNotExist {
 		t.Errorf("second ABORT TASK: %d", got)
