@@ -135,7 +135,7 @@ func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
 	inFlight.done(p.charged)
 	if a := p.async; a.img != nil {
 		p.release()
-		a.complete(int64(ret))
+		a.complete(int64(ret)) // what ReadAt or WriteAt would have waited for
 		return
 	}
 	if p.state.CompareAndSwap(pendingWaiting, pendingCompleted) {
@@ -189,13 +189,7 @@ func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync
 	p := pendingPool.Get().(*pending)
 	p.state.Store(pendingWaiting)
 	p.unlock = unlock
-	buf := pinned(&p.pin, r.buf)
-	cmp := pinned(&p.pin, r.cmp)
-	p.tag = cgo.NewHandle(p)
-	p.charged = inFlight.add(int64(len(r.buf)))
-	if rc := C.rbdgw_submit(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), C.uintptr_t(p.tag)); rc < 0 {
-		inFlight.done(p.charged)
-		p.release()
+	if rc := p.submit(image, r, inFlight.add(int64(len(r.buf)))); rc < 0 {
 		return result{ret: int64(rc)}, false
 	}
 	if ctx.Done() == nil { // never cancelled
@@ -213,6 +207,22 @@ func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync
 	}
 	p.release()
 	return res, false
+}
+
+// submit pins r's buffers and starts r, whose completion finds p; charged
+// is what r already counts in inFlight. When librbd refuses r (< 0), no
+// completion follows: r is uncounted and p released.
+func (p *pending) submit(image C.rbd_image_t, r request, charged int64) C.int {
+	p.charged = charged
+	buf := pinned(&p.pin, r.buf)
+	cmp := pinned(&p.pin, r.cmp)
+	p.tag = cgo.NewHandle(p)
+	rc := C.rbdgw_submit(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), C.uintptr_t(p.tag))
+	if rc < 0 {
+		inFlight.done(charged)
+		p.release()
+	}
+	return rc
 }
 
 // release returns a pending whose request completed (or never started).

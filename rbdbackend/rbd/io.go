@@ -10,7 +10,6 @@ import "C"
 import (
 	"context"
 	"fmt"
-	"runtime/cgo"
 	"sync/atomic"
 	"syscall"
 
@@ -53,14 +52,20 @@ func (i *Image) fail(op string, h *handle, ret int) error {
 // writes complete with 0, not a byte count).
 func (i *Image) run(opName string, h *handle, r request, want int64) (result, error) {
 	res := h.do(r)
-	if res.ret < 0 {
-		return res, i.fail(opName, h, int(res.ret))
+	return res, i.check(opName, h, res.ret, r.off, want)
+}
+
+// check turns librbd's result of a request at off into an error: a
+// negative errno (fail), or fewer bytes than want (want < 0: any count).
+func (i *Image) check(opName string, h *handle, ret int64, off uint64, want int64) error {
+	if ret < 0 {
+		return i.fail(opName, h, int(ret))
 	}
-	if want >= 0 && res.ret != want {
+	if want >= 0 && ret != want {
 		// The image shrank under us (another client); treat as out of range.
-		return res, fmt.Errorf("rbd: %s %s: %d of %d bytes at %d: %w", opName, i.spec, res.ret, want, r.off, rbdbackend.ErrOutOfRange)
+		return fmt.Errorf("rbd: %s %s: %d of %d bytes at %d: %w", opName, i.spec, ret, want, off, rbdbackend.ErrOutOfRange)
 	}
-	return res, nil
+	return nil
 }
 
 // ReadAt reads len(p) bytes at off.
@@ -94,11 +99,8 @@ func (i *Image) ReadAtContext(ctx context.Context, p []byte, off int64) (int, er
 		return 0, ctx.Err()
 	}
 	i.mu.RUnlock()
-	if res.ret < 0 {
-		return 0, i.fail("read", h, int(res.ret))
-	}
-	if res.ret != int64(len(p)) {
-		return 0, fmt.Errorf("rbd: read %s: %d of %d bytes at %d: %w", i.spec, res.ret, len(p), off, rbdbackend.ErrOutOfRange)
+	if err := i.check("read", h, res.ret, r.off, int64(len(p))); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
@@ -293,41 +295,27 @@ func (i *Image) start(op C.int, name string, p []byte, off, want int64, done rbd
 		}
 	}
 	pd := pendingPool.Get().(*pending)
-	pd.charged = n
 	pd.async = asyncReq{img: i, h: h, op: name, off: off, want: want, held: held, done: done}
-	buf := pinned(&pd.pin, p)
-	pd.tag = cgo.NewHandle(pd)
-	if rc := C.rbdgw_submit(h.img, op, C.uint64_t(off), C.uint64_t(n), buf, nil, 0, C.uintptr_t(pd.tag)); rc < 0 {
+	if pd.submit(h.img, request{op: op, off: uint64(off), n: uint64(n), buf: p}, n) < 0 {
 		// No completion follows; ReadAt or WriteAt reports the error.
-		pd.release()
-		i.endAsync(held, n)
+		i.endAsync(held)
 		return false
 	}
 	return true
 }
 
 // endAsync releases what start held.
-func (i *Image) endAsync(held *rangelock.Held, n int64) {
+func (i *Image) endAsync(held *rangelock.Held) {
 	if held != nil {
 		i.ranges.Unlock(held)
 	}
 	i.mu.RUnlock()
-	if n >= 0 {
-		inFlight.done(n)
-	}
 }
 
 // complete ends a request started by start with librbd's result, as run
 // would have.
 func (a asyncReq) complete(ret int64) {
-	i := a.img
-	var err error
-	switch {
-	case ret < 0:
-		err = i.fail(a.op, a.h, int(ret))
-	case a.want >= 0 && ret != a.want:
-		err = fmt.Errorf("rbd: %s %s: %d of %d bytes at %d: %w", a.op, i.spec, ret, a.want, a.off, rbdbackend.ErrOutOfRange)
-	}
-	i.endAsync(a.held, -1) // finish uncharged it
+	err := a.img.check(a.op, a.h, ret, uint64(a.off), a.want)
+	a.img.endAsync(a.held)
 	a.done.Complete(err)
 }
