@@ -2,8 +2,6 @@ package scsi
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"sync/atomic"
 )
 
@@ -63,20 +61,15 @@ func (t *Target) Start(ctx context.Context, cmd *Command, done Completion) (star
 	if e.checkReserved(cdb) != nil {
 		return false
 	}
-	tk, _ := taskPool.Get().(*task)
-	if tk == nil {
-		tk = new(task)
-	}
-	*tk = task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
+	tk := t.pooledTask(ctx, lu, cmd, cdb, e)
 	entered := false
 	defer func() {
 		// A bug must not take the connection down. Before the task
 		// entered its task set, Execute runs the command instead.
 		if p := recover(); p != nil {
-			t.log.Error("panic while starting a command", "cdb", fmt.Sprintf("% x", cdb),
-				"panic", p, "stack", string(debug.Stack()))
+			res := t.panicked("starting", cdb, p, lu)
 			if entered && tk.async.CompareAndSwap(asyncRunning, asyncWaiting) {
-				tk.end(checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), lu.descriptorSense()))
+				tk.end(res)
 			}
 			started = entered
 		}
@@ -84,8 +77,7 @@ func (t *Target) Start(ctx context.Context, cmd *Command, done Completion) (star
 	// What fails these checks is answered by Execute, in its order
 	// (unit attentions before invalid fields).
 	if !tk.prepareAsync() || !lu.tasks.enterNow(ctx, &tk.entry, tk.nexus, cmd.Tag, cmd.Attr) {
-		*tk = task{}
-		taskPool.Put(tk)
+		tk.recycle()
 		return false
 	}
 	entered = true
@@ -163,9 +155,7 @@ func (t *task) admitAndStart() {
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				t.tgt.log.Error("panic while executing a command", "cdb", fmt.Sprintf("% x", t.cdb),
-					"panic", p, "stack", string(debug.Stack()))
-				t.end(checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), lu.descriptorSense()))
+				t.end(t.tgt.panicked("executing", t.cdb, p, lu))
 			}
 		}()
 		t.end(t.result(t.op.run(t)))
@@ -225,8 +215,7 @@ func (t *task) end(res Result) {
 	reusable = reusable && t.async.Load() != asyncAbandoned
 	done := t.done
 	if reusable {
-		*t = task{}
-		taskPool.Put(t)
+		t.recycle()
 	}
 	done.Done(res)
 }

@@ -54,9 +54,7 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) (res Result) {
 			if cmd != nil {
 				cdb = cmd.CDB
 			}
-			t.log.Error("panic while executing a command", "cdb", fmt.Sprintf("% x", cdb),
-				"panic", p, "stack", string(debug.Stack()))
-			res = checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), false)
+			res = t.panicked("executing", cdb, p, nil)
 		}
 	}()
 	if cmd == nil || cmd.Nexus == nil {
@@ -92,17 +90,42 @@ func (t *Target) Execute(ctx context.Context, cmd *Command) (res Result) {
 		tk := &task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
 		return tk.result(e.run(tk))
 	}
+	tk := t.pooledTask(ctx, lu, cmd, cdb, e)
+	res = tk.runOnLU()
+	if tk.reusable {
+		tk.recycle()
+	}
+	return res
+}
+
+// pooledTask returns a task of cmd on lu from taskPool.
+func (t *Target) pooledTask(ctx context.Context, lu *LU, cmd *Command, cdb []byte, e *opEntry) *task {
 	tk, _ := taskPool.Get().(*task)
 	if tk == nil {
 		tk = new(task)
 	}
 	*tk = task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
-	res = tk.runOnLU()
-	if tk.reusable {
-		*tk = task{}
-		taskPool.Put(tk)
-	}
-	return res
+	return tk
+}
+
+// recycle puts a task nothing refers to any more back in taskPool.
+func (t *task) recycle() {
+	*t = task{}
+	taskPool.Put(t)
+}
+
+// panicked reports a bug that panicked while a command was being what
+// (executed, started) and returns the command's answer: INTERNAL TARGET
+// FAILURE, in lu's sense format (fixed without one).
+func (t *Target) panicked(what string, cdb []byte, p any, lu *LU) Result {
+	t.log.Error("panic while "+what+" a command", "cdb", fmt.Sprintf("% x", cdb),
+		"panic", p, "stack", string(debug.Stack()))
+	return internalFailure(lu)
+}
+
+// internalFailure is CHECK CONDITION, INTERNAL TARGET FAILURE.
+func internalFailure(lu *LU) Result {
+	return checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), lu.descriptorSense())
 }
 
 // runOnLU runs a command in the task set of its logical unit.
@@ -189,7 +212,7 @@ func (t *task) result(data []byte, err error) Result {
 	}
 	// A handler bug, not a peer error: report it and keep serving.
 	t.tgt.log.Error("command failed", "op", t.op.name, "lun", t.lun, "err", err)
-	return checkCondition(newSense(senseHardwareError, ascInternalTargetFailure), t.lu.descriptorSense())
+	return internalFailure(t.lu)
 }
 
 func checkCondition(e *senseError, descriptor bool) Result {
