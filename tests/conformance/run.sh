@@ -228,6 +228,14 @@ for t in "${tests[@]}"; do
 	rc=$?
 	if ((rc == 124 || rc == 137)); then
 		verdict=TIMEOUT; tmo=$((tmo + 1))
+	elif [ "$t" = ALL.iSCSITMF.LUNResetSimpleAsync ] && grep -q 'CU_ASSERT_EQUAL(reconnect_succeeded,1)' "$log"; then
+		# libiscsi 1.19's test fails this assertion every time (it reads
+		# the flag before any callback can set it), and the cleanup it then
+		# jumps to (logout, destroy the context, free the WRITE's task)
+		# now and then corrupts the initiator's heap: glibc aborts it after
+		# the failure is recorded (docs/conformance.md). A failure, whether
+		# or not that abort follows; a crash before it is a crash.
+		verdict=FAIL; fail=$((fail + 1))
 	elif ((rc > 128)) || ! grep -q "Run Summary" "$log"; then
 		verdict=CRASH; crash=$((crash + 1))
 	elif grep -qE '^ +tests +1 +1 +1 +0' "$log"; then
