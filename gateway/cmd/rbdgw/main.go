@@ -38,6 +38,7 @@ func main() {
 		cephID     = flag.String("ceph-id", "admin", "Ceph client id for rbd disks")
 		watchEvery = flag.Duration("watch-interval", 2*time.Second, "how often the configuration file is checked for changes (0: only on SIGHUP)")
 		showVer    = flag.Bool("version", false, "print the version and exit")
+		sysmonPoll = flag.Bool("sysmon-polling", true, "keep the Go runtime's monitor thread polling while the gateway is idle, instead of sleeping until a librbd call wakes it (re-executes the daemon once at start with GODEBUG="+sysmonSetting+"; docs/adr/0011)")
 
 		etcdAddrs    = flag.String("etcd", "", "cluster mode: comma-separated etcd endpoints (host:port or URL)")
 		gatewayName  = flag.String("gateway", "", "cluster mode: this gateway's name in the cluster (default: host name)")
@@ -64,10 +65,17 @@ func main() {
 		fmt.Println("rbdgw", version)
 		return
 	}
+	var sysmonErr error
+	if *sysmonPoll {
+		sysmonErr = keepSysmonPolling() // returns only when it did not re-execute
+	}
 	log, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rbdgw:", err)
 		os.Exit(2)
+	}
+	if sysmonErr != nil {
+		log.Warn("could not re-execute with the runtime's monitor thread polling; running without", "err", sysmonErr)
 	}
 	if err := startPprof(log); err != nil {
 		fmt.Fprintln(os.Stderr, "rbdgw:", err)
