@@ -1,9 +1,49 @@
 package rbdbackend
 
 // Completer receives the outcome of a request started through AsyncIO:
-// nil, or the error ReadAt or WriteAt would have returned.
+// nil, or the error ReadAt or WriteAt would have returned. b is the batch
+// of completions delivered together that this one belongs to, nil when it
+// is delivered alone.
 type Completer interface {
-	Complete(err error)
+	Complete(err error, b *Batch)
+}
+
+// Batch is a set of completions one goroutine delivers together. Work a
+// completer registers with After runs once all of them were delivered, so
+// that, for one, the responses of several commands leave in one socket
+// write rather than one each.
+type Batch struct {
+	after []BatchEnder
+}
+
+// BatchEnder is work left for the end of a batch.
+type BatchEnder interface {
+	EndBatch()
+}
+
+// After has e.EndBatch run when the batch ends, once however often e is
+// registered; on a nil Batch (a completion delivered alone) it runs now.
+func (b *Batch) After(e BatchEnder) {
+	if b == nil {
+		e.EndBatch()
+		return
+	}
+	for _, x := range b.after {
+		if x == e {
+			return
+		}
+	}
+	b.after = append(b.after, e)
+}
+
+// End runs the registered work in the order it was registered and leaves
+// the batch empty for reuse.
+func (b *Batch) End() {
+	for i, e := range b.after {
+		b.after[i] = nil
+		e.EndBatch()
+	}
+	b.after = b.after[:0]
 }
 
 // AsyncIO starts plain reads and writes without waiting for them, so that

@@ -23,7 +23,7 @@ type completer struct {
 
 func newCompleter() *completer { return &completer{errs: make(chan error, 1)} }
 
-func (c *completer) Complete(err error) {
+func (c *completer) Complete(err error, _ *rbdbackend.Batch) {
 	if c.calls.Add(1) == 1 {
 		c.errs <- err
 	}
@@ -337,7 +337,7 @@ type gate struct {
 
 func newGate() *gate { return &gate{entered: make(chan struct{}), open: make(chan struct{})} }
 
-func (g *gate) Complete(error) {
+func (g *gate) Complete(error, *rbdbackend.Batch) {
 	close(g.entered)
 	<-g.open
 }

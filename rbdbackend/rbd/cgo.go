@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
 // Operation codes understood by rbdgw_submit.
@@ -79,7 +81,7 @@ var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan re
 //
 //export rbdgwComplete
 func rbdgwComplete(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
-	finish(tag, ret, mismatch)
+	finish(tag, ret, mismatch, nil)
 }
 
 // completions starts, once, the goroutine that delivers what librbd
@@ -111,6 +113,7 @@ func drainCompletions(f *os.File) {
 		return e != syscall.EAGAIN // else wait in the netpoller
 	}
 	var batch [64]C.struct_rbdgw_done
+	var b rbdbackend.Batch
 	for {
 		// Read before draining: a completion queued after the drain
 		// writes the eventfd again, so none waits unnoticed.
@@ -120,22 +123,24 @@ func drainCompletions(f *os.File) {
 		for {
 			n := int(C.rbdgw_drain(&batch[0], C.int(len(batch))))
 			for _, d := range batch[:n] {
-				finish(d.tag, d.ret, d.mismatch)
+				finish(d.tag, d.ret, d.mismatch, &b)
 			}
 			if n < len(batch) {
 				break
 			}
 		}
+		b.End() // what the completers left for the end of the batch
 	}
 }
 
-// finish completes the request of tag.
-func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t) {
+// finish completes the request of tag; b is the batch it was delivered in
+// (nil: alone).
+func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t, b *rbdbackend.Batch) {
 	p := cgo.Handle(tag).Value().(*pending)
 	inFlight.done(p.charged)
 	if a := p.async; a.img != nil {
 		p.release()
-		a.complete(int64(ret)) // what ReadAt or WriteAt would have waited for
+		a.complete(int64(ret), b) // what ReadAt or WriteAt would have waited for
 		return
 	}
 	if p.state.CompareAndSwap(pendingWaiting, pendingCompleted) {

@@ -314,8 +314,8 @@ func (i *Image) endAsync(held *rangelock.Held) {
 
 // complete ends a request started by start with librbd's result, as run
 // would have.
-func (a asyncReq) complete(ret int64) {
+func (a asyncReq) complete(ret int64, b *rbdbackend.Batch) {
 	err := a.img.check(a.op, a.h, ret, uint64(a.off), a.want)
 	a.img.endAsync(a.held)
-	a.done.Complete(err)
+	a.done.Complete(err, b)
 }

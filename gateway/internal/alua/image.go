@@ -206,16 +206,16 @@ type asyncRead struct {
 	done rbdbackend.Completer
 }
 
-func (r *asyncRead) Complete(err error) {
+func (r *asyncRead) Complete(err error, b *rbdbackend.Batch) {
 	if !r.i.retries(err) {
-		r.done.Complete(err)
+		r.done.Complete(err, b)
 		return
 	}
 	go func() {
 		r.done.Complete(r.i.retryAfter(context.Background(), err, func() error {
 			_, e := r.i.inner.ReadAt(r.p, r.off)
 			return e
-		}))
+		}), nil)
 	}()
 }
 
@@ -239,16 +239,16 @@ type asyncWrite struct {
 	done rbdbackend.Completer
 }
 
-func (w *asyncWrite) Complete(err error) {
+func (w *asyncWrite) Complete(err error, b *rbdbackend.Batch) {
 	if !w.w.end(err) {
-		w.done.Complete(err)
+		w.done.Complete(err, b)
 		return
 	}
 	// As WriteAt does, fence this client before the write is reported
 	// failed; fencing waits for the monitors.
 	go func() {
 		w.i.m.timedOut(w.i.disk)
-		w.done.Complete(err)
+		w.done.Complete(err, nil)
 	}()
 }
 

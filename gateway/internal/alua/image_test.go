@@ -246,7 +246,7 @@ func (a *asyncImage) start(done rbdbackend.Completer, io func() error) bool {
 		if err == nil {
 			err = io()
 		}
-		done.Complete(err)
+		done.Complete(err, nil)
 	}()
 	return true
 }
@@ -264,7 +264,7 @@ func newCompletion(before func() bool) *completion {
 	return &completion{errs: make(chan error, 1), before: before}
 }
 
-func (c *completion) Complete(err error) {
+func (c *completion) Complete(err error, _ *rbdbackend.Batch) {
 	if c.before != nil {
 		c.seen.Store(c.before())
 	}

@@ -21,9 +21,11 @@ const reservedTag = 0xffffffff
 // goroutine holds loopMu.
 type ffpState struct {
 	// loopMu is held by the goroutine doing the loop's work: the serve
-	// loop goroutine, except while it waits for events, or the reader,
-	// which handles what it read itself when the loop is idle (saving a
-	// goroutine wake-up per PDU). A takeover (loopBaton) passes it on.
+	// loop goroutine, except while it waits for events; the reader, which
+	// handles what it read itself when the loop is idle (saving a
+	// goroutine wake-up per PDU); or the goroutine delivering a started
+	// command's completion, which answers it itself when the loop is idle
+	// (task.Done). A takeover (loopBaton) passes it on.
 	loopMu sync.Mutex
 	// readerHolds is set while the reader holds loopMu, so that a
 	// takeover knows to start a new reader rather than a new loop.

@@ -176,6 +176,8 @@ type taskQueue struct {
 
 func (q *taskQueue) push(t *task) { q.items = append(q.items, t) }
 
+func (q *taskQueue) len() int { return len(q.items) - q.head }
+
 // pop returns the oldest task, nil when empty.
 func (q *taskQueue) pop() *task {
 	if q.head == len(q.items) {

@@ -203,7 +203,7 @@ func addStressLU(t *testing.T, e *testEnv, lun uint64) stressLU {
 	fault := rbdbackend.NewFaultImage(img)
 	var luImg rbdbackend.Image = fault
 	if lun%2 == 0 {
-		luImg = &asyncImage{fault}
+		luImg = newAsyncImage(t, fault)
 	}
 	lu, err := scsi.NewLU(luImg, scsi.LUConfig{Name: fmt.Sprintf("stress%d", lun), BlockSize: testBlockSize, Logger: slog.New(e.logs)})
 	if err != nil {
@@ -220,14 +220,47 @@ func addStressLU(t *testing.T, e *testEnv, lun uint64) stressLU {
 // does, completing each on a goroutine of its own: the READs and WRITEs of
 // its LU that do not run inline are started by the serve loop
 // (scsi.Target.Start) and end through task.Done.
-type asyncImage struct{ *rbdbackend.FaultImage }
+type asyncImage struct {
+	*rbdbackend.FaultImage
+	completed chan func(*rbdbackend.Batch)
+}
+
+// newAsyncImage starts the image's deliverer: like librbd's completion
+// goroutine it delivers what completed in batches (rbdbackend.Batch),
+// those that completed together, and ends each batch.
+func newAsyncImage(t *testing.T, fault *rbdbackend.FaultImage) *asyncImage {
+	a := &asyncImage{FaultImage: fault, completed: make(chan func(*rbdbackend.Batch), 1024)}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		var b rbdbackend.Batch
+		for {
+			select {
+			case deliver := <-a.completed:
+				deliver(&b)
+			case <-stop:
+				return
+			}
+			for more := true; more; {
+				select {
+				case deliver := <-a.completed:
+					deliver(&b)
+				default:
+					more = false
+				}
+			}
+			b.End()
+		}
+	}()
+	return a
+}
 
 func (a *asyncImage) AsyncFor() rbdbackend.Image { return a }
 
 func (a *asyncImage) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
 	go func() {
 		_, err := a.ReadAt(p, off)
-		done.Complete(err)
+		a.completed <- func(b *rbdbackend.Batch) { done.Complete(err, b) }
 	}()
 	return true
 }
@@ -235,7 +268,7 @@ func (a *asyncImage) StartReadAt(p []byte, off int64, done rbdbackend.Completer)
 func (a *asyncImage) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
 	go func() {
 		_, err := a.WriteAt(p, off)
-		done.Complete(err)
+		a.completed <- func(b *rbdbackend.Batch) { done.Complete(err, b) }
 	}()
 	return true
 }
@@ -714,9 +747,13 @@ func TestLoopOwnershipStress(t *testing.T) {
 		t.Logf("worker %d: %d commands, %d aborts, %d LU resets, %d pings, %d logouts, %d drops",
 			i, w.cmds, w.aborts, w.resets, w.pings, w.logouts, w.drops)
 	}
-	t.Logf("%d commands inline, %d started by the loop, %d takeovers", e.srv.inlineRuns.Load(), e.srv.asyncStarts.Load(), e.srv.loopTakeovers.Load())
+	t.Logf("%d commands inline, %d started by the loop, %d answered by their completion's goroutine, %d takeovers",
+		e.srv.inlineRuns.Load(), e.srv.asyncStarts.Load(), e.srv.directAnswers.Load(), e.srv.loopTakeovers.Load())
 	if e.srv.asyncStarts.Load() == 0 {
 		t.Error("no command was started by the loop")
+	}
+	if e.srv.directAnswers.Load() == 0 {
+		t.Error("no completion was answered by the goroutine that delivered it")
 	}
 	waitFor(t, "the connections to end", func() bool { return e.connCount() == 0 })
 }

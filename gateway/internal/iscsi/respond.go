@@ -68,6 +68,34 @@ func (c *conn) flushDirect() bool {
 	return true
 }
 
+// flushNoWait hands the queued PDUs over like flushDirect, but never
+// waits for the socket: it writes what the socket takes now and leaves the
+// rest, and everything when the writer goroutine is busy or the socket
+// cannot be written without waiting, to the writer goroutine. The
+// goroutine delivering the storage's completions answers this way
+// (answerCompletion): it serves every connection of the process.
+func (c *conn) flushNoWait() {
+	f := &c.ffp
+	if len(f.out) == 0 {
+		return
+	}
+	if f.exit != exitNone || !c.wr.CanTryWrite() || !f.q.tryOwn() {
+		c.flushOut()
+		return
+	}
+	items := f.out
+	f.out, f.outSpare = f.outSpare[:0], nil
+	whole, err := f.q.tryWriteOwned(c.wr, items)
+	if whole {
+		clear(items)
+		f.outSpare = items[:0]
+	}
+	if err != nil {
+		c.log.Info("write failed", "err", err)
+		f.exit = exitNow
+	}
+}
+
 // sendControl queues a response the initiator can provoke outside the
 // CmdSN window.
 func (c *conn) sendControl(p *pdu.PDU, release *pdu.PDU) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/internal/pdu"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
 // completion is a task's outcome reported by its goroutine.
@@ -297,19 +298,71 @@ func (c *conn) start(t *task) bool {
 
 // Done hands the result of a task started by start to the serve loop
 // (scsi.Completion). It runs on the goroutine that delivers the storage's
-// completions, so it never waits for the loop.
-func (t *task) Done(res scsi.Result) {
+// completions, so it never waits for the loop: when the loop is idle it
+// answers the command itself (answerCompletion), else it queues the result
+// for the loop.
+func (t *task) Done(res scsi.Result, b *rbdbackend.Batch) {
 	c, f := t.conn, &t.conn.ffp
 	m := completion{task: t, res: res, took: time.Duration(monoNow() - t.startedAt)}
 	t.cancel()
 	t.releaseExec()
 	f.baton.relieve()
+	if f.loopMu.TryLock() {
+		// Answering here saves waking the serve goroutine: a goroutine
+		// readied, and with a P idle a second thread woken to look for
+		// work.
+		f.taskWG.Done()
+		c.srv.directAnswers.Add(1)
+		c.answerCompletion(m, b)
+		return
+	}
 	select {
 	case f.completions <- m:
 		f.taskWG.Done()
 	default:
 		go c.reportCompletion(m) // the loop is behind: wait beside it
 	}
+}
+
+// answerCompletion does the loop's work for one completion on the
+// goroutine that delivered it, which holds loopMu, and lets go of the
+// loop. The response is written at the end of the batch b (EndBatch), so
+// that the completions of one batch are answered with one write; what
+// needs more (commands made ready, the connection's end) is left to the
+// serve goroutine.
+func (c *conn) answerCompletion(m completion, b *rbdbackend.Batch) {
+	f := &c.ffp
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic answering a completion", "panic", r, "stack", string(debug.Stack()))
+			f.exit = exitNow
+		}
+		c.leaveLoop()
+		b.After(c)
+	}()
+	c.handleCompletion(m)
+	c.reuseTasks()
+}
+
+// EndBatch writes what answerCompletion left for the end of a batch of
+// completions (rbdbackend.BatchEnder), without waiting for the socket.
+// When the loop is busy, its holder writes it when done.
+func (c *conn) EndBatch() {
+	if c.ffp.loopMu.TryLock() {
+		c.flushNoWait()
+		c.leaveLoop()
+	}
+}
+
+// leaveLoop lets go of the loop held off the serve goroutine for a
+// completion, waking the serve goroutine for what only it does: starting
+// the commands made ready and ending the connection.
+func (c *conn) leaveLoop() {
+	f := &c.ffp
+	if f.exit != exitNone || f.ready.len() > 0 {
+		c.wakeLoop()
+	}
+	f.loopMu.Unlock()
 }
 
 // runsInline reports whether t runs on the serve loop (see inline.go).

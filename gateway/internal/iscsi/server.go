@@ -126,9 +126,10 @@ type Server struct {
 	chap     chapThrottle
 
 	// Counters for tests and diagnostics: commands run on the serve loop,
-	// serve loops taken over from a stalled inline command, and commands
-	// the loop started without a goroutine (conn.start).
-	inlineRuns, loopTakeovers, asyncStarts atomic.Int64
+	// serve loops taken over from a stalled inline command, commands the
+	// loop started without a goroutine (conn.start), and completions
+	// answered by the goroutine that delivered them (task.Done).
+	inlineRuns, loopTakeovers, asyncStarts, directAnswers atomic.Int64
 }
 
 // NewServer returns a Server with no targets.

@@ -57,6 +57,11 @@ type sendQueue struct {
 	wake         chan struct{}
 	closed       bool
 
+	// unfinished holds the items of a direct write the socket did not
+	// take whole (tryWriteOwned); the writer goroutine finishes the write
+	// before anything else, then disposes them. Guarded by mu.
+	unfinished []outItem
+
 	wmu  sync.Mutex
 	pdus []*pdu.PDU // WriteBatch's argument, reused under wmu
 }
@@ -109,8 +114,8 @@ func (q *sendQueue) take(spare []outItem) []outItem {
 func (q *sendQueue) close() []outItem {
 	q.mu.Lock()
 	q.closed = true
-	items := q.items
-	q.items = nil
+	items := append(q.unfinished, q.items...)
+	q.items, q.unfinished = nil, nil
 	q.mu.Unlock()
 	return items
 }
@@ -123,7 +128,7 @@ func (q *sendQueue) tryOwn() bool {
 		return false
 	}
 	q.mu.Lock()
-	idle := len(q.items) == 0 && !q.closed
+	idle := len(q.items) == 0 && q.unfinished == nil && !q.closed
 	q.mu.Unlock()
 	if !idle {
 		q.wmu.Unlock()
@@ -139,8 +144,51 @@ func (q *sendQueue) writeOwned(w *pdu.Writer, items []outItem) error {
 	return err
 }
 
-// write writes items with one WriteBatch and disposes them; wmu is held.
-func (q *sendQueue) write(w *pdu.Writer, items []outItem) error {
+// tryWriteOwned writes items as writeOwned does, but without waiting for
+// the socket: what it does not take now is left to the writer goroutine,
+// which then owns items (whole is false: the caller must not reuse their
+// array).
+func (q *sendQueue) tryWriteOwned(w *pdu.Writer, items []outItem) (whole bool, err error) {
+	whole, err = w.TryWriteBatch(q.collect(items))
+	q.dropPDUs()
+	if whole || err != nil {
+		for i := range items {
+			items[i].dispose()
+		}
+		q.wmu.Unlock()
+		return true, err
+	}
+	q.mu.Lock()
+	q.unfinished = items
+	q.mu.Unlock()
+	q.wmu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return false, nil
+}
+
+// finish completes the write tryWriteOwned left unfinished, if any, and
+// disposes its items; wmu is held.
+func (q *sendQueue) finish(w *pdu.Writer) error {
+	q.mu.Lock()
+	items := q.unfinished
+	q.unfinished = nil
+	q.mu.Unlock()
+	if items == nil {
+		return nil
+	}
+	err := w.Finish()
+	for i := range items {
+		items[i].dispose()
+	}
+	return err
+}
+
+// collect returns the PDUs of items for WriteBatch, in q.pdus; wmu is
+// held.
+func (q *sendQueue) collect(items []outItem) []*pdu.PDU {
 	pdus := q.pdus[:0]
 	for i := range items {
 		switch {
@@ -152,12 +200,22 @@ func (q *sendQueue) write(w *pdu.Writer, items []outItem) error {
 			pdus = append(pdus, items[i].p)
 		}
 	}
+	q.pdus = pdus
+	return pdus
+}
+
+func (q *sendQueue) dropPDUs() {
+	clear(q.pdus)
+	q.pdus = q.pdus[:0]
+}
+
+// write writes items with one WriteBatch and disposes them; wmu is held.
+func (q *sendQueue) write(w *pdu.Writer, items []outItem) error {
 	var err error
-	if len(pdus) > 0 {
+	if pdus := q.collect(items); len(pdus) > 0 {
 		err = w.WriteBatch(pdus)
 	}
-	clear(pdus)
-	q.pdus = pdus[:0]
+	q.dropPDUs()
 	for i := range items {
 		items[i].dispose()
 	}
@@ -175,6 +233,10 @@ func runWriter(q *sendQueue, w *pdu.Writer, stop <-chan struct{}) error {
 			return nil
 		}
 		q.wmu.Lock()
+		if err := q.finish(w); err != nil {
+			q.wmu.Unlock()
+			return err
+		}
 		items := q.take(spare)
 		if len(items) == 0 {
 			q.wmu.Unlock()

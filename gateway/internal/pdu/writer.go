@@ -15,12 +15,23 @@ type Writer struct {
 	scratch      []byte      // headers, digests and padding of the current batch
 	vecs         [][]byte    // reused backing array for the iovecs
 	bufs         net.Buffers // kept in the struct so WriteTo does not allocate
+	// rest is what TryWriteBatch could not write yet (the tail of vecs),
+	// left for Finish.
+	rest [][]byte
 }
 
 // VectorWriter is a stream that writes several buffers with one system
 // call itself; WriteBatch uses it instead of net.Buffers.
 type VectorWriter interface {
 	Writev(bufs [][]byte) (int64, error)
+}
+
+// TryVectorWriter is a VectorWriter that can also write without waiting:
+// TryWritev writes what the stream takes now and returns how many bytes
+// went out, fewer than asked (with a nil error) when it is full.
+type TryVectorWriter interface {
+	VectorWriter
+	TryWritev(bufs [][]byte) (int64, error)
 }
 
 // NewWriter returns a Writer on w. Digests start off.
@@ -38,20 +49,125 @@ var (
 )
 
 // WriteBatch writes the PDUs with one vectored write (writev on a net.Conn
-// or a VectorWriter).
+// or a VectorWriter), after what an earlier TryWriteBatch left (Finish).
 // Headers, digests and padding are laid out back to back in one scratch
 // buffer, so a batch costs about two iovecs per PDU with data; data slices
 // are never copied. The TotalAHSLength and DataSegmentLength sent are taken
 // from the AHS and Data slices; the PDUs themselves are not modified. On error nothing is written unless the write itself
 // failed part way.
 func (w *Writer) WriteBatch(pdus []*PDU) error {
+	if err := w.Finish(); err != nil {
+		return err
+	}
+	vecs, err := w.frame(pdus)
+	if err != nil {
+		return err
+	}
+	if vw, ok := w.w.(VectorWriter); ok {
+		_, err = vw.Writev(vecs)
+	} else {
+		w.bufs = vecs
+		_, err = w.bufs.WriteTo(w.w)
+		w.bufs = nil
+	}
+	w.dropVecs()
+	return err
+}
+
+// CanTryWrite reports whether the stream can be written without waiting
+// (TryWriteBatch).
+func (w *Writer) CanTryWrite() bool {
+	_, ok := w.w.(TryVectorWriter)
+	return ok
+}
+
+var (
+	errCannotTry  = errors.New("iscsi: the stream cannot be written without waiting")
+	errUnfinished = errors.New("iscsi: a batch is still unfinished")
+)
+
+// TryWriteBatch frames the PDUs as WriteBatch does and writes what the
+// stream takes now, without waiting for it; the stream must be a
+// TryVectorWriter (CanTryWrite). It reports whether everything went out.
+// If not, the rest stays in the Writer, referring to the PDUs' data,
+// until Finish writes it; no batch may be tried before that.
+func (w *Writer) TryWriteBatch(pdus []*PDU) (bool, error) {
+	tw, ok := w.w.(TryVectorWriter)
+	if !ok {
+		return false, errCannotTry
+	}
+	if w.rest != nil {
+		return false, errUnfinished
+	}
+	vecs, err := w.frame(pdus)
+	if err != nil {
+		return false, err
+	}
+	total := 0
+	for _, v := range vecs {
+		total += len(v)
+	}
+	n, err := tw.TryWritev(vecs)
+	if err != nil || int(n) == total {
+		w.dropVecs()
+		return err == nil, err
+	}
+	w.rest = skipBytes(vecs, int(n))
+	return false, nil
+}
+
+// Unfinished reports whether TryWriteBatch left bytes for Finish.
+func (w *Writer) Unfinished() bool { return w.rest != nil }
+
+// Finish writes what TryWriteBatch left, waiting for the stream as long
+// as it takes.
+func (w *Writer) Finish() error {
+	if w.rest == nil {
+		return nil
+	}
+	var err error
+	if vw, ok := w.w.(VectorWriter); ok {
+		_, err = vw.Writev(w.rest)
+	} else {
+		w.bufs = w.rest
+		_, err = w.bufs.WriteTo(w.w)
+		w.bufs = nil
+	}
+	w.rest = nil
+	w.dropVecs()
+	return err
+}
+
+// skipBytes returns bufs without its first n bytes; it reslices bufs and
+// its first remaining buffer in place.
+func skipBytes(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if n > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
+}
+
+// dropVecs drops the references to the payloads of the batch written, so
+// the caller's buffers can be reused and collected.
+func (w *Writer) dropVecs() {
+	clear(w.vecs[:cap(w.vecs)])
+	w.vecs = w.vecs[:0]
+}
+
+// frame lays the PDUs out for one vectored write: it returns the iovecs,
+// kept in w.vecs, over w.scratch and the PDUs' data.
+func (w *Writer) frame(pdus []*PDU) ([][]byte, error) {
 	size := 0
 	for _, p := range pdus {
 		if len(p.AHS)%4 != 0 || len(p.AHS) > MaxAHSLength {
-			return errAHSLength
+			return nil, errAHSLength
 		}
 		if len(p.Data) > MaxDataSegmentLength {
-			return errDataLength
+			return nil, errDataLength
 		}
 		size += BHSLen + len(p.AHS) + 4 + 3 + 4
 	}
@@ -87,17 +203,6 @@ func (w *Writer) WriteBatch(pdus []*PDU) error {
 		vecs = append(vecs, s[start:])
 	}
 	w.scratch = s[:0]
-	var err error
-	if vw, ok := w.w.(VectorWriter); ok {
-		_, err = vw.Writev(vecs)
-	} else {
-		w.bufs = vecs
-		_, err = w.bufs.WriteTo(w.w)
-	}
-	// Drop references to the payloads so the caller's buffers can be reused
-	// and collected.
-	clear(vecs)
-	w.vecs = vecs[:0]
-	w.bufs = nil
-	return err
+	w.vecs = vecs
+	return vecs, nil
 }

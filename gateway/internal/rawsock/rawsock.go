@@ -44,6 +44,7 @@ type Conn struct {
 	written  int64
 	writeErr syscall.Errno
 	writeFn  func(fd uintptr) bool
+	tryFn    func(fd uintptr) bool
 }
 
 // Wrap returns nc as a Conn when it is a socket the runtime polls, and nc
@@ -60,6 +61,10 @@ func Wrap(nc net.Conn) net.Conn {
 	c := &Conn{Conn: nc, rc: rc}
 	c.readFn = c.readSome
 	c.writeFn = c.writeSome
+	c.tryFn = func(fd uintptr) bool {
+		c.writeSome(fd)
+		return true // never wait for the socket to become writable
+	}
 	return c
 }
 
@@ -114,6 +119,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Writev writes the buffers in order with as few writev calls as the
 // socket allows, and returns how many bytes went out.
 func (c *Conn) Writev(bufs [][]byte) (int64, error) {
+	return c.writev(bufs, true)
+}
+
+// TryWritev writes what the socket takes now, in order, without waiting
+// for it to become writable, and returns how many bytes went out: fewer
+// than asked, with a nil error, when the socket is full.
+func (c *Conn) TryWritev(bufs [][]byte) (int64, error) {
+	return c.writev(bufs, false)
+}
+
+func (c *Conn) writev(bufs [][]byte, wait bool) (int64, error) {
+	fn := c.tryFn
+	if wait {
+		fn = c.writeFn
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	all := c.iov[:0]
@@ -125,7 +145,10 @@ func (c *Conn) Writev(bufs [][]byte) (int64, error) {
 	c.pending, c.written, c.writeErr = all, 0, 0
 	var err error
 	for len(c.pending) > 0 && err == nil && c.writeErr == 0 {
-		err = c.rc.Write(c.writeFn)
+		err = c.rc.Write(fn)
+		if !wait {
+			break
+		}
 	}
 	total, errno := c.written, c.writeErr
 	clear(all) // drop the references to the callers' buffers

@@ -137,3 +137,45 @@ func TestWriteToResetPeer(t *testing.T) {
 		t.Fatalf("writes to a reset peer: %v, want a write error", err)
 	}
 }
+
+// TryWritev returns at once with what a full socket took; what it took
+// arrives in order, and the rest can follow once the peer reads.
+func TestTryWritevNeverWaits(t *testing.T) {
+	c, srv := pair(t)
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	var sent []byte
+	full := false
+	for i := 0; i < 1000 && !full; i++ {
+		done := make(chan struct{})
+		var n int64
+		var err error
+		go func() {
+			n, err = c.TryWritev([][]byte{chunk[:len(chunk)/2], chunk[len(chunk)/2:]})
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("TryWritev waited for the socket")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, chunk[:n]...)
+		full = n < int64(len(chunk))
+	}
+	if !full {
+		t.Fatal("the socket never filled up")
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(srv, int64(len(sent)+len(chunk))))
+		got <- b
+	}()
+	if _, err := c.Writev([][]byte{chunk}); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, append(sent, chunk...)) {
+		t.Fatalf("the peer read %d bytes, not the %d sent in order", len(b), len(sent)+len(chunk))
+	}
+}

@@ -3,6 +3,8 @@ package scsi
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
 // Commands started without a goroutine to wait for them. A READ or WRITE
@@ -14,9 +16,10 @@ import (
 
 // Completion receives the result of a command started with Target.Start.
 // Done may run on any goroutine, before Start returned too; it must not
-// block.
+// block. b is the batch of storage completions the result came with (see
+// rbdbackend.Batch), nil when it comes alone.
 type Completion interface {
-	Done(Result)
+	Done(res Result, b *rbdbackend.Batch)
 }
 
 // asyncState is where a started command stands; whoever moves it out of
@@ -171,14 +174,14 @@ func (t *task) finishNow(err error) {
 
 // Complete ends the command with its request's outcome
 // (rbdbackend.Completer).
-func (t *task) Complete(err error) {
+func (t *task) Complete(err error, b *rbdbackend.Batch) {
 	if !t.async.CompareAndSwap(asyncRunning, asyncDone) {
 		return // abandoned: answered already, and not reused
 	}
 	var data []byte
 	switch {
 	case err != nil && t.ctx.Err() != nil:
-		t.end(Result{Aborted: true}) // end tells how
+		t.endIn(Result{Aborted: true}, b) // endIn tells how
 		return
 	case err != nil:
 		kind := ioRead
@@ -189,7 +192,7 @@ func (t *task) Complete(err error) {
 	case !t.asyncWrite():
 		data = t.asyncBuf
 	}
-	t.end(t.result(data, err))
+	t.endIn(t.result(data, err), b)
 }
 
 // abandon ends a READ whose command was aborted before its request
@@ -202,7 +205,10 @@ func (t *task) abandon() {
 
 // end takes the command out of its task set and hands its result over;
 // an aborted command's result is replaced, as runOnLU replaces it.
-func (t *task) end(res Result) {
+func (t *task) end(res Result) { t.endIn(res, nil) }
+
+// endIn is end for a result that came in batch b.
+func (t *task) endIn(res Result, b *rbdbackend.Batch) {
 	aborted, report, reusable := t.lu.tasks.leave(&t.entry)
 	if aborted || t.entry.ctx.parent.Err() != nil {
 		res = Result{Aborted: true, TaskAbortedStatus: aborted && report}
@@ -217,7 +223,7 @@ func (t *task) end(res Result) {
 	if reusable {
 		t.recycle()
 	}
-	done.Done(res)
+	done.Done(res, b)
 }
 
 // asyncFields are the task's fields for Start.

@@ -41,7 +41,7 @@ func (a *asyncImage) start(io func() error, done rbdbackend.Completer) bool {
 		return false
 	}
 	a.started.Add(1)
-	run := func() { done.Complete(io()) }
+	run := func() { done.Complete(io(), nil) }
 	if a.hold.Load() {
 		a.mu.Lock()
 		a.held = append(a.held, run)
@@ -78,7 +78,7 @@ type doneRecorder struct {
 
 func newDoneRecorder() *doneRecorder { return &doneRecorder{ch: make(chan Result, 4)} }
 
-func (d *doneRecorder) Done(r Result) {
+func (d *doneRecorder) Done(r Result, _ *rbdbackend.Batch) {
 	d.calls.Add(1)
 	d.ch <- r
 }
