@@ -188,8 +188,8 @@ func (c *conn) serve() {
 	})
 }
 
-// resumeLoop runs on a new goroutine after a command run inline, or a
-// write, stalled (see loopBaton). When the serve loop goroutine stalled,
+// resumeLoop runs on a new goroutine after a command run inline stalled
+// (see loopBaton). When the serve loop goroutine stalled,
 // this one continues the loop with the loopMu it held. When the reader
 // stalled doing the loop's work, the loop goroutine takes the loop back
 // and this one becomes the reader, in the stalled reader's place.

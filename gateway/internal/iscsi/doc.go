@@ -16,20 +16,21 @@
 // WRITE's immediate data straight into the command's buffer, see
 // datasink.go), a writer (drains a queue with one writev per wake; the loop
 // hands it everything one batch of events produced at once, or writes the
-// batch itself when the writer is idle and nothing is queued, see
-// flushDirect), and one per SCSI command or task management call while it
-// runs in the SCSI layer; they report back on channels that also watch the
-// loop's end. Connection and session state belong to whoever holds the
-// loop (ffpState.loopMu): the serve goroutine while it handles an event,
-// or the reader, which handles what it read itself when the loop is idle,
-// sparing a goroutine wake-up per command (readLoop). Plain reads and
-// writes of at most 128 KiB to a logical unit that answers in
+// batch itself, without waiting for the socket, when the writer is idle
+// and nothing is queued, leaving the writer what the socket did not take,
+// see flushDirect), and one per SCSI command or task management call
+// while it runs in the SCSI layer; they report back on channels that also
+// watch the loop's end. Connection and session state belong to whoever
+// holds the loop (ffpState.loopMu): the serve goroutine while it handles
+// an event, the reader, which handles what it read itself when the loop is
+// idle, sparing a goroutine wake-up per command (readLoop), or the
+// goroutine delivering a started command's completion (task.Done). Plain
+// reads and writes of at most 128 KiB to a logical unit that answers in
 // microseconds run on the loop's holder itself instead of a goroutine of
-// their own (inline.go); should one stall, or a write to the socket block,
-// the loop passes to another goroutine (a new serve loop, or the serve
-// goroutine and a new reader when the reader stalled), so one goroutine at
-// a time owns the state. A panic in any of them closes only that
-// connection.
+// their own (inline.go); should one stall, the loop passes to another
+// goroutine (a new serve loop, or the serve goroutine and a new reader
+// when the reader stalled), so one goroutine at a time owns the state. A
+// panic in any of them closes only that connection.
 //
 // Protocol choices:
 //   - ErrorRecoveryLevel 0 and one connection per session (MaxConnections=1

@@ -231,14 +231,15 @@ func (c *conn) readLoop() {
 
 // serveRead does the loop's work on the reader goroutine, which holds
 // loopMu: the PDUs read, the commands they made ready, their responses.
-// It reports false when a stalled inline command or write handed the loop
-// over (resumeLoop): a new reader then took this one's place.
+// It reports false when a stalled inline command handed the loop over
+// (resumeLoop): a new reader then took this one's place.
 func (c *conn) serveRead() bool {
 	f := &c.ffp
 	c.handleQueuedRx()
-	if !c.runReady() || !c.flushDirect() {
+	if !c.runReady() {
 		return false
 	}
+	c.flushDirect()
 	c.reuseTasks()
 	if f.exit != exitNone {
 		c.wakeLoop() // the loop goroutine ends the connection
@@ -299,9 +300,10 @@ func (c *conn) loop() bool {
 	}
 	stallC := f.stallTick.C
 	for {
-		if !c.runReady() || !c.flushDirect() {
+		if !c.runReady() {
 			return false
 		}
+		c.flushDirect()
 		c.reuseTasks()
 		if f.exit != exitNone {
 			return true

@@ -786,13 +786,14 @@ func warmInline(t *testing.T, e *testEnv, in *iscsitest.Initiator) {
 	}
 }
 
-// TestLoopBlockedOnWriteHandsOver has the initiator stop reading while
-// 12 MiB of Data-In is on its way, so that whoever holds the loop, the
-// reader answering inline READs or the serve goroutine, blocks writing
-// to the socket; meanwhile a slow command completes and more commands
-// arrive. Once the initiator reads again every command has its status,
-// in StatSN order, with the right data, and the connection still serves.
-func TestLoopBlockedOnWriteHandsOver(t *testing.T) {
+// TestLoopGoesOnWhileInitiatorStopsReading has the initiator stop reading
+// while 12 MiB of Data-In is on its way, so that the socket fills up under
+// whoever holds the loop, the reader answering inline READs or the serve
+// goroutine: its write leaves the rest to the writer goroutine, which
+// waits; meanwhile a slow command completes and more commands arrive. Once
+// the initiator reads again every command has its status, in StatSN
+// order, with the right data, and the connection still serves.
+func TestLoopGoesOnWhileInitiatorStopsReading(t *testing.T) {
 	e := newEnv(t, withTuning(func(o *Options) { o.InlineLatency = 10 * time.Millisecond }))
 	in, tap := e.loginTap(t, 16<<10)
 	want := pattern(128<<10, 3)
@@ -816,7 +817,7 @@ func TestLoopBlockedOnWriteHandsOver(t *testing.T) {
 			t.Fatalf("command %d: %v", i, err)
 		}
 		if i == 48 {
-			time.Sleep(60 * time.Millisecond) // the loop's holder is blocked writing by now
+			time.Sleep(60 * time.Millisecond) // the socket is full by now
 		}
 	}
 	for done := 0; done < len(cmds); {

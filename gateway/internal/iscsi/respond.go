@@ -34,47 +34,15 @@ func (c *conn) flushOut() {
 }
 
 // flushDirect hands the queued PDUs over like flushOut, except that when
-// the writer goroutine is idle and nothing waits for it, the serve loop
-// writes them itself: handing them over would cost a goroutine wake-up
-// per batch. The write may block (an initiator that does not read), so it
-// runs under the baton like an inline command: after reliefAfter another
-// goroutine takes the loop over, and this one reports false and owns no
-// loop state any more. Only the serve loop calls it, never cleanup.
-func (c *conn) flushDirect() bool {
-	f := &c.ffp
-	if len(f.out) == 0 {
-		return true
-	}
-	if f.exit != exitNone || !f.q.tryOwn() {
-		c.flushOut()
-		return true
-	}
-	items := f.out
-	f.out, f.outSpare = f.outSpare[:0], nil
-	token := f.baton.begin()
-	err := f.q.writeOwned(c.wr, items)
-	if !f.baton.end(token) {
-		if err != nil {
-			c.kill("write failed")
-		}
-		return false
-	}
-	clear(items)
-	f.outSpare = items[:0]
-	if err != nil {
-		c.log.Info("write failed", "err", err)
-		f.exit = exitNow
-	}
-	return true
-}
-
-// flushNoWait hands the queued PDUs over like flushDirect, but never
-// waits for the socket: it writes what the socket takes now and leaves the
-// rest, and everything when the writer goroutine is busy or the socket
-// cannot be written without waiting, to the writer goroutine. The
-// goroutine delivering the storage's completions answers this way
-// (answerCompletion): it serves every connection of the process.
-func (c *conn) flushNoWait() {
+// the writer goroutine is idle and nothing waits for it, the goroutine
+// holding the loop writes them itself: handing them over would cost a
+// goroutine wake-up per batch. It never waits for the socket: what the
+// socket does not take now, the writer goroutine finishes
+// (sendQueue.unfinished), so an initiator that stops reading holds up
+// neither the loop nor the goroutine delivering the storage's completions
+// (EndBatch). A stream that cannot be written without waiting (not a
+// rawsock.Conn) always goes through the writer goroutine.
+func (c *conn) flushDirect() {
 	f := &c.ffp
 	if len(f.out) == 0 {
 		return

@@ -349,7 +349,7 @@ func (c *conn) answerCompletion(m completion, b *rbdbackend.Batch) {
 // When the loop is busy, its holder writes it when done.
 func (c *conn) EndBatch() {
 	if c.ffp.loopMu.TryLock() {
-		c.flushNoWait()
+		c.flushDirect()
 		c.leaveLoop()
 	}
 }

@@ -122,7 +122,7 @@ func (q *sendQueue) close() []outItem {
 
 // tryOwn takes the socket for a direct write when the writer goroutine is
 // idle and nothing is queued, so that what the caller writes next cannot
-// overtake anything. On true the caller must call writeOwned.
+// overtake anything. On true the caller must call tryWriteOwned.
 func (q *sendQueue) tryOwn() bool {
 	if !q.wmu.TryLock() {
 		return false
@@ -136,18 +136,10 @@ func (q *sendQueue) tryOwn() bool {
 	return idle
 }
 
-// writeOwned writes items with one WriteBatch, disposes them and gives the
-// socket back (see tryOwn).
-func (q *sendQueue) writeOwned(w *pdu.Writer, items []outItem) error {
-	err := q.write(w, items)
-	q.wmu.Unlock()
-	return err
-}
-
-// tryWriteOwned writes items as writeOwned does, but without waiting for
-// the socket: what it does not take now is left to the writer goroutine,
-// which then owns items (whole is false: the caller must not reuse their
-// array).
+// tryWriteOwned writes items with one batch, disposes them and gives the
+// socket back (see tryOwn), without waiting for the socket: what it does
+// not take now is left to the writer goroutine, which then owns items
+// (whole is false: the caller must not reuse their array).
 func (q *sendQueue) tryWriteOwned(w *pdu.Writer, items []outItem) (whole bool, err error) {
 	whole, err = w.TryWriteBatch(q.collect(items))
 	q.dropPDUs()
