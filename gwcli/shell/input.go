@@ -71,15 +71,16 @@ func newKeyReader(fd int) *keyReader {
 }
 
 // Setup puts the terminal in go-prompt's raw mode; a SIGINT noted while
-// the terminal was loose is forgotten (the prompt is back).
+// the terminal was loose is forgotten (the prompt is back). The prompt is
+// back before the terminal turns raw: a SIGINT that comes once it is raw
+// (kill -INT at the prompt) ends gwcli, and is never taken for a command.
 func (k *keyReader) Setup() error {
-	err := k.in.Setup()
-	k.loose.Store(false)
-	k.intr.Store(false)
 	k.mu.Lock()
 	k.entered = false
 	k.mu.Unlock()
-	return err
+	k.loose.Store(false)
+	k.intr.Store(false)
+	return k.in.Setup()
 }
 
 // TearDown restores the modes the terminal had before go-prompt.

@@ -197,6 +197,7 @@ func WaitExit(t testing.TB, cmd *exec.Cmd) int {
 		return 0
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
+		<-done // Wait has returned: the cleanup of Start finds it ended
 		t.Fatal("the program did not exit")
 	}
 	return -1
