@@ -292,7 +292,17 @@ func (k *keyReader) startCommand() (interrupted bool, end func()) {
 	if err := unix.IoctlSetTermios(k.fd, ioctlSetTermios, tio); err != nil {
 		return false, func() {}
 	}
-	end = func() { _ = unix.IoctlSetTermios(k.fd, ioctlSetTermios, &saved) }
+	// The command ends into go-prompt's raw mode, not the modes before
+	// it: the prompt is drawn before go-prompt sets the terminal up again,
+	// and keys sent meanwhile (a paste, tmux send-keys) would otherwise
+	// meet the kernel's line editing (Backspace, Ctrl-W, Ctrl-U erasing in
+	// the terminal's own line) instead of reaching go-prompt as keys.
+	// Every way out of gwcli restores the original modes.
+	end = func() {
+		raw := saved
+		makeRaw(&raw)
+		_ = unix.IoctlSetTermios(k.fd, ioctlSetTermios, &raw)
+	}
 
 	k.mu.Lock()
 	defer k.mu.Unlock()

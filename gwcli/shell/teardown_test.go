@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -50,4 +52,44 @@ func TestTearDownRestoresTerminal(t *testing.T) {
 		t.Fatalf("child exit %d:\n%s", code, p.All())
 	}
 	p.CheckCooked(t, before)
+}
+
+// A command ends with the terminal in go-prompt's raw mode: keys sent
+// before go-prompt sets it up again reach it as they were typed, not
+// edited by the kernel's line discipline (the Ctrl-W and Backspaces of a
+// paste erasing text in the terminal's own line).
+func TestCommandEndsRaw(t *testing.T) {
+	p := ptytest.Open(t)
+	// No go-prompt parser (it opens the process's own /dev/tty): nothing
+	// is queued for startCommand to read.
+	k := &keyReader{fd: int(p.Slave.Fd())}
+	_, end := k.startCommand()
+	end()
+	tio := p.Termios(t)
+	if tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) != 0 {
+		t.Fatalf("after a command: lflag %#x, want icanon, echo and isig off", tio.Lflag)
+	}
+	keys := "cd /disks/rb\x17\x01X\x05Y" + strings.Repeat("\x7f", 12)
+	p.Send(t, keys)
+	got := make(chan string, 1)
+	go func() {
+		var b []byte
+		buf := make([]byte, 64)
+		for len(b) < len(keys) {
+			n, err := p.Slave.Read(buf)
+			if err != nil {
+				break
+			}
+			b = append(b, buf[:n]...)
+		}
+		got <- string(b)
+	}()
+	select {
+	case s := <-got:
+		if s != keys {
+			t.Fatalf("read %q, want the keys as sent, %q", s, keys)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the keys sent never reached the reader")
+	}
 }
