@@ -40,9 +40,12 @@ type change struct {
 // maxWriteAttempts bounds the retries of a write that lost a race with an
 // unrelated change; between two attempts it waits a random time below
 // retryBackoff doubled at each attempt (at most maxRetryBackoff), so that
-// writers that collided do not collide again in lock step.
+// writers that collided do not collide again in lock step. Through two
+// gateways, a write may lose to every one of the other gateway's queued
+// writes in turn: 8 attempts (at most 0.6 s of waits) were too few for
+// 20 queued there on a loaded machine; 16 wait up to 3.8 s.
 const (
-	maxWriteAttempts = 8
+	maxWriteAttempts = 16
 	retryBackoff     = 5 * time.Millisecond
 	maxRetryBackoff  = 400 * time.Millisecond
 )
