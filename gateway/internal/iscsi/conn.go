@@ -256,9 +256,7 @@ func (c *conn) cleanup() {
 	if f.started {
 		f.ioWG.Wait()
 		c.drainRx()
-		for _, it := range append(f.q.close(), f.out...) {
-			it.dispose()
-		}
+		disposeAll(append(f.q.close(), f.out...))
 	}
 
 	switch c.getState() {

@@ -44,6 +44,13 @@ func (it *outItem) dispose() {
 	}
 }
 
+// disposeAll disposes items once written or dropped.
+func disposeAll(items []outItem) {
+	for i := range items {
+		items[i].dispose()
+	}
+}
+
 // sendQueue feeds the connection's writer goroutine. Producers never block:
 // the serve loop appends under a short mutex and the writer drains
 // everything queued into one writev. wmu is held by whoever writes to the
@@ -144,9 +151,7 @@ func (q *sendQueue) tryWriteOwned(w *pdu.Writer, items []outItem) (whole bool, e
 	whole, err = w.TryWriteBatch(q.collect(items))
 	q.dropPDUs()
 	if whole || err != nil {
-		for i := range items {
-			items[i].dispose()
-		}
+		disposeAll(items)
 		q.wmu.Unlock()
 		return true, err
 	}
@@ -172,9 +177,7 @@ func (q *sendQueue) finish(w *pdu.Writer) error {
 		return nil
 	}
 	err := w.Finish()
-	for i := range items {
-		items[i].dispose()
-	}
+	disposeAll(items)
 	return err
 }
 
@@ -208,9 +211,7 @@ func (q *sendQueue) write(w *pdu.Writer, items []outItem) error {
 		err = w.WriteBatch(pdus)
 	}
 	q.dropPDUs()
-	for i := range items {
-		items[i].dispose()
-	}
+	disposeAll(items)
 	return err
 }
 

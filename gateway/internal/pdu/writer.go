@@ -63,14 +63,21 @@ func (w *Writer) WriteBatch(pdus []*PDU) error {
 	if err != nil {
 		return err
 	}
-	if vw, ok := w.w.(VectorWriter); ok {
-		_, err = vw.Writev(vecs)
-	} else {
-		w.bufs = vecs
-		_, err = w.bufs.WriteTo(w.w)
-		w.bufs = nil
-	}
+	err = w.writeVecs(vecs)
 	w.dropVecs()
+	return err
+}
+
+// writeVecs writes bufs in order, waiting for the stream: one writev on a
+// net.Conn or a VectorWriter.
+func (w *Writer) writeVecs(bufs [][]byte) error {
+	if vw, ok := w.w.(VectorWriter); ok {
+		_, err := vw.Writev(bufs)
+		return err
+	}
+	w.bufs = bufs
+	_, err := w.bufs.WriteTo(w.w)
+	w.bufs = nil
 	return err
 }
 
@@ -125,14 +132,7 @@ func (w *Writer) Finish() error {
 	if w.rest == nil {
 		return nil
 	}
-	var err error
-	if vw, ok := w.w.(VectorWriter); ok {
-		_, err = vw.Writev(w.rest)
-	} else {
-		w.bufs = w.rest
-		_, err = w.bufs.WriteTo(w.w)
-		w.bufs = nil
-	}
+	err := w.writeVecs(w.rest)
 	w.rest = nil
 	w.dropVecs()
 	return err
