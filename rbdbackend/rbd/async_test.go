@@ -389,3 +389,56 @@ func TestAsyncCloseWaitsForTheCompletion(t *testing.T) {
 	}
 	c.once(t, "write in flight at Close")
 }
+
+// A request started without a waiter allocates nothing in Go, nor does a
+// ReadAt or WriteAt that waits for its request: the pending is reused and
+// numbered (pendings), the range lock of a write reused too.
+func TestRequestsDoNotAllocate(t *testing.T) {
+	img := newImage(t, sharedCluster(t), 1<<20, CreateOptions{})
+	idle(t)
+	p := randomBytes(7, 4096)
+	done := &signal{c: make(chan struct{}, 1)}
+	cases := []struct {
+		name string
+		io   func()
+	}{
+		{"StartWriteAt", func() {
+			if img.StartWriteAt(p, 8192, done) {
+				<-done.c
+			}
+		}},
+		{"StartReadAt", func() {
+			if img.StartReadAt(p, 8192, done) {
+				<-done.c
+			}
+		}},
+		{"WriteAt", func() { _, _ = img.WriteAt(p, 8192) }},
+		{"ReadAt", func() { _, _ = img.ReadAt(p, 8192) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 100 { // the pendings, the batch, the lock table's room
+				tc.io()
+			}
+			// testing.AllocsPerRun counts the process's allocations: the
+			// goroutine delivering the completions is among them.
+			if n := testing.AllocsPerRun(2000, tc.io); n > 0.05 {
+				t.Errorf("%.2f allocations per request, want none", n)
+			}
+			if done.err != nil {
+				t.Fatalf("request failed: %v", done.err)
+			}
+		})
+	}
+}
+
+// signal is a completer that allocates nothing per completion.
+type signal struct {
+	c   chan struct{}
+	err error // the last error, read after the completion is received
+}
+
+func (s *signal) Complete(err error, _ *rbdbackend.Batch) {
+	s.err = err
+	s.c <- struct{}{}
+}

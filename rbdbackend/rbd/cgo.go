@@ -49,13 +49,13 @@ type result struct {
 }
 
 // pending is the Go side of one in-flight operation; its completion
-// finds it through a cgo.Handle. The pinner keeps the request's
-// buffers in place until librbd is done with them.
+// finds it by its number in pendings (tag). The pinner keeps the
+// request's buffers in place until librbd is done with them.
 type pending struct {
 	done  chan result
 	state atomic.Uint32
 	pin   runtime.Pinner
-	tag   cgo.Handle
+	tag   uintptr // its number in pendings, fixed
 	// unlock, read-held by the submitter, is released by the completion
 	// of an abandoned request (doContext).
 	unlock *sync.RWMutex
@@ -75,7 +75,45 @@ const (
 	pendingAbandoned
 )
 
-var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan result, 1)} }}
+// pendings numbers the pendings for the C side, which hands a
+// completion's number back (tag). A pending is made once and reused, never
+// freed, so that neither a request nor its completion allocates (a
+// cgo.Handle did, per request): there are never more of them than
+// requests were once being submitted or in flight together.
+var pendings struct {
+	mu   sync.Mutex
+	all  []*pending // by number
+	free []*pending
+}
+
+// getPending returns a pending not in use.
+func getPending() *pending {
+	pendings.mu.Lock()
+	defer pendings.mu.Unlock()
+	if n := len(pendings.free); n > 0 {
+		p := pendings.free[n-1]
+		pendings.free[n-1] = nil
+		pendings.free = pendings.free[:n-1]
+		return p
+	}
+	p := &pending{done: make(chan result, 1), tag: uintptr(len(pendings.all))}
+	pendings.all = append(pendings.all, p)
+	return p
+}
+
+// putPending takes back a pending nobody uses any more.
+func putPending(p *pending) {
+	pendings.mu.Lock()
+	pendings.free = append(pendings.free, p)
+	pendings.mu.Unlock()
+}
+
+// pendingOf returns the pending numbered tag.
+func pendingOf(tag C.uintptr_t) *pending {
+	pendings.mu.Lock()
+	defer pendings.mu.Unlock()
+	return pendings.all[tag]
+}
 
 // rbdgwComplete delivers a completion the C side could not queue.
 //
@@ -136,7 +174,7 @@ func drainCompletions(f *os.File) {
 // finish completes the request of tag; b is the batch it was delivered in
 // (nil: alone).
 func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t, b *rbdbackend.Batch) {
-	p := cgo.Handle(tag).Value().(*pending)
+	p := pendingOf(tag)
 	inFlight.done(p.charged)
 	if a := p.async; a.img != nil {
 		p.release()
@@ -147,13 +185,12 @@ func finish(tag C.uintptr_t, ret C.ssize_t, mismatch C.uint64_t, b *rbdbackend.B
 		p.done <- result{ret: int64(ret), mismatch: uint64(mismatch)}
 		return
 	}
-	// The submitter gave up waiting: release what it left held. The
-	// pending is not reused (the garbage collector takes it).
-	p.pin.Unpin()
-	p.tag.Delete()
+	// The submitter gave up waiting and no longer looks at p: release
+	// what it left held.
 	if p.unlock != nil {
 		p.unlock.RUnlock()
 	}
+	p.release()
 }
 
 //export rbdgwUpdated
@@ -191,7 +228,7 @@ func doContext(ctx context.Context, image C.rbd_image_t, r request, unlock *sync
 	if err := completions(); err != nil {
 		return result{ret: -int64(err.(syscall.Errno))}, false
 	}
-	p := pendingPool.Get().(*pending)
+	p := getPending()
 	p.state.Store(pendingWaiting)
 	p.unlock = unlock
 	if rc := p.submit(image, r, inFlight.add(int64(len(r.buf)))); rc < 0 {
@@ -221,7 +258,6 @@ func (p *pending) submit(image C.rbd_image_t, r request, charged int64) C.int {
 	p.charged = charged
 	buf := pinned(&p.pin, r.buf)
 	cmp := pinned(&p.pin, r.cmp)
-	p.tag = cgo.NewHandle(p)
 	rc := C.rbdgw_submit(image, r.op, C.uint64_t(r.off), C.uint64_t(r.n), buf, cmp, auxOf(r), C.uintptr_t(p.tag))
 	if rc < 0 {
 		inFlight.done(charged)
@@ -233,11 +269,10 @@ func (p *pending) submit(image C.rbd_image_t, r request, charged int64) C.int {
 // release returns a pending whose request completed (or never started).
 func (p *pending) release() {
 	p.pin.Unpin()
-	p.tag.Delete()
 	p.unlock = nil
 	p.charged = 0
 	p.async = asyncReq{}
-	pendingPool.Put(p)
+	putPending(p)
 }
 
 func auxOf(r request) C.uint64_t {

@@ -294,7 +294,7 @@ func (i *Image) start(op C.int, name string, p []byte, off, want int64, done rbd
 			return false
 		}
 	}
-	pd := pendingPool.Get().(*pending)
+	pd := getPending()
 	pd.async = asyncReq{img: i, h: h, op: name, off: off, want: want, held: held, done: done}
 	if pd.submit(h.img, request{op: op, off: uint64(off), n: uint64(n), buf: p}, n) < 0 {
 		// No completion follows; ReadAt or WriteAt reports the error.

@@ -43,6 +43,8 @@ type image struct {
 	disk  string
 	// cawMu serialises compare-and-writes that need the managed lock.
 	cawMu sync.Mutex
+	// writes are the writes in flight, watched for stalls.
+	writes writeWatch
 }
 
 // guarded holds the wrapper's implementations of the capabilities it
@@ -84,45 +86,114 @@ var recoverWait = 5 * time.Second
 // be applied by an OSD later, after the writes of whoever holds the lock
 // next, so this gateway's client is fenced (timedOut).
 func (i *image) guard(write func() error) error {
-	w := i.watchStall()
+	w := i.writes.begin(i)
 	err := write()
-	if w.end(err) {
+	if i.writes.end(w, err) {
 		i.m.timedOut(i.disk)
 	}
 	return err
 }
 
-// watchStall starts the stall timer of one write.
-func (i *image) watchStall() *stallWatch {
-	w := &stallWatch{}
-	w.mu.Lock()
-	w.t = time.AfterFunc(i.m.opts.StallTimeout, func() {
-		i.m.stalled(i.disk)
-		w.mu.Lock()
-		if !w.done {
-			w.t.Reset(i.m.opts.StallTimeout)
+// writeWatch follows the writes in flight on one image, oldest first, so
+// that one timer per image finds those waiting longer than StallTimeout:
+// a timer per write cost a timer set and stopped, and allocations, for
+// every write of the data path.
+type writeWatch struct {
+	mu         sync.Mutex
+	head, tail *watchedWrite
+	timer      *time.Timer
+	armed      bool // the timer will fire
+	closed     bool
+}
+
+// watchedWrite is one write in flight; those of started writes are also
+// their completers (asyncWrite). They are pooled.
+type watchedWrite struct {
+	prev, next *watchedWrite
+	since      time.Time
+	i          *image
+	done       rbdbackend.Completer
+}
+
+var watchedWrites = sync.Pool{New: func() any { return new(watchedWrite) }}
+
+// begin adds a write of i starting now.
+func (ww *writeWatch) begin(i *image) *watchedWrite {
+	w := watchedWrites.Get().(*watchedWrite)
+	w.i = i
+	ww.mu.Lock()
+	w.since = time.Now()
+	w.prev = ww.tail
+	if ww.tail != nil {
+		ww.tail.next = w
+	} else {
+		ww.head = w
+	}
+	ww.tail = w
+	if !ww.armed && !ww.closed {
+		ww.armed = true
+		if ww.timer == nil {
+			ww.timer = time.AfterFunc(i.m.opts.StallTimeout, i.checkStalls)
+		} else {
+			ww.timer.Reset(i.m.opts.StallTimeout)
 		}
-		w.mu.Unlock()
-	})
-	w.mu.Unlock()
+	}
+	ww.mu.Unlock()
 	return w
 }
 
-// end stops the timer of a write that ended with err, and reports whether
-// the write timed out: then this gateway's client must be fenced.
-func (w *stallWatch) end(err error) bool {
-	w.mu.Lock()
-	w.done = true
-	w.t.Stop()
-	w.mu.Unlock()
+// end removes a write that ended with err and reports whether it timed
+// out: then this gateway's client must be fenced. w is reused after.
+func (ww *writeWatch) end(w *watchedWrite, err error) bool {
+	ww.mu.Lock()
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		ww.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		ww.tail = w.prev
+	}
+	ww.mu.Unlock()
+	*w = watchedWrite{}
+	watchedWrites.Put(w)
 	return errors.Is(err, rbdbackend.ErrTimeout)
 }
 
-// stallWatch is the timer of one guarded write.
-type stallWatch struct {
-	mu   sync.Mutex
-	t    *time.Timer
-	done bool
+// checkStalls runs when the oldest write in flight may have waited
+// StallTimeout: if it has, the manager looks at the lock (stalled), once
+// for the image however many writes wait. It runs again when the oldest
+// write will have waited that long, and no more once none is in flight.
+func (i *image) checkStalls() {
+	ww, stall := &i.writes, i.m.opts.StallTimeout
+	ww.mu.Lock()
+	if ww.head == nil || ww.closed {
+		ww.armed = false
+		ww.mu.Unlock()
+		return
+	}
+	wait := stall - time.Since(ww.head.since)
+	stalled := wait <= 0
+	if stalled {
+		wait = stall
+	}
+	ww.timer.Reset(wait)
+	ww.mu.Unlock()
+	if stalled {
+		i.m.stalled(i.disk)
+	}
+}
+
+// stop ends the timer for good (the image is closed).
+func (ww *writeWatch) stop() {
+	ww.mu.Lock()
+	defer ww.mu.Unlock()
+	ww.closed = true
+	if ww.timer != nil {
+		ww.timer.Stop()
+	}
 }
 
 // retryRead repeats a read once the client fenced under it is replaced:
@@ -196,9 +267,20 @@ func (i *image) AsyncFor() rbdbackend.Image {
 // fails because the client was fenced is retried as ReadAt retries it, on
 // a goroutine of its own: the retry waits for the replacement client.
 func (i *image) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
-	return i.async != nil && i.async.StartReadAt(p, off, &asyncRead{i: i, p: p, off: off, done: done})
+	if i.async == nil {
+		return false
+	}
+	r := asyncReads.Get().(*asyncRead)
+	*r = asyncRead{i: i, p: p, off: off, done: done}
+	if !i.async.StartReadAt(p, off, r) {
+		*r = asyncRead{}
+		asyncReads.Put(r)
+		return false
+	}
+	return true
 }
 
+// asyncRead is the completer of a started read; they are pooled.
 type asyncRead struct {
 	i    *image
 	p    []byte
@@ -206,49 +288,54 @@ type asyncRead struct {
 	done rbdbackend.Completer
 }
 
+var asyncReads = sync.Pool{New: func() any { return new(asyncRead) }}
+
 func (r *asyncRead) Complete(err error, b *rbdbackend.Batch) {
-	if !r.i.retries(err) {
-		r.done.Complete(err, b)
+	req := *r
+	*r = asyncRead{}
+	asyncReads.Put(r)
+	if !req.i.retries(err) {
+		req.done.Complete(err, b)
 		return
 	}
 	go func() {
-		r.done.Complete(r.i.retryAfter(context.Background(), err, func() error {
-			_, e := r.i.inner.ReadAt(r.p, r.off)
+		req.done.Complete(req.i.retryAfter(context.Background(), err, func() error {
+			_, e := req.i.inner.ReadAt(req.p, req.off)
 			return e
 		}), nil)
 	}()
 }
 
-// StartWriteAt starts a write through the inner image's AsyncIO, under
-// the same stall timer as WriteAt.
+// StartWriteAt starts a write through the inner image's AsyncIO, watched
+// for stalls as WriteAt is.
 func (i *image) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
 	if i.async == nil {
 		return false
 	}
-	w := &asyncWrite{i: i, w: i.watchStall(), done: done}
-	if !i.async.StartWriteAt(p, off, w) {
-		w.w.end(nil)
+	w := i.writes.begin(i)
+	w.done = done
+	if !i.async.StartWriteAt(p, off, (*asyncWrite)(w)) {
+		i.writes.end(w, nil)
 		return false
 	}
 	return true
 }
 
-type asyncWrite struct {
-	i    *image
-	w    *stallWatch
-	done rbdbackend.Completer
-}
+// asyncWrite is the completer of a started write: its watchedWrite.
+type asyncWrite watchedWrite
 
-func (w *asyncWrite) Complete(err error, b *rbdbackend.Batch) {
-	if !w.w.end(err) {
-		w.done.Complete(err, b)
+func (a *asyncWrite) Complete(err error, b *rbdbackend.Batch) {
+	w := (*watchedWrite)(a)
+	i, done := w.i, w.done
+	if !i.writes.end(w, err) {
+		done.Complete(err, b)
 		return
 	}
 	// As WriteAt does, fence this client before the write is reported
 	// failed; fencing waits for the monitors.
 	go func() {
-		w.i.m.timedOut(w.i.disk)
-		w.done.Complete(err, nil)
+		i.m.timedOut(i.disk)
+		done.Complete(err, nil)
 	}()
 }
 
@@ -313,6 +400,7 @@ func (g guarded) CompareAndWrite(off int64, cmp, data []byte) (mismatch int64, e
 }
 
 func (i *image) Close() error {
+	i.writes.stop()
 	i.m.unregister(i.disk, i.inner)
 	return i.inner.Close()
 }

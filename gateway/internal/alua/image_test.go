@@ -453,3 +453,59 @@ func TestStartWriteAtStallTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// instantImage completes every started request before Start returns, as
+// an image may (rbdbackend.AsyncIO), allocating nothing itself.
+type instantImage struct{ *lockedImage }
+
+func (a instantImage) AsyncFor() rbdbackend.Image { return a }
+
+func (a instantImage) StartReadAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	_, err := a.Image.ReadAt(p, off)
+	done.Complete(err, nil)
+	return true
+}
+
+func (a instantImage) StartWriteAt(p []byte, off int64, done rbdbackend.Completer) bool {
+	_, err := a.Image.WriteAt(p, off)
+	done.Complete(err, nil)
+	return true
+}
+
+// countingCompleter counts completions and keeps the last error.
+type countingCompleter struct {
+	n   int
+	err error
+}
+
+func (c *countingCompleter) Complete(err error, _ *rbdbackend.Batch) { c.n, c.err = c.n+1, err }
+
+// Started reads and writes cost the wrapper no allocation: their
+// completers are pooled, and one timer per image watches the writes.
+func TestStartedRequestsDoNotAllocate(t *testing.T) {
+	inner := instantImage{&lockedImage{Image: rbdbackend.NewMemoryImage(1 << 20)}}
+	w := newGuardManager(time.Minute).Wrap("rbd/d0", inner).(rbdbackend.AsyncIO)
+	p := make([]byte, 4096)
+	var c countingCompleter
+	for _, tc := range []struct {
+		name  string
+		start func() bool
+	}{
+		{"StartReadAt", func() bool { return w.StartReadAt(p, 4096, &c) }},
+		{"StartWriteAt", func() bool { return w.StartWriteAt(p, 4096, &c) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c = countingCompleter{}
+			if n := testing.AllocsPerRun(1000, func() {
+				if !tc.start() {
+					t.Fatal("refused")
+				}
+			}); n > 0.05 {
+				t.Errorf("%.2f allocations per request, want none", n)
+			}
+			if c.n != 1001 || c.err != nil {
+				t.Errorf("%d completions, last error %v; want 1001, nil", c.n, c.err)
+			}
+		})
+	}
+}

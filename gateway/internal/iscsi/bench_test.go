@@ -7,6 +7,7 @@ import (
 
 	"github.com/rbdgw/rbdgw/gateway/internal/iscsi/iscsitest"
 	"github.com/rbdgw/rbdgw/gateway/internal/scsi"
+	"github.com/rbdgw/rbdgw/rbdbackend"
 )
 
 // BenchmarkIO measures the target end to end: an in-process initiator on a
@@ -50,7 +51,13 @@ type ioDriver struct {
 
 func newIODriver(tb testing.TB, e *testEnv, size int, write bool, depth, slots int) *ioDriver {
 	tb.Helper()
-	lu, err := scsi.NewLU(e.img, scsi.LUConfig{Name: "disk1", BlockSize: testBlockSize})
+	return newIODriverOn(tb, e, e.img, size, write, depth, slots)
+}
+
+// newIODriverOn is newIODriver against img instead of the memory image.
+func newIODriverOn(tb testing.TB, e *testEnv, img rbdbackend.Image, size int, write bool, depth, slots int) *ioDriver {
+	tb.Helper()
+	lu, err := scsi.NewLU(img, scsi.LUConfig{Name: "disk1", BlockSize: testBlockSize})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -53,6 +53,11 @@ type ffpState struct {
 	taskWG      sync.WaitGroup
 	ctx         context.Context
 	cancel      context.CancelFunc
+	// startCtx is what commands started without a goroutine run under
+	// (start): never cancelled, so the SCSI layer registers nothing per
+	// command to watch it. Task management and abortAll abort those
+	// commands through the SCSI layer's own abort instead.
+	startCtx context.Context
 
 	// ready holds commands handed to the SCSI layer while the current event
 	// was handled; the loop starts them before it waits again.
@@ -150,6 +155,7 @@ func (c *conn) startFFP() {
 	f.writerDead = make(chan struct{})
 	f.q = newSendQueue()
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.startCtx = context.WithoutCancel(f.ctx)
 	f.tasks = make(map[uint32]*task)
 	f.latency = make(map[uint64]*lunLatency)
 	f.baton.resume = c.resumeLoop

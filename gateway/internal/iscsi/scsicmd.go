@@ -260,13 +260,13 @@ func (c *conn) runReady() bool {
 			return true
 		}
 		if f.exit != exitNone || t.abortRequested || !c.runsInline(t) {
-			t.ctx, t.cancel = context.WithCancel(f.ctx)
-			if t.abortRequested {
-				t.cancel()
-			}
 			f.taskWG.Add(1)
 			if !t.abortRequested && c.start(t) {
 				continue
+			}
+			t.ctx, t.cancel = context.WithCancel(f.ctx)
+			if t.abortRequested {
+				t.cancel()
 			}
 			select {
 			case f.workers <- t:
@@ -286,10 +286,17 @@ func (c *conn) runReady() bool {
 // it: a READ or WRITE of an RBD image is submitted from here, and its
 // completion comes back through Done. It reports false when t must run
 // on a goroutine of its own.
+//
+// A started task has no context of its own to cancel (startCtx): it is
+// in its LU's task set once Start returns, so the SCSI layer's abort,
+// which task management and abortAll call for every running task, reaches
+// it.
 func (c *conn) start(t *task) bool {
 	t.conn = c
 	t.startedAt = monoNow()
+	t.ctx = c.ffp.startCtx
 	if !c.sess.device.Start(t.ctx, &t.cmd, t) {
+		t.ctx = nil
 		return false
 	}
 	c.srv.asyncStarts.Add(1)
@@ -304,7 +311,6 @@ func (c *conn) start(t *task) bool {
 func (t *task) Done(res scsi.Result, b *rbdbackend.Batch) {
 	c, f := t.conn, &t.conn.ffp
 	m := completion{task: t, res: res, took: time.Duration(monoNow() - t.startedAt)}
-	t.cancel()
 	t.releaseExec()
 	f.baton.relieve()
 	if f.loopMu.TryLock() {

@@ -67,6 +67,8 @@ type task struct {
 	// would otherwise execute and see the reset's unit attention). A task
 	// run inline shares the connection's context: task management only
 	// sees it running after a takeover, and it was inside Execute by then.
+	// A task started without a goroutine (start) has no cancel: it entered
+	// its task set before the loop went on.
 	ctx            context.Context
 	cancel         context.CancelFunc
 	abortRequested bool // cancelTask was called, maybe before the task started

@@ -132,12 +132,12 @@ func (t *task) admitAndStart() {
 	// context ends; registered before the request starts, whose
 	// completion may come at once.
 	if !write {
-		if !t.entry.ctx.notify(t.abandon) {
+		if !t.entry.ctx.notify(t.abandonFn) {
 			t.abandon() // aborted already
 			return
 		}
 		if t.entry.ctx.parent.Done() != nil {
-			t.stopParent = context.AfterFunc(t.entry.ctx.parent, t.abandon)
+			t.stopParent = context.AfterFunc(t.entry.ctx.parent, t.abandonFn)
 		}
 	}
 	var ok bool
@@ -233,4 +233,8 @@ type asyncFields struct {
 	asyncBuf   []byte        // the READ's buffer or the WRITE's data
 	asyncOff   int64
 	stopParent func() bool // context.AfterFunc's, for a READ
+	// abandonFn is abandon bound to its task once, when the task is
+	// made: the pooled task keeps it, so a READ registers it without
+	// allocating.
+	abandonFn func()
 }

@@ -103,14 +103,16 @@ func (t *Target) pooledTask(ctx context.Context, lu *LU, cmd *Command, cdb []byt
 	tk, _ := taskPool.Get().(*task)
 	if tk == nil {
 		tk = new(task)
+		tk.abandonFn = tk.abandon
 	}
-	*tk = task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood}
+	*tk = task{ctx: ctx, tgt: t, lu: lu, lun: cmd.LUN, cmd: cmd, cdb: cdb, nexus: cmd.Nexus, op: e, status: StatusGood,
+		asyncFields: asyncFields{abandonFn: tk.abandonFn}}
 	return tk
 }
 
 // recycle puts a task nothing refers to any more back in taskPool.
 func (t *task) recycle() {
-	*t = task{}
+	*t = task{asyncFields: asyncFields{abandonFn: t.abandonFn}}
 	taskPool.Put(t)
 }
 

@@ -23,6 +23,24 @@ type Table struct {
 	// exclusive counts exclusive locks in queue: while it is zero a shared
 	// request is granted without scanning.
 	exclusive int
+	// free holds released locks for reuse: a lock per write is taken on
+	// the data path. It never outgrows the longest queue.
+	free []*Held
+}
+
+// newHeld returns a lock for [off, off+n), reused when one is free.
+// t.mu is held.
+func (t *Table) newHeld(off, n int64, exclusive bool) *Held {
+	var h *Held
+	if k := len(t.free); k > 0 {
+		h = t.free[k-1]
+		t.free[k-1] = nil
+		t.free = t.free[:k-1]
+	} else {
+		h = new(Held)
+	}
+	*h = Held{off: off, end: off + n, exclusive: exclusive}
+	return h
 }
 
 // Held is one lock, granted or waiting; pass it to Unlock exactly once.
@@ -40,8 +58,8 @@ func (h *Held) conflicts(o *Held) bool {
 // Lock blocks until [off, off+n) is locked in the requested mode. An empty
 // range is never blocked.
 func (t *Table) Lock(off, n int64, exclusive bool) *Held {
-	h := &Held{off: off, end: off + n, exclusive: exclusive}
 	t.mu.Lock()
+	h := t.newHeld(off, n, exclusive)
 	if exclusive {
 		t.exclusive++
 	}
@@ -60,10 +78,12 @@ func (t *Table) Lock(off, n int64, exclusive bool) *Held {
 // TryLock is Lock that does not wait: it reports false, holding nothing,
 // when the range cannot be granted at once.
 func (t *Table) TryLock(off, n int64, exclusive bool) (*Held, bool) {
-	h := &Held{off: off, end: off + n, exclusive: exclusive, granted: true}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	h := t.newHeld(off, n, exclusive)
+	h.granted = true
 	if n > 0 && (exclusive || t.exclusive > 0) && !t.grantable(h, len(t.queue)) {
+		t.free = append(t.free, h)
 		return nil, false
 	}
 	if exclusive {
@@ -83,16 +103,21 @@ func (t *Table) grantable(h *Held, n int) bool {
 	return true
 }
 
-// Unlock releases h and grants the waiting locks it was holding back.
+// Unlock releases h and grants the waiting locks it was holding back. h
+// must not be used after: it is reused.
 func (t *Table) Unlock(h *Held) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if i := slices.Index(t.queue, h); i >= 0 {
-		t.queue = slices.Delete(t.queue, i, i+1)
+	i := slices.Index(t.queue, h)
+	if i < 0 {
+		return // not held: unlocked twice
 	}
+	t.queue = slices.Delete(t.queue, i, i+1)
 	if h.exclusive {
 		t.exclusive--
 	}
+	*h = Held{}
+	t.free = append(t.free, h)
 	for i, o := range t.queue {
 		if !o.granted && t.grantable(o, i) {
 			o.granted = true
