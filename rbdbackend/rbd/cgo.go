@@ -92,8 +92,7 @@ func getPending() *pending {
 	defer pendings.mu.Unlock()
 	if n := len(pendings.free); n > 0 {
 		p := pendings.free[n-1]
-		pendings.free[n-1] = nil
-		pendings.free = pendings.free[:n-1]
+		pendings.free = pendings.free[:n-1] // all keeps it anyway
 		return p
 	}
 	p := &pending{done: make(chan result, 1), tag: uintptr(len(pendings.all))}

@@ -12,56 +12,52 @@ import (
 )
 
 // TestIOAllocs holds the target to no allocation per command in steady
-// state on the memory LUN's 4 KiB READ and WRITE paths: reader, serve loop,
-// SCSI layer and responses. BenchmarkIO's allocs/op counts the in-process
-// initiator too; this test counts, through the memory profile, only the
-// allocations made under the target's connection goroutines.
+// state on the 4 KiB READ and WRITE paths: reader, serve loop, SCSI layer
+// and responses, for commands run inline (a memory LUN) and for commands
+// the serve loop starts and the goroutine delivering the image's
+// completions answers (an image that starts requests itself, as an RBD
+// image does: scsi.Target.Start, task.Done). BenchmarkIO's allocs/op
+// counts the in-process initiator too; this test counts, through the
+// memory profile, only the allocations made under the target's
+// goroutines.
 func TestIOAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops objects at random under the race detector")
 	}
-	for _, write := range []bool{false, true} {
-		name := "read"
-		if write {
-			name = "write"
-		}
-		t.Run(name, func(t *testing.T) {
-			// Commands run inline however loaded the machine is: the
-			// goroutine of a command run aside is not what is measured.
-			e := newEnv(t, withTuning(func(o *Options) { o.InlineLatency = time.Minute }))
-			d := newIODriver(t, e, 4<<10, write, 16, 64)
-			// Warm up: the inline latency average, the pools, the
-			// memory image's chunks, the buffers of the connection.
-			d.run(2000)
-
-			checkTargetAllocs(t, d, 10000)
-		})
+	paths := []struct {
+		name string
+		// inline: commands run inline however loaded the machine is (the
+		// goroutine of a command run aside is not what is measured);
+		// otherwise never.
+		inline bool
+		image  func(t *testing.T, e *testEnv) rbdbackend.Image
+	}{
+		{"inline", true, func(_ *testing.T, e *testEnv) rbdbackend.Image { return e.img }},
+		{"started", false, func(t *testing.T, e *testEnv) rbdbackend.Image { return newDeliveringImage(t, e.img) }},
 	}
-}
-
-// TestAsyncIOAllocs is TestIOAllocs for a logical unit whose image starts
-// requests itself, as an RBD image does: the serve loop starts each READ
-// and WRITE (scsi.Target.Start) and the goroutine that delivers the
-// image's completions answers them (task.Done).
-func TestAsyncIOAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops objects at random under the race detector")
-	}
-	for _, write := range []bool{false, true} {
-		name := "read"
-		if write {
-			name = "write"
-		}
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, withTuning(func(o *Options) { o.InlineLatency = -1 }))
-			img := newDeliveringImage(t, e.img)
-			d := newIODriverOn(t, e, img, 4<<10, write, 16, 64)
-			d.run(2000)
-			if e.srv.asyncStarts.Load() == 0 {
-				t.Fatal("no command was started without a goroutine")
+	for _, path := range paths {
+		for _, write := range []bool{false, true} {
+			name := path.name + "/read"
+			if write {
+				name = path.name + "/write"
 			}
-			checkTargetAllocs(t, d, 10000)
-		})
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, withTuning(func(o *Options) {
+					o.InlineLatency = -1
+					if path.inline {
+						o.InlineLatency = time.Minute
+					}
+				}))
+				d := newIODriverOn(t, e, path.image(t, e), 4<<10, write, 16, 64)
+				// Warm up: the inline latency average, the pools, the
+				// memory image's chunks, the buffers of the connection.
+				d.run(2000)
+				if started := e.srv.asyncStarts.Load() > 0; started == path.inline {
+					t.Fatalf("commands started by the serve loop: %v, want %v", started, !path.inline)
+				}
+				checkTargetAllocs(t, d, 10000)
+			})
+		}
 	}
 }
 
@@ -107,30 +103,37 @@ type deliveringReq struct {
 
 func newDeliveringImage(t *testing.T, img *rbdbackend.MemoryImage) *deliveringImage {
 	d := &deliveringImage{MemoryImage: img, reqs: make(chan deliveringReq, 256)}
+	deliverInBatches(t, d.reqs, func(r deliveringReq, b *rbdbackend.Batch) {
+		var err error
+		if r.write {
+			_, err = d.WriteAt(r.p, r.off)
+		} else {
+			_, err = d.ReadAt(r.p, r.off)
+		}
+		r.done.Complete(err, b)
+	})
+	return d
+}
+
+// deliverInBatches starts a goroutine that delivers what arrives on c
+// until the test ends, as librbd's completion goroutine does: everything
+// that waits at once in one batch (rbdbackend.Batch), which it then ends.
+func deliverInBatches[T any](t *testing.T, c <-chan T, deliver func(T, *rbdbackend.Batch)) {
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
 	go func() {
 		var b rbdbackend.Batch
-		do := func(r deliveringReq) {
-			var err error
-			if r.write {
-				_, err = d.WriteAt(r.p, r.off)
-			} else {
-				_, err = d.ReadAt(r.p, r.off)
-			}
-			r.done.Complete(err, &b)
-		}
 		for {
 			select {
-			case r := <-d.reqs:
-				do(r)
+			case r := <-c:
+				deliver(r, &b)
 			case <-stop:
 				return
 			}
 			for more := true; more; {
 				select {
-				case r := <-d.reqs:
-					do(r)
+				case r := <-c:
+					deliver(r, &b)
 				default:
 					more = false
 				}
@@ -138,7 +141,6 @@ func newDeliveringImage(t *testing.T, img *rbdbackend.MemoryImage) *deliveringIm
 			b.End()
 		}
 	}()
-	return d
 }
 
 func (d *deliveringImage) AsyncFor() rbdbackend.Image { return d }

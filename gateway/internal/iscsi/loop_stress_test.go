@@ -230,28 +230,7 @@ type asyncImage struct {
 // those that completed together, and ends each batch.
 func newAsyncImage(t *testing.T, fault *rbdbackend.FaultImage) *asyncImage {
 	a := &asyncImage{FaultImage: fault, completed: make(chan func(*rbdbackend.Batch), 1024)}
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		var b rbdbackend.Batch
-		for {
-			select {
-			case deliver := <-a.completed:
-				deliver(&b)
-			case <-stop:
-				return
-			}
-			for more := true; more; {
-				select {
-				case deliver := <-a.completed:
-					deliver(&b)
-				default:
-					more = false
-				}
-			}
-			b.End()
-		}
-	}()
+	deliverInBatches(t, a.completed, func(deliver func(*rbdbackend.Batch), b *rbdbackend.Batch) { deliver(b) })
 	return a
 }
 

@@ -33,9 +33,7 @@ type Table struct {
 func (t *Table) newHeld(off, n int64, exclusive bool) *Held {
 	var h *Held
 	if k := len(t.free); k > 0 {
-		h = t.free[k-1]
-		t.free[k-1] = nil
-		t.free = t.free[:k-1]
+		h, t.free = t.free[k-1], t.free[:k-1] // kept by the table for reuse anyway
 	} else {
 		h = new(Held)
 	}
