@@ -117,7 +117,9 @@ func newStore(t *testing.T) *cluster.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	store, err := cluster.New(cli, cluster.Options{Prefix: "/" + strings.ReplaceAll(t.Name(), "/", "_") + "/", Logger: quiet})
+	// The time keeps a test run again (-count) off its earlier run's keys.
+	prefix := fmt.Sprintf("/%s-%d/", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano())
+	store, err := cluster.New(cli, cluster.Options{Prefix: prefix, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

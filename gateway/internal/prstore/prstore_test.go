@@ -69,7 +69,8 @@ func newCluster(t *testing.T, names ...string) (*cluster.Store, []*gateway) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	prefix := "/" + strings.ReplaceAll(t.Name(), "/", "_") + "/"
+	// The time keeps a test run again (-count) off its earlier run's keys.
+	prefix := fmt.Sprintf("/%s-%d/", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano())
 	store, err := cluster.New(cli, cluster.Options{Prefix: prefix, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
