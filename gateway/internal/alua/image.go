@@ -165,25 +165,28 @@ func (ww *writeWatch) end(w *watchedWrite, err error) bool {
 // checkStalls runs when the oldest write in flight may have waited
 // StallTimeout: if it has, the manager looks at the lock (stalled), once
 // for the image however many writes wait. It runs again when the oldest
-// write will have waited that long, and no more once none is in flight.
+// write will have waited that long, or StallTimeout after a look, and no
+// more once none is in flight. The timer stays armed meanwhile, so looks
+// at one image never overlap.
 func (i *image) checkStalls() {
 	ww, stall := &i.writes, i.m.opts.StallTimeout
 	ww.mu.Lock()
-	if ww.head == nil || ww.closed {
-		ww.armed = false
+	defer ww.mu.Unlock()
+	if ww.head != nil && !ww.closed {
+		wait := stall - time.Since(ww.head.since)
+		if wait > 0 {
+			ww.timer.Reset(wait)
+			return
+		}
 		ww.mu.Unlock()
-		return
-	}
-	wait := stall - time.Since(ww.head.since)
-	stalled := wait <= 0
-	if stalled {
-		wait = stall
-	}
-	ww.timer.Reset(wait)
-	ww.mu.Unlock()
-	if stalled {
 		i.m.stalled(i.disk)
+		ww.mu.Lock()
+		if ww.head != nil && !ww.closed {
+			ww.timer.Reset(stall)
+			return
+		}
 	}
+	ww.armed = false
 }
 
 // stop ends the timer for good (the image is closed).

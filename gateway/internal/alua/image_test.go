@@ -509,3 +509,35 @@ func TestStartedRequestsDoNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+// However many writes of an image stall together, the manager looks at the
+// lock once per stall timeout, never more often.
+func TestStalledWritesLookOncePerTimeout(t *testing.T) {
+	const stall, writes = 20 * time.Millisecond, 8
+	held := newAsyncImage()
+	held.hold = make(chan struct{})
+	w := newGuardManager(stall).Wrap("rbd/d0", held).(rbdbackend.AsyncIO)
+	start := time.Now()
+	var done []*completion
+	for range writes {
+		c := newCompletion(nil)
+		if !w.StartWriteAt(make([]byte, 512), 0, c) {
+			t.Fatal("StartWriteAt refused")
+		}
+		done = append(done, c)
+	}
+	time.Sleep(10 * stall)
+	looks := held.lookups.Load()
+	elapsed := time.Since(start)
+	close(held.hold)
+	for _, c := range done {
+		if err := c.wait(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A timer never fires early: each look is at least a timeout after
+	// the first write began, or after the look before it.
+	if most := int32(elapsed / stall); looks < 1 || looks > most {
+		t.Errorf("%d looks at the lock in %v with %d writes stalled, want 1 to %d", looks, elapsed, writes, most)
+	}
+}
