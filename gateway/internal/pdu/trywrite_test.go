@@ -57,8 +57,8 @@ func TestTryWriteBatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("room %d: %v", room, err)
 		}
-		if done != (room >= len(want)) || w.Unfinished() == done {
-			t.Fatalf("room %d: done %v, unfinished %v", room, done, w.Unfinished())
+		if done != (room >= len(want)) || (w.rest != nil) == done {
+			t.Fatalf("room %d: done %v, unfinished %v", room, done, (w.rest != nil))
 		}
 		if !done {
 			if _, err := w.TryWriteBatch(samplePDUs(t)); err != errUnfinished {
@@ -68,7 +68,7 @@ func TestTryWriteBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if w.Unfinished() || !bytes.Equal(s.Bytes(), want) {
+		if (w.rest != nil) || !bytes.Equal(s.Bytes(), want) {
 			t.Fatalf("room %d: wrote %d bytes, want the %d of WriteBatch", room, s.Len(), len(want))
 		}
 		// WriteBatch after an unfinished try writes the rest first.

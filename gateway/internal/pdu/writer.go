@@ -123,9 +123,6 @@ func (w *Writer) TryWriteBatch(pdus []*PDU) (bool, error) {
 	return false, nil
 }
 
-// Unfinished reports whether TryWriteBatch left bytes for Finish.
-func (w *Writer) Unfinished() bool { return w.rest != nil }
-
 // Finish writes what TryWriteBatch left, waiting for the stream as long
 // as it takes.
 func (w *Writer) Finish() error {
