@@ -23,6 +23,12 @@
 # the first; CPU: lower is). WRITES OVERWRITE THE TARGETS: point it only at
 # scratch LUNs and images.
 #
+# A second table gives the initiator's side: qemu-img's own CPU µs per I/O
+# against each target and how busy that kept it (its CPU time over the wall
+# time, per qemu-img process). qemu-img runs libiscsi on one thread, so at
+# about 100 % the initiator, not the target, sets the IOPS. (With librbd in
+# it, qemu-img has more threads, and this can pass 100 %.)
+#
 # The request count of a workload is calibrated once, on the first target,
 # so that one run takes about BENCH_SECONDS; every target then runs the
 # same count.
@@ -92,8 +98,9 @@ target_size() {
 }
 
 # run LABEL SIZE DEPTH WRITE COUNT PROCS: runs PROCS qemu-img bench at once
-# (COUNT requests each), prints the wall seconds and the CPU ticks the
-# label's process spent meanwhile ("-" when unknown).
+# (COUNT requests each), prints the wall seconds, the CPU ticks the label's
+# process spent meanwhile ("-" when unknown) and the CPU seconds of the
+# qemu-img processes.
 run() {
 	local label="$1" size="$2" depth="$3" write="$4" count="$5" procs="$6"
 	local target="${url[$label]}" p="${pid[$label]}"
@@ -124,18 +131,20 @@ run() {
 		exit 1
 	fi
 	grep -q '^Run completed in' "$tmp/out.0" || { echo "qemu-bench: cannot parse qemu-img output:" >&2; cat "$tmp/out.0" >&2; exit 1; }
+	local initiator
+	initiator="$(cat "$tmp"/time.* | awk '{s += $1 + $2} END {printf "%.3f", s}')"
 	case "$p" in
 	"") ;;
-	self) cpu="$(cat "$tmp"/time.* | awk -v hz="$hz" '{s += $1 + $2} END {printf "%.0f", s * hz}')" ;;
+	self) cpu="$(awk -v s="$initiator" -v hz="$hz" 'BEGIN {printf "%.0f", s * hz}')" ;;
 	*) cpu="$(($(ticks "$p") - before))" ;;
 	esac
 	rm -f "$tmp"/out.* "$tmp"/time.*
-	awk -v a="$start" -v b="$end" -v c="$cpu" 'BEGIN {printf "%.3f %s\n", b - a, c}'
+	awk -v a="$start" -v b="$end" -v c="$cpu" -v i="$initiator" 'BEGIN {printf "%.3f %s %s\n", b - a, c, i}'
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-declare -A count times ticks_sum
+declare -A count times ticks_sum initiator_sum wall_sum
 first="${labels[0]}"
 for w in "${workloads[@]}"; do
 	read -r name size _ depth write probe procs <<<"$w"
@@ -153,8 +162,10 @@ for r in $(seq "$rounds"); do
 	for w in "${workloads[@]}"; do
 		read -r name size _ depth write _ procs <<<"$w"
 		for label in "${labels[@]}"; do
-			read -r secs cpu <<<"$(run "$label" "$size" "$depth" "$write" "${count[$name]}" "$procs")"
+			read -r secs cpu initiator <<<"$(run "$label" "$size" "$depth" "$write" "${count[$name]}" "$procs")"
 			times[$name|$label]+="$secs "
+			initiator_sum[$name|$label]="$(awk -v a="${initiator_sum[$name|$label]:-0}" -v b="$initiator" 'BEGIN {print a + b}')"
+			wall_sum[$name|$label]="$(awk -v a="${wall_sum[$name|$label]:-0}" -v b="$secs" 'BEGIN {print a + b}')"
 			if [[ "$cpu" != - ]]; then
 				ticks_sum[$name|$label]=$((${ticks_sum[$name|$label]:-0} + cpu))
 			fi
@@ -195,6 +206,23 @@ for w in "${workloads[@]}"; do
 			r = (b > 0) ? sprintf("%.2f", a / b) : "-"
 			c = (ca != "-" && cb != "-" && cb > 0) ? sprintf("%.2f", ca / cb) : "-"
 			printf " %15s %6s", r, c }')"
+	done
+	echo "$line"
+done
+
+echo
+echo "initiator: qemu-img's CPU µs per I/O over all rounds, and how busy it was (CPU over wall time, per process)"
+header="$(printf '%-18s' workload)"
+for label in "${labels[@]}"; do
+	header+="$(printf ' %18s %6s' "$label CPU µs" "busy")"
+done
+echo "$header"
+for w in "${workloads[@]}"; do
+	read -r name _ _ _ _ _ procs <<<"$w"
+	line="$(printf '%-18s' "$name")"
+	for label in "${labels[@]}"; do
+		line+="$(awk -v s="${initiator_sum[$name|$label]}" -v wall="${wall_sum[$name|$label]}" -v n="$((count[$name] * procs))" \
+			-v r="$rounds" -v p="$procs" 'BEGIN {printf " %18.1f %5.0f%%", s * 1e6 / (n * r), (wall > 0) ? 100 * s / (wall * p) : 0}')"
 	done
 	echo "$line"
 done
