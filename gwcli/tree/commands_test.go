@@ -653,6 +653,13 @@ func TestErrors(t *testing.T) {
 	}{
 		{"/nope ls", ExitUsage, "no such path"},
 		{"/disks frob", ExitUsage, `unknown command "frob"`},
+		// A mistyped command with arguments is not a command of a child
+		// named after the typo.
+		{"/disks creat pool=rbd image=x size=1G", ExitUsage, `unknown command "creat" at /disks`},
+		{"/iscsi-targets/" + tIQN + "/gateways creat gw9 10.0.0.9", ExitUsage, `unknown command "creat" at /iscsi-targets/` + tIQN + `/gateways (did you mean "create"?); commands there: create`},
+		{"/iscsi-targets/" + tIQN + "/hosts creat " + "iqn.1994-05.com.redhat:x", ExitUsage, `unknown command "creat"`},
+		{"/disks delet rbd/disk_1", ExitUsage, `unknown command "delet" at /disks (did you mean "delete"?)`},
+		{"/disks xyzzy", ExitUsage, `commands there: create`},
 		{"ls /iscsi-targets/iqn.2003-01.com.x:missing", ExitNotFound, "target iqn.2003-01.com.x:missing does not exist"},
 		{"cd /disks/rbd/nothere", ExitNotFound, "does not exist"},
 		{"/iscsi-targets create " + tIQN, ExitConflict, "already exists"},
@@ -809,5 +816,23 @@ func TestDeleteLargeTarget(t *testing.T) {
 	}
 	if e.Cwd.String() != "/iscsi-targets" {
 		t.Errorf("cwd %s", e.Cwd)
+	}
+}
+
+func TestClosestCommand(t *testing.T) {
+	names := []string{"create", "delete", "info", "ls", "cd"}
+	cases := []struct{ word, want string }{
+		{"creat", "create"},
+		{"craete", "create"},
+		{"delte", "delete"},
+		{"inf", "info"},
+		{"sl", ""}, // two edits of a two-letter name is a different word
+		{"frobnicate", ""},
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := closest(c.word, names); got != c.want {
+			t.Errorf("closest(%q) = %q, want %q", c.word, got, c.want)
+		}
 	}
 }

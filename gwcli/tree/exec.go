@@ -111,19 +111,20 @@ func (e *Env) Run(ctx context.Context, words []string) error {
 		if looksLikePath(words[0]) {
 			return err
 		}
-		return usagef("unknown command %q at %s; commands here: %s (help lists them)%s", words[0], at, strings.Join(commandNames(at.Kind), ", "), elsewhere(words[0]))
+		return unknownCommand(words[0], at, "here")
+	}
+	if !looksLikePath(words[0]) {
+		// A bare child name stands for a path only when it names
+		// something that exists; else it is most likely a mistyped
+		// command ("creat foo" is not command foo of a child "creat").
+		if err := e.exists(ctx, p); err != nil {
+			if client.IsNotFound(err) {
+				return unknownCommand(words[0], at, "here")
+			}
+			return err
+		}
 	}
 	if len(words) == 1 {
-		if !looksLikePath(words[0]) {
-			// A bare child name navigates only when it names something
-			// that exists; else it is most likely a mistyped command.
-			if err := e.exists(ctx, p); err != nil {
-				if client.IsNotFound(err) {
-					return usagef("unknown command %q at %s; commands here: %s (help lists them)", words[0], at, strings.Join(commandNames(at.Kind), ", "))
-				}
-				return err
-			}
-		}
 		if e.Interactive {
 			return e.cd(ctx, p)
 		}
@@ -131,9 +132,59 @@ func (e *Env) Run(ctx context.Context, words []string) error {
 	}
 	c := lookup(p.Kind, words[1])
 	if c == nil {
-		return usagef("unknown command %q at %s; commands there: %s", words[1], p, strings.Join(commandNames(p.Kind), ", "))
+		return unknownCommand(words[1], p, "there")
 	}
 	return e.runCommand(ctx, c, p, words[2:])
+}
+
+// unknownCommand is the error for a word that is not a command at at (nor,
+// typed alone, a child of it), with the closest command's name as a hint.
+// where says whether at is the current node ("here") or a path typed
+// before the word ("there").
+func unknownCommand(word string, at Path, where string) error {
+	names := commandNames(at.Kind)
+	guess := ""
+	if c := closest(word, names); c != "" {
+		guess = fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	help := " (help lists them)"
+	if where != "here" {
+		help = ""
+	}
+	return usagef("unknown command %q at %s%s; commands %s: %s%s%s", word, at, guess, where, strings.Join(names, ", "), help, elsewhere(word))
+}
+
+// closest returns the name nearest to word when it is a plausible typo
+// of it (at most two edits, and fewer than half the word), else "".
+func closest(word string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(word, n); d < bestD && 2*d < len(n) {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // elsewhere names the nodes where an unknown command exists, as a hint
