@@ -137,8 +137,8 @@ func (e *Env) Run(ctx context.Context, words []string) error {
 	return e.runCommand(ctx, c, p, words[2:])
 }
 
-// unknownCommand is the error for a word that is not a command at at (nor,
-// typed alone, a child of it), with the closest command's name as a hint.
+// unknownCommand is the error for a word that is neither a command at at
+// nor an existing child of it, with the closest command's name as a hint.
 // where says whether at is the current node ("here") or a path typed
 // before the word ("there").
 func unknownCommand(word string, at Path, where string) error {
